@@ -1,0 +1,119 @@
+//! `cargo xtask audit`: the engine run locally against any account, with the standard
+//! AWS configuration (profile, region, credential chain, `AWS_ENDPOINT_URL`).
+//!
+//! The flags are an interface that scripts depend on. `--format json` prints exactly one
+//! JSON document on stdout; logs go to stderr.
+
+use std::io::Write;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use time::OffsetDateTime;
+
+use crate::aws::{Iam, retry_config};
+use crate::engine::{self, RunError};
+use crate::settings::{Settings, SettingsArgs, SettingsError};
+
+/// Exit status: the run could not evaluate the account (nothing changed).
+pub const EXIT_ERROR: i32 = 1;
+/// Exit status: a setting was invalid (nothing was read or changed).
+pub const EXIT_USAGE: i32 = 2;
+/// Exit status: the circuit breaker tripped (nothing changed).
+pub const EXIT_BREAKER: i32 = 3;
+/// Exit status: the run finished but some changes failed (see the report).
+pub const EXIT_PARTIAL: i32 = 4;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// `cargo xtask audit` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// AWS profile (else AWS_PROFILE and the default credential chain)
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// AWS region for signing (IAM is global; else AWS_REGION)
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// Send AWS calls to this endpoint (an emulator), else AWS_ENDPOINT_URL
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+}
+
+/// Errors of the audit command.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("could not write the report: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl AuditError {
+    /// The process exit status for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AuditError::Settings(_) => EXIT_USAGE,
+            AuditError::Run(_) | AuditError::Output(_) => EXIT_ERROR,
+        }
+    }
+}
+
+/// Loads the standard AWS configuration, honouring the flags.
+pub async fn sdk_config(args: &AuditArgs) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
+    if let Some(profile) = &args.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &args.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(endpoint) = &args.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let config = loader.load().await;
+    if config.region().is_none() {
+        // IAM is global and signed for us-east-1; a region is only needed for signing.
+        return config.into_builder().region(Region::from_static("us-east-1")).build();
+    }
+    config
+}
+
+/// Runs the audit and writes the report. Returns the exit status (0, or
+/// [`EXIT_BREAKER`] / [`EXIT_PARTIAL`]).
+pub async fn run(
+    args: &AuditArgs,
+    config: &SdkConfig,
+    now: OffsetDateTime,
+    out: &mut dyn Write,
+) -> Result<i32, AuditError> {
+    let settings = Settings::from_args(&args.settings)?;
+    let iam = Iam::new(config);
+    let now = settings.as_of.unwrap_or(now);
+    let report = engine::run(&iam, &settings, now).await?;
+    crate::notify(&report, &settings).await;
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::other)?;
+            writeln!(out)?;
+        }
+        Format::Table => write!(out, "{}", report.to_table())?,
+    }
+    Ok(if report.summary.circuit_breaker.as_ref().is_some_and(|b| b.tripped) {
+        EXIT_BREAKER
+    } else if report.is_failure() {
+        EXIT_PARTIAL
+    } else {
+        0
+    })
+}

@@ -1,0 +1,37 @@
+//! The Lambda entry point: structured JSON logs, settings and the IAM client built once
+//! per cold start, then the handler for each scheduled (or manual) invocation.
+
+use iam_janitor::aws::{Iam, retry_config};
+use iam_janitor::handler::{App, handle};
+use iam_janitor::settings::Settings;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+    // An invalid setting fails the cold start: nothing is read or changed.
+    let settings = Settings::from_env()?;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .load()
+        .await;
+    let app = App {
+        settings,
+        iam: Iam::new(&config),
+    };
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let report = handle(app, event.payload, time::OffsetDateTime::now_utc()).await?;
+        Ok::<_, Error>(serde_json::to_value(&report)?)
+    }))
+    .await
+}

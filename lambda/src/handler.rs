@@ -1,0 +1,98 @@
+//! The Lambda handler: an EventBridge scheduled event runs the engine with the settings
+//! from the environment; a manual invoke may override the mode for one run with
+//! `{"mode": "report"}` or `{"mode": "enforce"}`.
+//!
+//! The response is the report. A tripped circuit breaker or a failed change returns an
+//! error after the report is logged and posted, so the function's Errors alarm fires.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::aws::Iam;
+use crate::engine;
+use crate::report::Report;
+use crate::settings::{Mode, Settings};
+
+/// What a cold start builds once: validated settings and the IAM client.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub settings: Settings,
+    pub iam: Iam,
+}
+
+/// Errors the handler returns to Lambda.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("invalid event: {0}")]
+    BadEvent(String),
+    #[error(transparent)]
+    Run(#[from] engine::RunError),
+    #[error("circuit breaker tripped: {planned} changes planned, more than max-actions {max}; nothing was changed")]
+    Breaker { planned: usize, max: u32 },
+    #[error("{failed} changes failed (see the report in the logs)")]
+    Partial { failed: usize },
+}
+
+/// The mode override of a manual invoke, if any. Scheduled events carry none.
+pub fn mode_override(event: &Value) -> Result<Option<Mode>, HandlerError> {
+    match event.get("mode") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Mode::parse(s)
+            .map(Some)
+            .ok_or_else(|| HandlerError::BadEvent(format!("\"mode\" must be \"report\" or \"enforce\", not {s:?}"))),
+        Some(other) => Err(HandlerError::BadEvent(format!(
+            "\"mode\" must be \"report\" or \"enforce\", not {other}"
+        ))),
+    }
+}
+
+/// Handles one invocation.
+pub async fn handle(app: &App, event: Value, now: OffsetDateTime) -> Result<Report, HandlerError> {
+    let mut settings = app.settings.clone();
+    if let Some(mode) = mode_override(&event)? {
+        settings.mode = mode;
+    }
+    tracing::info!(mode = %settings.mode, source = ?event.get("source"), "run starting");
+    let report = engine::run(&app.iam, &settings, now).await?;
+    tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "run finished");
+    crate::notify(&report, &settings).await;
+    if let Some(b) = report.summary.circuit_breaker.as_ref().filter(|b| b.tripped) {
+        return Err(HandlerError::Breaker {
+            planned: b.planned_changes,
+            max: b.max_actions,
+        });
+    }
+    if report.summary.failed > 0 {
+        return Err(HandlerError::Partial {
+            failed: report.summary.failed,
+        });
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn scheduled_event_has_no_override() {
+        let event: Value = serde_json::from_str(include_str!("../tests/fixtures/eventbridge-scheduled.json")).unwrap();
+        assert_eq!(mode_override(&event).unwrap(), None);
+    }
+
+    #[test]
+    fn manual_override() {
+        assert_eq!(
+            mode_override(&serde_json::json!({"mode": "enforce"})).unwrap(),
+            Some(Mode::Enforce)
+        );
+        assert_eq!(
+            mode_override(&serde_json::json!({"mode": "Report"})).unwrap(),
+            Some(Mode::Report)
+        );
+        let e = mode_override(&serde_json::json!({"mode": "delete-everything"})).unwrap_err();
+        assert!(e.to_string().contains("delete-everything"));
+        assert!(mode_override(&serde_json::json!({"mode": 1})).is_err());
+    }
+}

@@ -1,0 +1,89 @@
+//! The account's users as the planner sees them: credential-report rows joined with the
+//! bulk user details (tags, path, attached policies) from GetAccountAuthorizationDetails.
+//!
+//! Plain data: built by the adapter, read by the planner.
+
+use std::collections::HashMap;
+
+use time::OffsetDateTime;
+
+use crate::credential_report::{CredentialRow, ParsedReport, RejectedRow};
+
+/// A user tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// What GetAccountAuthorizationDetails says of one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserDetails {
+    pub name: String,
+    pub arn: String,
+    pub path: String,
+    pub create_date: OffsetDateTime,
+    pub tags: Vec<Tag>,
+    pub attached_policy_arns: Vec<String>,
+}
+
+/// Everything detection needs, read with bulk calls only.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub account_id: Option<String>,
+    /// When IAM generated the credential report (it can be up to 4 hours old).
+    pub report_generated_at: Option<OffsetDateTime>,
+    pub rows: Vec<CredentialRow>,
+    pub rejected: Vec<RejectedRow>,
+    /// Keyed by exact user name.
+    pub details: HashMap<String, UserDetails>,
+}
+
+impl Inventory {
+    /// Joins a parsed report with the user details.
+    pub fn new(
+        report: ParsedReport,
+        report_generated_at: Option<OffsetDateTime>,
+        details: Vec<UserDetails>,
+    ) -> Inventory {
+        let account_id = report
+            .root
+            .iter()
+            .chain(report.rows.iter())
+            .map(|r| r.arn.as_str())
+            .chain(details.iter().map(|d| d.arn.as_str()))
+            .find_map(account_of_arn);
+        Inventory {
+            account_id,
+            report_generated_at,
+            rows: report.rows,
+            rejected: report.rejected,
+            details: details.into_iter().map(|d| (d.name.clone(), d)).collect(),
+        }
+    }
+}
+
+/// The account ID of an IAM ARN (`arn:aws:iam::111122223333:user/x`).
+pub fn account_of_arn(arn: &str) -> Option<String> {
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_from_arn() {
+        assert_eq!(
+            account_of_arn("arn:aws:iam::111122223333:user/a/b").as_deref(),
+            Some("111122223333")
+        );
+        assert_eq!(
+            account_of_arn("arn:aws:iam::111122223333:root").as_deref(),
+            Some("111122223333")
+        );
+        assert_eq!(account_of_arn("arn:aws:iam:::user/x"), None);
+        assert_eq!(account_of_arn("garbage"), None);
+    }
+}

@@ -1,0 +1,263 @@
+//! The run's report: one serde struct, printed as JSON (`--format json`, the Lambda's
+//! response) or as a table, and summarised for Slack.
+//!
+//! The JSON shape is an interface that scripts depend on; fields are only ever added.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::credential_report::RejectedRow;
+use crate::settings::Mode;
+
+/// Which credential a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    ConsolePassword,
+    AccessKey,
+    UnusedServices,
+}
+
+/// What the rules want done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Nothing changes yet; the credential is close to the limit.
+    Warn,
+    DeleteLoginProfile,
+    DeactivateAccessKey,
+    AttachDenyPolicy,
+}
+
+/// What happened to it.
+///
+/// For [`Action::Warn`] the status is always `planned`: a warning changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Would be done (report mode), or is a warning.
+    Planned,
+    /// Done in this run.
+    Applied,
+    /// Not done, with the reason (exempt, used recently, breaker, already done…).
+    Skipped,
+    /// Tried and failed, with the error.
+    Failed,
+}
+
+/// One credential that needs attention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub user: String,
+    pub arn: String,
+    pub kind: Kind,
+    /// The full key ID when it was resolved (live confirmation); `null` for warnings and
+    /// unconfirmed keys, which are identified by `access_key_slot`.
+    pub access_key_id: Option<String>,
+    /// 1 or 2: the key's column in the credential report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_slot: Option<u8>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used: Option<OffsetDateTime>,
+    pub idle_days: Option<i64>,
+    pub action: Action,
+    pub status: Status,
+    pub reason: String,
+    /// Service namespaces (`unused_services` findings only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<String>>,
+}
+
+/// Why the circuit breaker stopped the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BreakerTrip {
+    /// Credentials the run would have changed.
+    pub planned_changes: usize,
+    pub max_actions: u32,
+    /// `true` in enforce mode (nothing was changed); `false` in report mode, where it
+    /// says that an enforce run would trip.
+    pub tripped: bool,
+}
+
+/// Counts over the findings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub users_evaluated: usize,
+    pub credentials_evaluated: usize,
+    pub warnings: usize,
+    pub planned: usize,
+    pub applied: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub rejected_rows: usize,
+    pub circuit_breaker: Option<BreakerTrip>,
+}
+
+/// The report of one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub account_id: Option<String>,
+    /// When the run evaluated the data (the `--as-of` time when given).
+    #[serde(with = "time::serde::rfc3339")]
+    pub generated_at: OffsetDateTime,
+    pub enforce: bool,
+    pub mode: Mode,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub credential_report_generated_at: Option<OffsetDateTime>,
+    pub dormant_days: u32,
+    pub warn_days: u32,
+    pub findings: Vec<Finding>,
+    /// Credential-report rows that did not parse: reported, never acted on.
+    pub rejected_rows: Vec<RejectedRow>,
+    pub summary: Summary,
+}
+
+impl Report {
+    /// Recomputes the finding counts from the findings.
+    pub fn recount(&mut self) {
+        let s = &mut self.summary;
+        s.warnings = 0;
+        s.planned = 0;
+        s.applied = 0;
+        s.skipped = 0;
+        s.failed = 0;
+        for f in &self.findings {
+            if f.action == Action::Warn {
+                s.warnings += 1;
+                continue;
+            }
+            match f.status {
+                Status::Planned => s.planned += 1,
+                Status::Applied => s.applied += 1,
+                Status::Skipped => s.skipped += 1,
+                Status::Failed => s.failed += 1,
+            }
+        }
+        s.rejected_rows = self.rejected_rows.len();
+    }
+
+    /// Whether the run should end with a non-zero status: a tripped breaker or a failure.
+    pub fn is_failure(&self) -> bool {
+        self.summary.failed > 0 || self.summary.circuit_breaker.as_ref().is_some_and(|b| b.tripped)
+    }
+
+    /// The report as a human-readable table.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let account = self.account_id.as_deref().unwrap_or("unknown");
+        let _ = writeln!(
+            out,
+            "iam-janitor {} run · account {} · {} · dormant after {} days, warn {} days before",
+            self.mode,
+            account,
+            self.generated_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            self.dormant_days,
+            self.warn_days
+        );
+        if self.findings.is_empty() {
+            let _ = writeln!(out, "\nNo credential needs attention.");
+        } else {
+            let header = ["USER", "CREDENTIAL", "LAST USED", "IDLE", "ACTION", "STATUS", "REASON"];
+            let rows: Vec<[String; 7]> = self
+                .findings
+                .iter()
+                .map(|f| {
+                    [
+                        f.user.clone(),
+                        credential_label(f),
+                        f.last_used
+                            .map(|t| t.date().to_string())
+                            .unwrap_or_else(|| "never".to_string()),
+                        f.idle_days.map(|d| format!("{d}d")).unwrap_or_default(),
+                        serde_label(&f.action),
+                        serde_label(&f.status),
+                        f.reason.clone(),
+                    ]
+                })
+                .collect();
+            let mut widths = header.map(str::len);
+            for row in &rows {
+                for (w, cell) in widths.iter_mut().zip(row.iter()).take(6) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            out.push('\n');
+            let line = |cells: &[&str]| {
+                let mut l = String::new();
+                for (i, cell) in cells.iter().enumerate() {
+                    if i < 6 {
+                        let _ = write!(l, "{:<w$}  ", cell, w = widths[i]);
+                    } else {
+                        l.push_str(cell);
+                    }
+                }
+                l.trim_end().to_string()
+            };
+            let _ = writeln!(out, "{}", line(&header));
+            for row in &rows {
+                let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+                let _ = writeln!(out, "{}", line(&cells));
+            }
+        }
+        for r in &self.rejected_rows {
+            let _ = writeln!(
+                out,
+                "rejected credential-report line {} ({}): {}",
+                r.line,
+                r.user.as_deref().unwrap_or("?"),
+                r.reason
+            );
+        }
+        let s = &self.summary;
+        let _ = writeln!(
+            out,
+            "\n{} users, {} credentials evaluated: {} warnings, {} planned, {} applied, {} skipped, {} failed, {} rejected rows",
+            s.users_evaluated,
+            s.credentials_evaluated,
+            s.warnings,
+            s.planned,
+            s.applied,
+            s.skipped,
+            s.failed,
+            s.rejected_rows
+        );
+        if let Some(b) = &s.circuit_breaker {
+            let _ = writeln!(
+                out,
+                "circuit breaker: {} changes planned, more than --max-actions {}; {}",
+                b.planned_changes,
+                b.max_actions,
+                if b.tripped {
+                    "nothing was changed"
+                } else {
+                    "an enforce run would change nothing"
+                }
+            );
+        }
+        out
+    }
+}
+
+/// "console", "key 1 AKIA…" or "key 2".
+pub fn credential_label(f: &Finding) -> String {
+    match f.kind {
+        Kind::ConsolePassword => "console password".to_string(),
+        Kind::AccessKey => match (&f.access_key_id, f.access_key_slot) {
+            (Some(id), _) => format!("key {id}"),
+            (None, Some(slot)) => format!("key {slot}"),
+            (None, None) => "key".to_string(),
+        },
+        Kind::UnusedServices => "services".to_string(),
+    }
+}
+
+fn serde_label<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}

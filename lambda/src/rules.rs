@@ -1,0 +1,243 @@
+//! The dormant-credential rules: pure functions of (inventory, settings, now).
+//!
+//! **Architecture invariant:** nothing here calls AWS or reads a clock. The engine runs
+//! the same [`assess`] again on live data before every write, so the rule that picked a
+//! credential is the rule that confirms it.
+//!
+//! Idle time is measured from the most recent sign of life of the credential itself:
+//! its last use, or else (and also if more recent) its own creation — the password's
+//! `password_last_changed`, the key's `last_rotated` — and only when neither is known,
+//! the user's creation. A credential issued last week is never "unused for 400 days",
+//! and each of a user's two keys is measured from its own dates.
+
+use time::OffsetDateTime;
+
+use crate::credential_report::{CredentialRow, Observed};
+use crate::inventory::{Inventory, UserDetails};
+use crate::report::{Action, Finding, Kind, Status};
+use crate::settings::Settings;
+
+/// Where a credential stands against the limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Used recently enough.
+    Active,
+    /// Within `warn_days` of the limit: `days_left` whole days remain.
+    Warn { days_left: i64 },
+    /// Idle for more than `dormant_days`.
+    Dormant,
+}
+
+/// Whole days since the most recent of `last_used` and `baseline`. Never negative: a
+/// timestamp in the future (clock skew) counts as "now".
+pub fn idle_days(now: OffsetDateTime, last_used: Option<OffsetDateTime>, baseline: OffsetDateTime) -> i64 {
+    let since = last_used.map_or(baseline, |u| u.max(baseline));
+    (now - since).whole_days().max(0)
+}
+
+/// Classifies idle days: dormant strictly above `dormant_days`, a warning from
+/// `dormant_days - warn_days + 1` (and not when `warn_days` is 0).
+pub fn standing(idle_days: i64, settings: &Settings) -> Standing {
+    let dormant = i64::from(settings.dormant_days);
+    let warn = i64::from(settings.warn_days);
+    if idle_days > dormant {
+        Standing::Dormant
+    } else if warn > 0 && idle_days > dormant - warn {
+        Standing::Warn {
+            days_left: dormant + 1 - idle_days,
+        }
+    } else {
+        Standing::Active
+    }
+}
+
+/// One credential's facts, from the report or from live data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialFacts {
+    pub last_used: Option<OffsetDateTime>,
+    /// The credential's own creation (password set, key created), or the user's.
+    pub baseline: OffsetDateTime,
+}
+
+/// Assesses one credential: its idle days and standing.
+pub fn assess(facts: CredentialFacts, settings: &Settings, now: OffsetDateTime) -> (i64, Standing) {
+    let idle = idle_days(now, facts.last_used, facts.baseline);
+    (idle, standing(idle, settings))
+}
+
+/// Which credential a planned item is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    Console,
+    /// A key, identified by its report slot and its creation time (the report has no IDs).
+    AccessKey {
+        slot: u8,
+        created: OffsetDateTime,
+    },
+}
+
+/// A finding with what the engine needs to confirm and apply it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub finding: Finding,
+    pub credential: Credential,
+    pub facts: CredentialFacts,
+}
+
+impl Planned {
+    /// Whether the engine should confirm and (in enforce mode) apply it.
+    pub fn is_change(&self) -> bool {
+        self.finding.action != Action::Warn && self.finding.status == Status::Planned
+    }
+}
+
+/// The planner's output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub items: Vec<Planned>,
+    pub users_evaluated: usize,
+    pub credentials_evaluated: usize,
+}
+
+impl Plan {
+    /// Credentials the run would change.
+    pub fn change_count(&self) -> usize {
+        self.items.iter().filter(|p| p.is_change()).count()
+    }
+}
+
+/// Why a user is exempt, if they are.
+pub fn exemption(user: &str, details: Option<&UserDetails>, settings: &Settings) -> Option<String> {
+    if let Some(glob) = settings.exempt_users.iter().find(|g| g.matches(user)) {
+        return Some(format!("exempt: user name matches --exempt-user {:?}", glob.as_str()));
+    }
+    let details = details?;
+    details
+        .tags
+        .iter()
+        .find(|t| settings.exempt_tag.matches(&t.key, &t.value))
+        .map(|t| format!("exempt: tag {}={}", t.key, t.value))
+}
+
+/// Plans the whole inventory.
+pub fn plan(inventory: &Inventory, settings: &Settings, now: OffsetDateTime) -> Plan {
+    let mut plan = Plan::default();
+    for row in &inventory.rows {
+        plan.users_evaluated += 1;
+        let details = inventory.details.get(&row.user);
+        for (credential, facts) in credentials(row) {
+            plan.credentials_evaluated += 1;
+            if let Some(item) = plan_credential(row, details, credential, facts, settings, now) {
+                plan.items.push(item);
+            }
+        }
+    }
+    plan
+}
+
+/// The live credentials of a row with their facts: the password if enabled, and each
+/// active key with its own dates.
+pub fn credentials(row: &CredentialRow) -> Vec<(Credential, CredentialFacts)> {
+    let mut out = Vec::with_capacity(3);
+    if row.password_enabled == Some(true) {
+        out.push((
+            Credential::Console,
+            CredentialFacts {
+                last_used: row.password_last_used.at(),
+                baseline: row.password_last_changed.at().unwrap_or(row.user_creation_time),
+            },
+        ));
+    }
+    for key in &row.keys {
+        if let (true, Observed::At(created)) = (key.active, key.last_rotated) {
+            out.push((
+                Credential::AccessKey {
+                    slot: key.slot,
+                    created,
+                },
+                CredentialFacts {
+                    last_used: key.last_used.at(),
+                    baseline: created,
+                },
+            ));
+        }
+    }
+    out
+}
+
+fn plan_credential(
+    row: &CredentialRow,
+    details: Option<&UserDetails>,
+    credential: Credential,
+    facts: CredentialFacts,
+    settings: &Settings,
+    now: OffsetDateTime,
+) -> Option<Planned> {
+    let (idle, standing) = assess(facts, settings, now);
+    let (kind, slot, noun) = match credential {
+        Credential::Console => (Kind::ConsolePassword, None, "console password".to_string()),
+        Credential::AccessKey { slot, created } => (
+            Kind::AccessKey,
+            Some(slot),
+            format!("access key {slot} (created {})", created.date()),
+        ),
+    };
+    let since = match facts.last_used {
+        Some(t) if t >= facts.baseline => format!("last used {}", t.date()),
+        Some(_) | None if matches!(credential, Credential::Console) => {
+            format!("not used since the password was set {}", facts.baseline.date())
+        }
+        _ => "never used".to_string(),
+    };
+    let (action, mut status, mut reason) = match standing {
+        Standing::Active => return None,
+        Standing::Warn { days_left } => (
+            Action::Warn,
+            Status::Planned,
+            format!(
+                "{noun} idle {idle} days ({since}); it will be disabled in {days_left} day{} unless used",
+                if days_left == 1 { "" } else { "s" }
+            ),
+        ),
+        Standing::Dormant => (
+            match credential {
+                Credential::Console => Action::DeleteLoginProfile,
+                Credential::AccessKey { .. } => Action::DeactivateAccessKey,
+            },
+            Status::Planned,
+            format!(
+                "{noun} idle {idle} days ({since}), more than {} days",
+                settings.dormant_days
+            ),
+        ),
+    };
+    if let Some(why) = exemption(&row.user, details, settings) {
+        status = Status::Skipped;
+        reason = format!("{why}; {reason}");
+    } else if details.is_none() {
+        status = Status::Skipped;
+        reason =
+            format!("user not listed by GetAccountAuthorizationDetails, so its exemption tags are unknown; {reason}");
+    }
+    Some(Planned {
+        finding: Finding {
+            user: row.user.clone(),
+            arn: row.arn.clone(),
+            kind,
+            access_key_id: None,
+            access_key_slot: slot,
+            last_used: facts.last_used,
+            idle_days: Some(idle),
+            action,
+            status,
+            reason,
+            services: None,
+        },
+        credential,
+        facts,
+    })
+}
+
+#[cfg(test)]
+#[path = "rules_tests.rs"]
+mod tests;

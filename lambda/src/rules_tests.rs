@@ -1,0 +1,366 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use crate::credential_report::{KeySlot, parse};
+use crate::glob::Glob;
+use crate::inventory::Tag;
+use crate::report::Kind;
+use proptest::prelude::*;
+use time::Duration;
+use time::macros::datetime;
+
+const NOW: OffsetDateTime = datetime!(2026-11-21 12:00:00 UTC);
+
+fn settings() -> Settings {
+    Settings::default()
+}
+
+fn days_ago(d: i64) -> OffsetDateTime {
+    NOW - Duration::days(d)
+}
+
+fn no_key(slot: u8) -> KeySlot {
+    KeySlot {
+        slot,
+        active: false,
+        last_rotated: Observed::NotApplicable,
+        last_used: Observed::NotApplicable,
+    }
+}
+
+fn key(slot: u8, created: OffsetDateTime, used: Option<OffsetDateTime>) -> KeySlot {
+    KeySlot {
+        slot,
+        active: true,
+        last_rotated: Observed::At(created),
+        last_used: used.map_or(Observed::NotApplicable, Observed::At),
+    }
+}
+
+fn row(user: &str) -> CredentialRow {
+    CredentialRow {
+        line: 2,
+        user: user.to_string(),
+        arn: format!("arn:aws:iam::111122223333:user/{user}"),
+        user_creation_time: days_ago(1000),
+        password_enabled: Some(false),
+        password_last_used: Observed::NotApplicable,
+        password_last_changed: Observed::NotApplicable,
+        keys: [no_key(1), no_key(2)],
+    }
+}
+
+fn details(user: &str, tags: &[(&str, &str)]) -> UserDetails {
+    UserDetails {
+        name: user.to_string(),
+        arn: format!("arn:aws:iam::111122223333:user/{user}"),
+        path: "/".to_string(),
+        create_date: days_ago(1000),
+        tags: tags
+            .iter()
+            .map(|(k, v)| Tag {
+                key: k.to_string(),
+                value: v.to_string(),
+            })
+            .collect(),
+        attached_policy_arns: vec![],
+    }
+}
+
+fn inventory(rows: Vec<CredentialRow>) -> Inventory {
+    let details = rows.iter().map(|r| details(&r.user, &[])).collect();
+    Inventory {
+        details: rows
+            .iter()
+            .map(|r| r.user.clone())
+            .zip::<Vec<UserDetails>>(details)
+            .collect(),
+        rows,
+        ..Inventory::default()
+    }
+}
+
+fn with_password(mut r: CredentialRow, used: Observed, changed: Observed) -> CredentialRow {
+    r.password_enabled = Some(true);
+    r.password_last_used = used;
+    r.password_last_changed = changed;
+    r
+}
+
+#[test]
+fn boundaries_of_standing() {
+    let s = settings();
+    assert_eq!(standing(0, &s), Standing::Active);
+    assert_eq!(standing(76, &s), Standing::Active);
+    assert_eq!(standing(77, &s), Standing::Warn { days_left: 14 });
+    assert_eq!(standing(90, &s), Standing::Warn { days_left: 1 });
+    assert_eq!(standing(91, &s), Standing::Dormant);
+    let no_warn = Settings {
+        warn_days: 0,
+        ..settings()
+    };
+    assert_eq!(standing(90, &no_warn), Standing::Active);
+}
+
+#[test]
+fn idle_days_counts_whole_days_and_ignores_future() {
+    assert_eq!(idle_days(NOW, Some(NOW - Duration::hours(47)), days_ago(500)), 1);
+    assert_eq!(idle_days(NOW, Some(NOW + Duration::days(3)), days_ago(500)), 0);
+    assert_eq!(idle_days(NOW, None, days_ago(91)), 91);
+}
+
+#[test]
+fn dormant_console_password_is_deleted() {
+    let r = with_password(row("bob"), Observed::At(days_ago(120)), Observed::At(days_ago(400)));
+    let p = plan(&inventory(vec![r]), &settings(), NOW);
+    assert_eq!(p.items.len(), 1);
+    let f = &p.items[0].finding;
+    assert_eq!(
+        (f.kind, f.action, f.status),
+        (Kind::ConsolePassword, Action::DeleteLoginProfile, Status::Planned)
+    );
+    assert_eq!(f.idle_days, Some(120));
+    assert_eq!(f.last_used, Some(days_ago(120)));
+}
+
+#[test]
+fn never_used_password_counts_from_when_it_was_set_not_from_the_user() {
+    // User created 1000 days ago; password set 10 days ago, never used: not dormant.
+    let r = with_password(row("new-pw"), Observed::NoInformation, Observed::At(days_ago(10)));
+    assert!(plan(&inventory(vec![r]), &settings(), NOW).items.is_empty());
+    // Set 100 days ago and never used: dormant, 100 idle days.
+    let r = with_password(row("old-pw"), Observed::NoInformation, Observed::At(days_ago(100)));
+    let p = plan(&inventory(vec![r]), &settings(), NOW);
+    assert_eq!(p.items[0].finding.idle_days, Some(100));
+    assert_eq!(p.items[0].finding.last_used, None);
+}
+
+#[test]
+fn never_used_password_without_a_change_date_falls_back_to_user_creation() {
+    let mut r = with_password(row("x"), Observed::NotSupported, Observed::NotSupported);
+    r.user_creation_time = days_ago(30);
+    assert!(plan(&inventory(vec![r.clone()]), &settings(), NOW).items.is_empty());
+    r.user_creation_time = days_ago(95);
+    assert_eq!(
+        plan(&inventory(vec![r]), &settings(), NOW).items[0].finding.idle_days,
+        Some(95)
+    );
+}
+
+#[test]
+fn a_password_reset_after_the_last_use_restarts_the_clock() {
+    // Last sign-in 200 days ago, but an admin set a new password 5 days ago.
+    let r = with_password(row("returning"), Observed::At(days_ago(200)), Observed::At(days_ago(5)));
+    assert!(plan(&inventory(vec![r]), &settings(), NOW).items.is_empty());
+}
+
+#[test]
+fn two_keys_are_judged_on_their_own_dates() {
+    let mut r = row("two-keys");
+    // Key 1: old and unused for 200 days. Key 2: created 3 days ago, never used.
+    r.keys = [key(1, days_ago(700), Some(days_ago(200))), key(2, days_ago(3), None)];
+    let p = plan(&inventory(vec![r.clone()]), &settings(), NOW);
+    assert_eq!(p.items.len(), 1);
+    assert_eq!(p.items[0].finding.access_key_slot, Some(1));
+    assert_eq!(
+        p.items[0].credential,
+        Credential::AccessKey {
+            slot: 1,
+            created: days_ago(700)
+        }
+    );
+
+    // Swap ages: now only key 2 is dormant.
+    r.keys = [key(1, days_ago(3), None), key(2, days_ago(700), Some(days_ago(200)))];
+    let p = plan(&inventory(vec![r]), &settings(), NOW);
+    assert_eq!(p.items.len(), 1);
+    assert_eq!(p.items[0].finding.access_key_slot, Some(2));
+}
+
+#[test]
+fn never_used_key_counts_from_its_creation() {
+    let mut r = row("ci");
+    r.keys = [key(1, days_ago(91), None), no_key(2)];
+    let p = plan(&inventory(vec![r.clone()]), &settings(), NOW);
+    assert_eq!(p.items[0].finding.action, Action::DeactivateAccessKey);
+    assert_eq!(p.items[0].finding.idle_days, Some(91));
+    r.keys = [key(1, days_ago(2), None), no_key(2)];
+    assert!(plan(&inventory(vec![r]), &settings(), NOW).items.is_empty());
+}
+
+#[test]
+fn inactive_keys_are_not_findings() {
+    let mut r = row("off");
+    r.keys = [key(1, days_ago(900), None), no_key(2)];
+    r.keys[0].active = false;
+    assert!(plan(&inventory(vec![r]), &settings(), NOW).items.is_empty());
+}
+
+#[test]
+fn warning_before_the_limit() {
+    let mut r = row("soon");
+    r.keys = [key(1, days_ago(500), Some(days_ago(85))), no_key(2)];
+    let p = plan(&inventory(vec![r]), &settings(), NOW);
+    let f = &p.items[0].finding;
+    assert_eq!((f.action, f.status), (Action::Warn, Status::Planned));
+    assert!(f.reason.contains("in 6 days"), "{}", f.reason);
+    assert_eq!(p.change_count(), 0);
+}
+
+#[test]
+fn exemption_by_tag_is_case_insensitive_on_the_key() {
+    let mut r = row("break-glass");
+    r.keys = [key(1, days_ago(900), None), no_key(2)];
+    let mut inv = inventory(vec![r]);
+    inv.details.insert(
+        "break-glass".into(),
+        details("break-glass", &[("IAM-Janitor:Exempt", "TRUE")]),
+    );
+    let p = plan(&inv, &settings(), NOW);
+    let f = &p.items[0].finding;
+    assert_eq!(f.status, Status::Skipped);
+    assert!(
+        f.reason.starts_with("exempt: tag IAM-Janitor:Exempt=TRUE"),
+        "{}",
+        f.reason
+    );
+    assert_eq!(p.change_count(), 0);
+}
+
+#[test]
+fn exemption_tag_with_another_value_does_not_exempt() {
+    let mut r = row("u");
+    r.keys = [key(1, days_ago(900), None), no_key(2)];
+    let mut inv = inventory(vec![r]);
+    inv.details
+        .insert("u".into(), details("u", &[("iam-janitor:exempt", "false")]));
+    assert_eq!(plan(&inv, &settings(), NOW).change_count(), 1);
+}
+
+#[test]
+fn exemption_by_name_glob() {
+    let mut r = row("svc+deploy@corp");
+    r.keys = [key(1, days_ago(900), None), no_key(2)];
+    let s = Settings {
+        exempt_users: vec![Glob::new("svc+*").unwrap()],
+        ..settings()
+    };
+    let p = plan(&inventory(vec![r]), &s, NOW);
+    assert_eq!(p.items[0].finding.status, Status::Skipped);
+    assert!(p.items[0].finding.reason.contains("--exempt-user"));
+}
+
+#[test]
+fn user_without_details_is_not_changed() {
+    let mut r = row("ghost");
+    r.keys = [key(1, days_ago(900), None), no_key(2)];
+    let inv = Inventory {
+        rows: vec![r],
+        ..Inventory::default()
+    };
+    let p = plan(&inv, &settings(), NOW);
+    assert_eq!(p.items[0].finding.status, Status::Skipped);
+    assert_eq!(p.change_count(), 0);
+}
+
+#[test]
+fn the_root_row_is_never_a_finding() {
+    let report = parse(include_bytes!("../tests/fixtures/credential-report-aws.csv")).unwrap();
+    let inv = Inventory::new(report, None, vec![]);
+    // Far in the future: everything in the fixture is dormant.
+    let p = plan(&inv, &settings(), datetime!(2040-01-01 0:00 UTC));
+    assert!(p.items.iter().all(|i| i.finding.user != "<root_account>"));
+    assert!(!p.items.is_empty());
+    assert_eq!(p.users_evaluated, 4);
+}
+
+#[test]
+fn fixture_at_a_known_time() {
+    let report = parse(include_bytes!("../tests/fixtures/credential-report-aws.csv")).unwrap();
+    let users = ["alice", "bob", "carol", "dave.ci+deploy@corp"];
+    let d: Vec<UserDetails> = users.iter().map(|u| details(u, &[])).collect();
+    let inv = Inventory::new(report, None, d);
+    assert_eq!(inv.account_id.as_deref(), Some("111122223333"));
+    let p = plan(&inv, &settings(), NOW);
+    let got: Vec<(String, Kind, Option<u8>, Action)> = p
+        .items
+        .iter()
+        .map(|i| {
+            (
+                i.finding.user.clone(),
+                i.finding.kind,
+                i.finding.access_key_slot,
+                i.finding.action,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            // bob: console last used 2026-03-01 (265 days).
+            (
+                "bob".to_string(),
+                Kind::ConsolePassword,
+                None,
+                Action::DeleteLoginProfile
+            ),
+            // carol: key 1 last used 2026-01-15 (310 days); key 2 created 20 days ago is fine.
+            (
+                "carol".to_string(),
+                Kind::AccessKey,
+                Some(1),
+                Action::DeactivateAccessKey
+            ),
+            // dave: never-used password and key from 2023.
+            (
+                "dave.ci+deploy@corp".to_string(),
+                Kind::ConsolePassword,
+                None,
+                Action::DeleteLoginProfile
+            ),
+            (
+                "dave.ci+deploy@corp".to_string(),
+                Kind::AccessKey,
+                Some(1),
+                Action::DeactivateAccessKey
+            ),
+        ]
+    );
+}
+
+proptest! {
+    /// A credential is acted on exactly when its most recent sign of life is more than
+    /// dormant_days whole days ago, whatever the other dates.
+    #[test]
+    fn act_iff_idle_beyond_limit(
+        created in 0i64..2000, used in proptest::option::of(0i64..2000),
+        dormant in 1u32..400, warn in 0u32..30,
+    ) {
+        prop_assume!(warn < dormant);
+        let s = Settings { dormant_days: dormant, warn_days: warn, ..settings() };
+        let mut r = row("p");
+        r.keys = [key(1, days_ago(created), used.map(days_ago)), no_key(2)];
+        let p = plan(&inventory(vec![r]), &s, NOW);
+        let freshest = used.map_or(created, |u| u.min(created));
+        let acted = p.items.iter().any(|i| i.finding.action == Action::DeactivateAccessKey);
+        prop_assert_eq!(acted, freshest > i64::from(dormant));
+        let warned = p.items.iter().any(|i| i.finding.action == Action::Warn);
+        prop_assert_eq!(warned, freshest <= i64::from(dormant) && warn > 0 && freshest > i64::from(dormant - warn));
+    }
+
+    /// Exempt users are never planned for a change, whatever their credentials.
+    #[test]
+    fn exempt_users_never_change(name in "[A-Za-z0-9+=,.@_-]{1,64}", age in 0i64..3000) {
+        let mut r = with_password(row(&name), Observed::NoInformation, Observed::At(days_ago(age)));
+        r.keys = [key(1, days_ago(age), None), key(2, days_ago(age / 2), None)];
+        let mut inv = inventory(vec![r]);
+        inv.details.insert(name.clone(), details(&name, &[("iam-janitor:exempt", "true")]));
+        let p = plan(&inv, &settings(), NOW);
+        prop_assert_eq!(p.change_count(), 0);
+        let s = Settings { exempt_users: vec![Glob::new(&name).unwrap()], ..settings() };
+        let mut r = with_password(row(&name), Observed::NoInformation, Observed::At(days_ago(age)));
+        r.keys = [key(1, days_ago(age), None), no_key(2)];
+        let p = plan(&inventory(vec![r]), &s, NOW);
+        prop_assert_eq!(p.change_count(), 0);
+    }
+}

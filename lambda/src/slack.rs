@@ -1,0 +1,338 @@
+//! The Slack digest: one per run, built as Block Kit JSON from the report (pure), split
+//! under Slack's limits, and posted to an incoming webhook (I/O).
+//!
+//! Access key IDs are redacted to their first and last four characters everywhere in
+//! the digest, including inside reasons. Posting never blocks remediation: it runs after
+//! the changes, with a timeout per request, honours 429 `Retry-After` a bounded number of
+//! times, and reports failure as a value for the caller to log.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+
+use crate::report::{Action, Finding, Kind, Report, Status, credential_label};
+use crate::settings::SlackWebhook;
+
+/// Slack rejects section text over 3,000 characters.
+const MAX_SECTION_CHARS: usize = 2_900;
+/// Slack allows 50 blocks per message.
+const MAX_BLOCKS: usize = 45;
+/// Keep each message well under Slack's 40,000-character text limit.
+const MAX_MESSAGE_CHARS: usize = 30_000;
+/// Per-request timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts per message (429 and 5xx are retried).
+const MAX_ATTEMPTS: u32 = 3;
+/// The longest Retry-After honoured; beyond it the digest is given up.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// `AKIA…WXYZ`: the first and last four characters of a key ID.
+pub fn redact_key_id(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() <= 8 {
+        return "…".to_string();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+fn looks_like_key_id(word: &str) -> bool {
+    word.len() >= 16
+        && word.len() <= 128
+        && ["AKIA", "ASIA", "ABIA", "ACCA"].iter().any(|p| word.starts_with(p))
+        && word.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// Redacts every access-key-ID-looking word of a text.
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if looks_like_key_id(word) {
+            out.push_str(&redact_key_id(word));
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// Escapes Slack mrkdwn control characters.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn finding_line(f: &Finding) -> String {
+    let credential = match (&f.kind, &f.access_key_id) {
+        (Kind::AccessKey, Some(id)) => format!("access key `{}`", redact_key_id(id)),
+        _ => credential_label(f),
+    };
+    let services = f
+        .services
+        .as_ref()
+        .map(|s| format!(" [{}]", s.join(", ")))
+        .unwrap_or_default();
+    escape(&format!(
+        "• `{}` {credential}{services}: {}",
+        f.user,
+        redact_text(&f.reason)
+    ))
+}
+
+/// The digest's messages (webhook payloads). Empty when there is nothing to say.
+pub fn digest(report: &Report) -> Vec<Value> {
+    if report.findings.is_empty() && report.rejected_rows.is_empty() && report.summary.circuit_breaker.is_none() {
+        return Vec::new();
+    }
+    let account = report.account_id.as_deref().unwrap_or("unknown account");
+    let enforce = report.enforce;
+    let s = &report.summary;
+    let title = format!(
+        "iam-janitor · {account} · {}",
+        if enforce { "enforce" } else { "report only" }
+    );
+    let mut intro = if enforce {
+        format!(
+            "*{}* credentials disabled, *{}* warnings, *{}* skipped, *{}* failed ({} users evaluated).",
+            s.applied, s.warnings, s.skipped, s.failed, s.users_evaluated
+        )
+    } else {
+        format!(
+            "Report mode, nothing was changed: an enforce run *would* disable *{}* credentials. *{}* warnings, *{}* skipped ({} users evaluated).",
+            s.planned, s.warnings, s.skipped, s.users_evaluated
+        )
+    };
+    if let Some(b) = &s.circuit_breaker {
+        intro.push_str(&format!(
+            "\n:rotating_light: Circuit breaker: {} changes planned, more than max-actions {}. {}",
+            b.planned_changes,
+            b.max_actions,
+            if b.tripped {
+                "Nothing was changed; review the report, then raise the limit or fix the data."
+            } else {
+                "An enforce run would change nothing."
+            }
+        ));
+    }
+
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    let mut add = |title: &str, pred: &dyn Fn(&Finding) -> bool| {
+        let lines: Vec<String> = report.findings.iter().filter(|f| pred(f)).map(finding_line).collect();
+        if !lines.is_empty() {
+            groups.push((format!("*{title}* ({})", lines.len()), lines));
+        }
+    };
+    add("Disabled", &|f| f.status == Status::Applied);
+    add("Would disable", &|f| {
+        f.action != Action::Warn && f.status == Status::Planned
+    });
+    add("Failed", &|f| f.status == Status::Failed);
+    add("Warnings: will be disabled unless used", &|f| f.action == Action::Warn);
+    add("Skipped", &|f| f.status == Status::Skipped);
+    if !report.rejected_rows.is_empty() {
+        let lines = report
+            .rejected_rows
+            .iter()
+            .map(|r| {
+                escape(&format!(
+                    "• line {} ({}): {}",
+                    r.line,
+                    r.user.as_deref().unwrap_or("?"),
+                    redact_text(&r.reason)
+                ))
+            })
+            .collect();
+        groups.push((
+            "*Credential-report rows not understood, not acted on*".to_string(),
+            lines,
+        ));
+    }
+
+    // Sections of at most MAX_SECTION_CHARS, each group starting a new section.
+    let mut sections: Vec<String> = Vec::new();
+    for (heading, lines) in groups {
+        let mut current = heading;
+        for line in lines {
+            let line: String = line.chars().take(MAX_SECTION_CHARS - 50).collect();
+            if current.len() + line.len() + 1 > MAX_SECTION_CHARS {
+                sections.push(std::mem::take(&mut current));
+            }
+            if !current.is_empty() {
+                current.push('\n');
+            }
+            current.push_str(&line);
+        }
+        sections.push(current);
+    }
+
+    // Messages of at most MAX_BLOCKS blocks and MAX_MESSAGE_CHARS characters.
+    let header = |part: usize| {
+        let t = if part == 0 {
+            title.clone()
+        } else {
+            format!("{title} (continued {})", part + 1)
+        };
+        json!({"type": "header", "text": {"type": "plain_text", "text": t.chars().take(150).collect::<String>()}})
+    };
+    let section = |text: &str| json!({"type": "section", "text": {"type": "mrkdwn", "text": text}});
+    let mut messages = Vec::new();
+    let mut blocks = vec![header(0), section(&intro)];
+    let mut chars = intro.len();
+    for text in sections {
+        if blocks.len() + 1 > MAX_BLOCKS || chars + text.len() > MAX_MESSAGE_CHARS {
+            messages.push(std::mem::take(&mut blocks));
+            blocks.push(header(messages.len()));
+            chars = 0;
+        }
+        chars += text.len();
+        blocks.push(section(&text));
+    }
+    messages.push(blocks);
+    messages
+        .into_iter()
+        .map(|blocks| json!({"text": title, "blocks": blocks}))
+        .collect()
+}
+
+/// How posting went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostOutcome {
+    pub sent: usize,
+    pub total: usize,
+    pub error: Option<String>,
+}
+
+/// Posts the messages in order; stops at the first message that cannot be delivered.
+pub async fn post(webhook: &SlackWebhook, messages: &[Value]) -> PostOutcome {
+    let mut outcome = PostOutcome {
+        sent: 0,
+        total: messages.len(),
+        error: None,
+    };
+    if messages.is_empty() {
+        return outcome;
+    }
+    let client = match client() {
+        Ok(c) => c,
+        Err(e) => {
+            outcome.error = Some(e);
+            return outcome;
+        }
+    };
+    for message in messages {
+        match post_one(&client, webhook, message).await {
+            Ok(()) => outcome.sent += 1,
+            Err(e) => {
+                outcome.error = Some(e);
+                break;
+            }
+        }
+    }
+    outcome
+}
+
+type Client = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+>;
+
+fn client() -> Result<Client, String> {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| format!("no TLS root certificates: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector))
+}
+
+async fn post_one(client: &Client, webhook: &SlackWebhook, message: &Value) -> Result<(), String> {
+    let body = Bytes::from(message.to_string());
+    for attempt in 1..=MAX_ATTEMPTS {
+        let request = hyper::Request::post(webhook.url())
+            .header("content-type", "application/json")
+            .body(Full::new(body.clone()))
+            .map_err(|e| format!("bad webhook request: {e}"))?;
+        let exchange = async {
+            let response = client
+                .request(request)
+                .await
+                .map_err(|e| format!("webhook unreachable: {e}"))?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let text = response
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            Ok::<_, String>((status, retry_after, text))
+        };
+        let (status, retry_after, text) = match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+            Err(_) => return Err(format!("webhook did not answer within {} s", REQUEST_TIMEOUT.as_secs())),
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(r)) => r,
+        };
+        if status.is_success() {
+            return Ok(());
+        }
+        let wait = if status.as_u16() == 429 {
+            Duration::from_secs(retry_after.unwrap_or(1))
+        } else if status.is_server_error() {
+            Duration::from_secs(1)
+        } else {
+            return Err(format!(
+                "webhook answered {status}: {}",
+                String::from_utf8_lossy(&text).chars().take(200).collect::<String>()
+            ));
+        };
+        if wait > MAX_RETRY_AFTER || attempt == MAX_ATTEMPTS {
+            return Err(format!("webhook answered {status} {attempt} times; giving up"));
+        }
+        tracing::warn!(
+            status = status.as_u16(),
+            wait_secs = wait.as_secs(),
+            "slack asked to retry"
+        );
+        tokio::time::sleep(wait).await;
+    }
+    Err("webhook retries exhausted".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn key_ids_are_redacted() {
+        assert_eq!(redact_key_id("AKIAIOSFODNN7EXAMPLE"), "AKIA…MPLE");
+        assert_eq!(
+            redact_text("access key AKIAIOSFODNN7EXAMPLE is already inactive"),
+            "access key AKIA…MPLE is already inactive"
+        );
+        assert_eq!(redact_text("user AKIAshort stays"), "user AKIAshort stays");
+    }
+
+    #[test]
+    fn escapes_mrkdwn() {
+        assert_eq!(escape("a<b>&c"), "a&lt;b&gt;&amp;c");
+    }
+}
