@@ -10,25 +10,12 @@
 use std::time::Duration;
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_iam::types::{EntityType, ReportStateType, StatusType, Tag as SdkTag};
+use aws_sdk_iam::types::{EntityType, JobStatusType, ReportStateType, StatusType, Tag as SdkTag};
 use aws_smithy_types::retry::RetryConfig;
 use time::OffsetDateTime;
 
-use crate::inventory::{Tag, UserDetails};
-
-/// Every IAM action the engine calls. The Lambda's role must grant exactly these (a later
-/// template is generated from this list, and a test checks it against the calls made).
-pub const IAM_ACTIONS: &[&str] = &[
-    "iam:GenerateCredentialReport",
-    "iam:GetCredentialReport",
-    "iam:GetAccountAuthorizationDetails",
-    "iam:GetUser",
-    "iam:ListAccessKeys",
-    "iam:GetAccessKeyLastUsed",
-    "iam:DeleteLoginProfile",
-    "iam:UpdateAccessKey",
-    "iam:TagUser",
-];
+use crate::inventory::{JanitorPolicy, PolicyVersion, Tag, UserDetails};
+use crate::least_privilege::{POLICY_PATH, ServiceAccess};
 
 /// The retry configuration for production: standard mode (exponential backoff with
 /// jitter, throttling errors retried), more attempts than the SDK's default 3 because a
@@ -101,6 +88,34 @@ pub enum Deleted {
 #[derive(Debug, Clone)]
 pub struct Iam {
     client: aws_sdk_iam::Client,
+}
+
+/// IAM returns policy documents URL-encoded (RFC 3986); emulators may not.
+pub fn decode_policy_document(raw: &str) -> String {
+    if raw.trim_start().starts_with('{') {
+        return raw.to_string();
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn to_time(t: &aws_smithy_types::DateTime) -> Option<OffsetDateTime> {
@@ -203,17 +218,20 @@ impl Iam {
         }
     }
 
-    /// Every user's path, tags and attached managed policies, from the paginated
-    /// GetAccountAuthorizationDetails (users only): a handful of calls for thousands of users.
-    pub async fn user_details(&self) -> Result<Vec<UserDetails>, AwsError> {
+    /// Every user's path, tags and attached managed policies, and the engine's own deny
+    /// policies (under [`POLICY_PATH`]) with their versions, from the paginated
+    /// GetAccountAuthorizationDetails: a handful of calls for thousands of users.
+    pub async fn account_details(&self) -> Result<(Vec<UserDetails>, Vec<JanitorPolicy>), AwsError> {
         let mut pages = self
             .client
             .get_account_authorization_details()
             .filter(EntityType::User)
+            .filter(EntityType::LocalManagedPolicy)
             .max_items(1000)
             .into_paginator()
             .send();
         let mut users = Vec::new();
+        let mut policies = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::from_sdk("GetAccountAuthorizationDetails", e))?;
             for u in page.user_detail_list() {
@@ -243,8 +261,245 @@ impl Iam {
                         .collect(),
                 });
             }
+            for p in page.policies() {
+                if p.path() != Some(POLICY_PATH) {
+                    continue;
+                }
+                let (Some(name), Some(arn)) = (p.policy_name(), p.arn()) else {
+                    continue;
+                };
+                policies.push(JanitorPolicy {
+                    name: name.to_string(),
+                    arn: arn.to_string(),
+                    versions: p
+                        .policy_version_list()
+                        .iter()
+                        .filter_map(|v| {
+                            Some(PolicyVersion {
+                                id: v.version_id()?.to_string(),
+                                is_default: v.is_default_version(),
+                                created: v.create_date().and_then(to_time)?,
+                                document: v.document().map(decode_policy_document),
+                            })
+                        })
+                        .collect(),
+                });
+            }
         }
-        Ok(users)
+        Ok((users, policies))
+    }
+
+    /// Starts an Access Advisor job for a user (service level).
+    pub async fn generate_service_last_accessed(&self, arn: &str) -> Result<String, AwsError> {
+        let out = self
+            .client
+            .generate_service_last_accessed_details()
+            .arn(arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GenerateServiceLastAccessedDetails", e))?;
+        out.job_id().map(str::to_string).ok_or_else(|| AwsError {
+            operation: "GenerateServiceLastAccessedDetails",
+            code: None,
+            message: "no JobId in the answer".to_string(),
+        })
+    }
+
+    /// Polls an Access Advisor job until COMPLETED (with jittered backoff, within
+    /// `timeout`), then reads every page. The status is checked before any date is read:
+    /// the SDK fills missing dates with the epoch.
+    pub async fn service_last_accessed(&self, job_id: &str, timeout: Duration) -> Result<Vec<ServiceAccess>, AwsError> {
+        const OP: &str = "GetServiceLastAccessedDetails";
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut delay = Duration::from_millis(200);
+        let mut services = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .get_service_last_accessed_details()
+                .job_id(job_id)
+                .max_items(1000)
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(OP, e))?;
+            match out.job_status() {
+                JobStatusType::Completed => {}
+                JobStatusType::InProgress if marker.is_none() => {
+                    let jitter = Duration::from_millis(fastrand::u64(0..=delay.as_millis() as u64 / 2));
+                    if tokio::time::Instant::now() + delay + jitter > deadline {
+                        return Err(AwsError::timeout(
+                            OP,
+                            format!("job not complete after {} s", timeout.as_secs()),
+                        ));
+                    }
+                    tokio::time::sleep(delay + jitter).await;
+                    delay = (delay * 2).min(Duration::from_secs(3));
+                    continue;
+                }
+                JobStatusType::Failed => {
+                    let (code, message) = out
+                        .error()
+                        .map(|e| (Some(e.code().to_string()), e.message().to_string()))
+                        .unwrap_or((None, "job failed without an error".to_string()));
+                    return Err(AwsError {
+                        operation: OP,
+                        code,
+                        message: format!("job FAILED: {message}"),
+                    });
+                }
+                other => {
+                    return Err(AwsError {
+                        operation: OP,
+                        code: None,
+                        message: format!("unexpected job status {other:?}"),
+                    });
+                }
+            }
+            for s in out.services_last_accessed() {
+                services.push(ServiceAccess {
+                    namespace: s.service_namespace().to_string(),
+                    name: s.service_name().to_string(),
+                    last_authenticated: s.last_authenticated().and_then(to_time),
+                });
+            }
+            match (out.is_truncated(), out.marker()) {
+                (true, Some(m)) => marker = Some(m.to_string()),
+                (true, None) => {
+                    return Err(AwsError {
+                        operation: OP,
+                        code: None,
+                        message: "truncated page without a Marker".to_string(),
+                    });
+                }
+                (false, _) => return Ok(services),
+            }
+        }
+    }
+
+    /// Creates a deny policy under [`POLICY_PATH`], tagged with its user. Returns its ARN.
+    pub async fn create_policy(&self, name: &str, document: &str, owner_tag: &Tag) -> Result<String, AwsError> {
+        let tag = SdkTag::builder()
+            .key(&owner_tag.key)
+            .value(&owner_tag.value)
+            .build()
+            .map_err(|e| AwsError {
+                operation: "CreatePolicy",
+                code: None,
+                message: e.to_string(),
+            })?;
+        let out = retry_conflicts(|| async {
+            self.client
+                .create_policy()
+                .policy_name(name)
+                .path(POLICY_PATH)
+                .policy_document(document)
+                .description("iam-janitor: denies services this user has not used; see the iam-janitor:user tag")
+                .tags(tag.clone())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("CreatePolicy", e))
+        })
+        .await?;
+        out.policy()
+            .and_then(|p| p.arn())
+            .map(str::to_string)
+            .ok_or_else(|| AwsError {
+                operation: "CreatePolicy",
+                code: None,
+                message: "no policy ARN in the answer".to_string(),
+            })
+    }
+
+    /// Adds a new default version to a policy.
+    pub async fn create_policy_version(&self, arn: &str, document: &str) -> Result<(), AwsError> {
+        retry_conflicts(|| async {
+            self.client
+                .create_policy_version()
+                .policy_arn(arn)
+                .policy_document(document)
+                .set_as_default(true)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("CreatePolicyVersion", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Lists a policy's versions (to free a slot at the 5-version limit).
+    pub async fn list_policy_versions(&self, arn: &str) -> Result<Vec<PolicyVersion>, AwsError> {
+        let mut pages = self
+            .client
+            .list_policy_versions()
+            .policy_arn(arn)
+            .into_paginator()
+            .send();
+        let mut versions = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("ListPolicyVersions", e))?;
+            for v in page.versions() {
+                if let (Some(id), Some(created)) = (v.version_id(), v.create_date().and_then(to_time)) {
+                    versions.push(PolicyVersion {
+                        id: id.to_string(),
+                        is_default: v.is_default_version(),
+                        created,
+                        document: None,
+                    });
+                }
+            }
+        }
+        Ok(versions)
+    }
+
+    /// Deletes a non-default policy version.
+    pub async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<(), AwsError> {
+        retry_conflicts(|| async {
+            self.client
+                .delete_policy_version()
+                .policy_arn(arn)
+                .version_id(version_id)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("DeletePolicyVersion", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Attaches a managed policy to a user.
+    pub async fn attach_user_policy(&self, user: &str, arn: &str) -> Result<(), AwsError> {
+        retry_conflicts(|| async {
+            self.client
+                .attach_user_policy()
+                .user_name(user)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("AttachUserPolicy", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Detaches a managed policy from a user.
+    pub async fn detach_user_policy(&self, user: &str, arn: &str) -> Result<Deleted, AwsError> {
+        let result = retry_conflicts(|| async {
+            self.client
+                .detach_user_policy()
+                .user_name(user)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("DetachUserPolicy", e))
+        })
+        .await;
+        match result {
+            Ok(_) => Ok(Deleted::Deleted),
+            Err(e) if e.is_code("NoSuchEntity") => Ok(Deleted::AlreadyGone),
+            Err(e) => Err(e),
+        }
     }
 
     /// The user's PasswordLastUsed as IAM has it now.

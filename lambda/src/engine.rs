@@ -15,6 +15,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::aws::{AwsError, Deleted, Iam};
 use crate::credential_report::{self, ReportError};
+use crate::deny;
 use crate::inventory::{Inventory, Tag};
 use crate::report::{BreakerTrip, Report, Status, Summary};
 use crate::rules::{self, Credential, CredentialFacts, Planned, Standing};
@@ -41,11 +42,11 @@ pub enum RunError {
 /// Runs the engine once. `now` is the clock reading (or `--as-of`).
 pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<Report, RunError> {
     let timeout = Duration::from_secs(u64::from(settings.report_timeout_secs));
-    let (report, details) = tokio::join!(iam.credential_report(timeout), iam.user_details());
+    let (report, details) = tokio::join!(iam.credential_report(timeout), iam.account_details());
     let (csv, generated_at) = report.map_err(RunError::CredentialReport)?;
-    let details = details.map_err(RunError::UserDetails)?;
+    let (details, policies) = details.map_err(RunError::UserDetails)?;
     let parsed = credential_report::parse(&csv)?;
-    let inventory = Inventory::new(parsed, generated_at, details);
+    let inventory = Inventory::new(parsed, generated_at, details, policies);
     let plan = rules::plan(&inventory, settings, now);
     tracing::info!(
         users = plan.users_evaluated,
@@ -56,7 +57,12 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
         "planned"
     );
 
-    let changes = plan.change_count();
+    let (mut deny_items, advisor_users) = if settings.least_privilege.enabled {
+        deny::assess(iam, &inventory, settings, now).await
+    } else {
+        (Vec::new(), 0)
+    };
+    let changes = plan.change_count() + deny_items.iter().filter(|d| d.is_change()).count();
     let breaker = (changes > settings.max_actions as usize).then(|| BreakerTrip {
         planned_changes: changes,
         max_actions: settings.max_actions,
@@ -70,15 +76,26 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
             max = trip.max_actions,
             "circuit breaker tripped; nothing changed"
         );
-        for item in items.iter_mut().filter(|i| i.is_change()) {
-            item.finding.status = Status::Skipped;
-            item.finding.reason = format!(
+        let trip_reason = |f: &mut crate::report::Finding| {
+            f.status = Status::Skipped;
+            f.reason = format!(
                 "circuit breaker: {} changes planned, more than max-actions {}; nothing was changed ({})",
-                trip.planned_changes, trip.max_actions, item.finding.reason
+                trip.planned_changes, trip.max_actions, f.reason
             );
-        }
+        };
+        items
+            .iter_mut()
+            .filter(|i| i.is_change())
+            .for_each(|i| trip_reason(&mut i.finding));
+        deny_items
+            .iter_mut()
+            .filter(|i| i.is_change())
+            .for_each(|i| trip_reason(&mut i.finding));
     } else if settings.as_of.is_none() {
         items = confirm_and_apply(iam, settings, now, items).await;
+        if settings.mode == Mode::Enforce {
+            deny_items = deny::apply(iam, settings, deny_items).await;
+        }
     }
 
     let mut report = Report {
@@ -89,11 +106,16 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
         credential_report_generated_at: inventory.report_generated_at,
         dormant_days: settings.dormant_days,
         warn_days: settings.warn_days,
-        findings: items.into_iter().map(|i| i.finding).collect(),
+        findings: items
+            .into_iter()
+            .map(|i| i.finding)
+            .chain(deny_items.into_iter().map(|d| d.finding))
+            .collect(),
         rejected_rows: inventory.rejected.clone(),
         summary: Summary {
             users_evaluated: plan.users_evaluated,
             credentials_evaluated: plan.credentials_evaluated,
+            users_checked_for_unused_services: advisor_users,
             circuit_breaker: breaker,
             ..Summary::default()
         },

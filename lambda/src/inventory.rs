@@ -27,6 +27,31 @@ pub struct UserDetails {
     pub attached_policy_arns: Vec<String>,
 }
 
+/// A version of one of the engine's deny policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyVersion {
+    pub id: String,
+    pub is_default: bool,
+    pub created: OffsetDateTime,
+    /// The decoded JSON document, when listed.
+    pub document: Option<String>,
+}
+
+/// One of the engine's deny policies (under `/iam-janitor/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JanitorPolicy {
+    pub name: String,
+    pub arn: String,
+    pub versions: Vec<PolicyVersion>,
+}
+
+impl JanitorPolicy {
+    /// The default version's document.
+    pub fn default_document(&self) -> Option<&str> {
+        self.versions.iter().find(|v| v.is_default)?.document.as_deref()
+    }
+}
+
 /// Everything detection needs, read with bulk calls only.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
@@ -37,6 +62,8 @@ pub struct Inventory {
     pub rejected: Vec<RejectedRow>,
     /// Keyed by exact user name.
     pub details: HashMap<String, UserDetails>,
+    /// The engine's deny policies, keyed by policy name.
+    pub policies: HashMap<String, JanitorPolicy>,
 }
 
 impl Inventory {
@@ -45,6 +72,7 @@ impl Inventory {
         report: ParsedReport,
         report_generated_at: Option<OffsetDateTime>,
         details: Vec<UserDetails>,
+        policies: Vec<JanitorPolicy>,
     ) -> Inventory {
         let account_id = report
             .root
@@ -59,6 +87,7 @@ impl Inventory {
             rows: report.rows,
             rejected: report.rejected,
             details: details.into_iter().map(|d| (d.name.clone(), d)).collect(),
+            policies: policies.into_iter().map(|p| (p.name.clone(), p)).collect(),
         }
     }
 }

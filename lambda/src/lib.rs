@@ -9,10 +9,13 @@
 pub mod audit;
 pub mod aws;
 pub mod credential_report;
+pub mod deny;
 pub mod engine;
 pub mod glob;
 pub mod handler;
 pub mod inventory;
+pub mod least_privilege;
+pub mod permissions;
 pub mod report;
 pub mod rules;
 pub mod settings;

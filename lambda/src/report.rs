@@ -28,7 +28,10 @@ pub enum Action {
     Warn,
     DeleteLoginProfile,
     DeactivateAccessKey,
+    /// Create or update the user's deny policy, and attach it.
     AttachDenyPolicy,
+    /// Nothing is left to deny: detach the user's deny policy.
+    DetachDenyPolicy,
 }
 
 /// What happened to it.
@@ -86,6 +89,8 @@ pub struct BreakerTrip {
 pub struct Summary {
     pub users_evaluated: usize,
     pub credentials_evaluated: usize,
+    /// Users whose Access Advisor data was read (least privilege).
+    pub users_checked_for_unused_services: usize,
     pub warnings: usize,
     pub planned: usize,
     pub applied: usize,

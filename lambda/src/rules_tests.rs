@@ -266,7 +266,7 @@ fn user_without_details_is_not_changed() {
 #[test]
 fn the_root_row_is_never_a_finding() {
     let report = parse(include_bytes!("../tests/fixtures/credential-report-aws.csv")).unwrap();
-    let inv = Inventory::new(report, None, vec![]);
+    let inv = Inventory::new(report, None, vec![], vec![]);
     // Far in the future: everything in the fixture is dormant.
     let p = plan(&inv, &settings(), datetime!(2040-01-01 0:00 UTC));
     assert!(p.items.iter().all(|i| i.finding.user != "<root_account>"));
@@ -279,7 +279,7 @@ fn fixture_at_a_known_time() {
     let report = parse(include_bytes!("../tests/fixtures/credential-report-aws.csv")).unwrap();
     let users = ["alice", "bob", "carol", "dave.ci+deploy@corp"];
     let d: Vec<UserDetails> = users.iter().map(|u| details(u, &[])).collect();
-    let inv = Inventory::new(report, None, d);
+    let inv = Inventory::new(report, None, d, vec![]);
     assert_eq!(inv.account_id.as_deref(), Some("111122223333"));
     let p = plan(&inv, &settings(), NOW);
     let got: Vec<(String, Kind, Option<u8>, Action)> = p

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::glob::Glob;
+use crate::least_privilege::LeastPrivilegeSettings;
 
 /// Default idle days after which a credential is dormant.
 pub const DEFAULT_DORMANT_DAYS: u32 = 90;
@@ -116,6 +117,7 @@ pub struct Settings {
     /// Evaluate as if it were this time (report mode only).
     pub as_of: Option<OffsetDateTime>,
     pub report_timeout_secs: u32,
+    pub least_privilege: LeastPrivilegeSettings,
 }
 
 impl Default for Settings {
@@ -134,6 +136,7 @@ impl Default for Settings {
             slack_webhook: None,
             as_of: None,
             report_timeout_secs: DEFAULT_REPORT_TIMEOUT_SECS,
+            least_privilege: LeastPrivilegeSettings::default(),
         }
     }
 }
@@ -192,6 +195,24 @@ pub struct SettingsArgs {
     /// Seconds to wait for IAM to generate the credential report [default: 300]
     #[arg(long, env = "IAM_JANITOR_REPORT_TIMEOUT_SECS", value_name = "SECS")]
     pub report_timeout_secs: Option<String>,
+    /// Deny services a user has not used: `on` or `off` [default: on]
+    #[arg(long, env = "IAM_JANITOR_LEAST_PRIVILEGE", value_name = "on|off")]
+    pub least_privilege: Option<String>,
+    /// A service not used for more than this many days is denied [default: 90]
+    #[arg(long, env = "IAM_JANITOR_UNUSED_SERVICE_DAYS", value_name = "N")]
+    pub unused_service_days: Option<String>,
+    /// Access Advisor jobs run at once [default: 8]
+    #[arg(long, env = "IAM_JANITOR_ADVISOR_CONCURRENCY", value_name = "N")]
+    pub advisor_concurrency: Option<String>,
+    /// User tag listing services never to deny that user, e.g. `s3,ec2` [default: iam-janitor:keep-services]
+    #[arg(long, env = "IAM_JANITOR_KEEP_SERVICES_TAG", value_name = "KEY")]
+    pub keep_services_tag: Option<String>,
+    /// Service namespaces never denied to anyone, comma-separated [default: iam,sts]
+    #[arg(long, env = "IAM_JANITOR_NEVER_DENY", value_name = "LIST")]
+    pub never_deny: Option<String>,
+    /// Managed policies a user may have attached (the account's AttachedPoliciesPerUser quota, 10 to 20) [default: 10]
+    #[arg(long, env = "IAM_JANITOR_POLICY_QUOTA", value_name = "N")]
+    pub policy_quota: Option<String>,
 }
 
 impl Settings {
@@ -291,7 +312,9 @@ impl Settings {
             840,
             defaults.report_timeout_secs,
         )?;
+        let least_privilege = least_privilege_settings(args)?;
         Ok(Settings {
+            least_privilege,
             mode,
             dormant_days,
             warn_days,
@@ -322,8 +345,89 @@ impl Settings {
             slack_webhook: var("IAM_JANITOR_SLACK_WEBHOOK"),
             as_of: var("IAM_JANITOR_AS_OF"),
             report_timeout_secs: var("IAM_JANITOR_REPORT_TIMEOUT_SECS"),
+            least_privilege: var("IAM_JANITOR_LEAST_PRIVILEGE"),
+            unused_service_days: var("IAM_JANITOR_UNUSED_SERVICE_DAYS"),
+            advisor_concurrency: var("IAM_JANITOR_ADVISOR_CONCURRENCY"),
+            keep_services_tag: var("IAM_JANITOR_KEEP_SERVICES_TAG"),
+            never_deny: var("IAM_JANITOR_NEVER_DENY"),
+            policy_quota: var("IAM_JANITOR_POLICY_QUOTA"),
         })
     }
+}
+
+fn least_privilege_settings(args: &SettingsArgs) -> Result<LeastPrivilegeSettings, SettingsError> {
+    let defaults = LeastPrivilegeSettings::default();
+    let enabled = match args.least_privilege.as_deref().map(str::trim) {
+        None => defaults.enabled,
+        Some(v) if v.eq_ignore_ascii_case("on") || v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("off") || v.eq_ignore_ascii_case("false") => false,
+        Some(v) => return Err(err("--least-privilege", "IAM_JANITOR_LEAST_PRIVILEGE", v, "on or off")),
+    };
+    let unused_service_days = number(
+        args.unused_service_days.as_deref(),
+        "--unused-service-days",
+        "IAM_JANITOR_UNUSED_SERVICE_DAYS",
+        1,
+        400,
+        defaults.unused_service_days,
+    )?;
+    let advisor_concurrency = number(
+        args.advisor_concurrency.as_deref(),
+        "--advisor-concurrency",
+        "IAM_JANITOR_ADVISOR_CONCURRENCY",
+        1,
+        32,
+        defaults.advisor_concurrency as u32,
+    )? as usize;
+    let keep_services_tag = match args.keep_services_tag.as_deref().map(str::trim) {
+        None => defaults.keep_services_tag,
+        Some(v) => parse_exempt_tag(v)
+            .ok()
+            .filter(|t| t.value.is_none())
+            .map(|t| t.key)
+            .ok_or_else(|| {
+                err(
+                    "--keep-services-tag",
+                    "IAM_JANITOR_KEEP_SERVICES_TAG",
+                    v,
+                    "a valid IAM tag key",
+                )
+            })?,
+    };
+    let never_deny = match args.never_deny.as_deref() {
+        None => defaults.never_deny,
+        Some(v) => {
+            let list = crate::least_privilege::parse_service_list(v);
+            if let Some(bad) = list
+                .iter()
+                .find(|ns| !ns.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            {
+                return Err(err(
+                    "--never-deny",
+                    "IAM_JANITOR_NEVER_DENY",
+                    bad,
+                    "service namespaces such as sts,iam (letters, digits and -)",
+                ));
+            }
+            list
+        }
+    };
+    let policy_quota = number(
+        args.policy_quota.as_deref(),
+        "--policy-quota",
+        "IAM_JANITOR_POLICY_QUOTA",
+        1,
+        20,
+        defaults.policy_quota,
+    )?;
+    Ok(LeastPrivilegeSettings {
+        enabled,
+        unused_service_days,
+        advisor_concurrency,
+        keep_services_tag,
+        never_deny,
+        policy_quota,
+    })
 }
 
 fn err(flag: &'static str, env: &'static str, value: &str, expected: &str) -> SettingsError {
@@ -502,6 +606,62 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn least_privilege_flags() {
+        let s = Settings::from_args(&args()).unwrap();
+        assert!(s.least_privilege.enabled);
+        assert_eq!(s.least_privilege.never_deny.iter().collect::<Vec<_>>(), ["iam", "sts"]);
+        let s = Settings::from_args(&SettingsArgs {
+            least_privilege: Some("off".into()),
+            never_deny: Some("sts, kms".into()),
+            policy_quota: Some("20".into()),
+            ..args()
+        })
+        .unwrap();
+        assert!(!s.least_privilege.enabled);
+        assert_eq!(s.least_privilege.never_deny.iter().collect::<Vec<_>>(), ["kms", "sts"]);
+        assert_eq!(s.least_privilege.policy_quota, 20);
+        for (a, flag) in [
+            (
+                SettingsArgs {
+                    least_privilege: Some("maybe".into()),
+                    ..args()
+                },
+                "--least-privilege",
+            ),
+            (
+                SettingsArgs {
+                    policy_quota: Some("21".into()),
+                    ..args()
+                },
+                "--policy-quota",
+            ),
+            (
+                SettingsArgs {
+                    never_deny: Some("s3:*".into()),
+                    ..args()
+                },
+                "--never-deny",
+            ),
+            (
+                SettingsArgs {
+                    advisor_concurrency: Some("0".into()),
+                    ..args()
+                },
+                "--advisor-concurrency",
+            ),
+            (
+                SettingsArgs {
+                    unused_service_days: Some("401".into()),
+                    ..args()
+                },
+                "--unused-service-days",
+            ),
+        ] {
+            assert_eq!(Settings::from_args(&a).unwrap_err().flag, flag);
+        }
     }
 
     #[test]

@@ -135,8 +135,8 @@ pub fn digest(report: &Report) -> Vec<Value> {
             groups.push((format!("*{title}* ({})", lines.len()), lines));
         }
     };
-    add("Disabled", &|f| f.status == Status::Applied);
-    add("Would disable", &|f| {
+    add("Changed", &|f| f.status == Status::Applied);
+    add("Would change", &|f| {
         f.action != Action::Warn && f.status == Status::Planned
     });
     add("Failed", &|f| f.status == Status::Failed);

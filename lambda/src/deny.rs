@@ -1,0 +1,338 @@
+//! The least-privilege phase of a run: Access Advisor jobs for the eligible users
+//! (bounded concurrency), the pure decision of [`crate::least_privilege`], and in enforce
+//! mode the writes that keep each user's deny policy current.
+//!
+//! Writes update in place: a new default version (deleting the oldest non-default one at
+//! IAM's five-version limit), never detach-delete-recreate, which would leave a window
+//! with no deny. No write at all when the document is unchanged and attached.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures::StreamExt;
+use iam_janitor_cfn::policy::PolicyDocument;
+use time::OffsetDateTime;
+
+use crate::aws::{AwsError, Iam};
+use crate::inventory::{Inventory, PolicyVersion, Tag, UserDetails};
+use crate::least_privilege::{
+    self as lp, Change, CurrentPolicy, Denied, DocumentForm, OWNER_TAG, ServiceAccess, policy_name,
+};
+use crate::report::{Action, Finding, Kind, Status};
+use crate::rules;
+use crate::settings::Settings;
+
+/// How long one Access Advisor job may take.
+const JOB_TIMEOUT: Duration = Duration::from_secs(180);
+/// IAM keeps at most five versions of a managed policy.
+const MAX_VERSIONS: usize = 5;
+
+/// One user's least-privilege finding, with what is needed to apply it.
+#[derive(Debug, Clone)]
+pub struct DenyItem {
+    pub finding: Finding,
+    pub change: Change,
+    pub policy_name: String,
+    /// The policy's ARN if it exists (or will, computed from the user's ARN).
+    pub policy_arn: String,
+    pub exists: bool,
+    pub attached: bool,
+    pub versions: Vec<PolicyVersion>,
+}
+
+impl DenyItem {
+    /// Whether applying it writes anything.
+    pub fn is_change(&self) -> bool {
+        self.finding.status == Status::Planned && matches!(self.change, Change::Write { .. } | Change::Detach)
+    }
+}
+
+fn finding(user: &UserDetails, action: Action, status: Status, reason: String, services: Vec<String>) -> Finding {
+    Finding {
+        user: user.name.clone(),
+        arn: user.arn.clone(),
+        kind: Kind::UnusedServices,
+        access_key_id: None,
+        access_key_slot: None,
+        last_used: None,
+        idle_days: None,
+        action,
+        status,
+        reason,
+        services: Some(services),
+    }
+}
+
+/// The partition and account of a user ARN, for the policy ARN.
+fn policy_arn_for(user: &UserDetails, name: &str) -> String {
+    let mut parts = user.arn.split(':');
+    let partition = parts.nth(1).unwrap_or("aws");
+    let account = parts.nth(2).unwrap_or("");
+    format!("arn:{partition}:iam::{account}:policy{}{name}", lp::POLICY_PATH)
+}
+
+/// Reads Access Advisor for every eligible user and decides. Returns the findings that
+/// need attention (changes, skips, failures) and the number of users whose data was read.
+pub async fn assess(
+    iam: &Iam,
+    inventory: &Inventory,
+    settings: &Settings,
+    now: OffsetDateTime,
+) -> (Vec<DenyItem>, usize) {
+    let lps = &settings.least_privilege;
+    let mut users: Vec<&UserDetails> = inventory.details.values().collect();
+    users.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut skipped = Vec::new();
+    let mut eligible = Vec::new();
+    for user in users {
+        let name = policy_name(&user.name);
+        let existing = inventory.policies.get(&name);
+        let policy_arn = existing.map_or_else(|| policy_arn_for(user, &name), |p| p.arn.clone());
+        let current = CurrentPolicy {
+            exists: existing.is_some(),
+            attached: user.attached_policy_arns.contains(&policy_arn),
+            document: existing
+                .and_then(|p| p.default_document())
+                .and_then(|d| serde_json::from_str::<PolicyDocument>(d).ok()),
+        };
+        let item = DenyItem {
+            finding: finding(
+                user,
+                Action::AttachDenyPolicy,
+                Status::Skipped,
+                String::new(),
+                Vec::new(),
+            ),
+            change: Change::None,
+            policy_name: name,
+            policy_arn,
+            exists: current.exists,
+            attached: current.attached,
+            versions: existing.map(|p| p.versions.clone()).unwrap_or_default(),
+        };
+        let why = rules::exemption(&user.name, Some(user), settings)
+            .or_else(|| lp::eligibility(user, &current, lps, now).err());
+        match why {
+            Some(reason) => skipped.push(DenyItem {
+                finding: Finding { reason, ..item.finding },
+                ..item
+            }),
+            None => eligible.push((user, current, item)),
+        }
+    }
+
+    let checked = eligible.len();
+    let decided: Vec<Option<DenyItem>> = futures::stream::iter(eligible)
+        .map(|(user, current, item)| async move {
+            let services = match read_advisor(iam, &user.arn).await {
+                Ok(s) => s,
+                Err(e) => {
+                    return Some(DenyItem {
+                        finding: Finding {
+                            status: Status::Failed,
+                            reason: format!("Access Advisor could not be read, nothing changed: {e}"),
+                            ..item.finding
+                        },
+                        ..item
+                    });
+                }
+            };
+            let keep = lp::kept_services(user, lps);
+            let change = lp::decide(&services, &current, &keep, lps, now);
+            describe(user, &services, &current, change, item)
+        })
+        .buffer_unordered(lps.advisor_concurrency.max(1))
+        .collect()
+        .await;
+    let mut items: Vec<DenyItem> = skipped.into_iter().chain(decided.into_iter().flatten()).collect();
+    items.sort_by(|a, b| a.finding.user.cmp(&b.finding.user));
+    (items, checked)
+}
+
+async fn read_advisor(iam: &Iam, arn: &str) -> Result<Vec<ServiceAccess>, AwsError> {
+    let job = iam.generate_service_last_accessed(arn).await?;
+    iam.service_last_accessed(&job, JOB_TIMEOUT).await
+}
+
+/// Turns a decision into a finding (or none when nothing needs attention).
+fn describe(
+    user: &UserDetails,
+    services: &[ServiceAccess],
+    current: &CurrentPolicy,
+    change: Change,
+    item: DenyItem,
+) -> Option<DenyItem> {
+    let previous: BTreeSet<String> = match current.document.as_ref().and_then(lp::denied_by) {
+        Some(Denied::Listed(s)) => s,
+        Some(Denied::AllExcept(allowed)) => services
+            .iter()
+            .map(|s| s.namespace.clone())
+            .filter(|ns| !allowed.contains(ns))
+            .collect(),
+        None => BTreeSet::new(),
+    };
+    let (action, status, reason, listed) = match &change {
+        Change::None => return None,
+        Change::Detach => (
+            Action::DetachDenyPolicy,
+            Status::Planned,
+            format!(
+                "nothing is left to deny (kept or in use); detach {} (kept, with its versions, as history)",
+                item.policy_name
+            ),
+            Vec::new(),
+        ),
+        Change::TooLarge { services, error } => (
+            Action::AttachDenyPolicy,
+            Status::Failed,
+            error.to_string(),
+            services.clone(),
+        ),
+        Change::Write {
+            services: listed,
+            form,
+            document_changed,
+            ..
+        } => {
+            let now_denied: BTreeSet<String> = listed.iter().cloned().collect();
+            let added: Vec<&String> = now_denied.difference(&previous).collect();
+            let removed: Vec<&String> = previous.difference(&now_denied).collect();
+            let mut reason = if !item.exists {
+                format!(
+                    "deny {} unused services with a new policy {}",
+                    listed.len(),
+                    item.policy_name
+                )
+            } else if *document_changed {
+                let mut diff = Vec::new();
+                if !added.is_empty() {
+                    diff.push(format!("+{}", join(&added)));
+                }
+                if !removed.is_empty() {
+                    diff.push(format!("-{}", join(&removed)));
+                }
+                format!(
+                    "update the deny list ({}) with a new version of {}",
+                    if diff.is_empty() {
+                        "rewritten".to_string()
+                    } else {
+                        diff.join(" ")
+                    },
+                    item.policy_name
+                )
+            } else {
+                format!("the deny policy {} is not attached; attach it", item.policy_name)
+            };
+            if !item.attached && *document_changed {
+                reason.push_str(" and attach it");
+            }
+            if *form == DocumentForm::NotAction {
+                reason.push_str(
+                    "; the Action list exceeds 6,144 characters, so the policy denies everything but the services in use (NotAction), which also denies services granted later",
+                );
+            }
+            (Action::AttachDenyPolicy, Status::Planned, reason, listed.clone())
+        }
+    };
+    Some(DenyItem {
+        finding: finding(user, action, status, reason, listed),
+        change,
+        ..item
+    })
+}
+
+fn join(items: &[&String]) -> String {
+    items.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// Applies the planned changes (enforce mode), users concurrently within `concurrency`.
+pub async fn apply(iam: &Iam, settings: &Settings, items: Vec<DenyItem>) -> Vec<DenyItem> {
+    futures::stream::iter(items)
+        .map(|mut item| async move {
+            if item.is_change() {
+                match apply_one(iam, &item).await {
+                    Ok(()) => item.finding.status = Status::Applied,
+                    Err(e) => {
+                        item.finding.status = Status::Failed;
+                        item.finding.reason = format!("{e} ({})", item.finding.reason);
+                        tracing::error!(user = %item.finding.user, error = %e, "deny policy change failed");
+                    }
+                }
+            }
+            item
+        })
+        .buffered(settings.concurrency.max(1))
+        .collect()
+        .await
+}
+
+async fn apply_one(iam: &Iam, item: &DenyItem) -> Result<(), AwsError> {
+    let user = &item.finding.user;
+    match &item.change {
+        Change::Detach => {
+            iam.detach_user_policy(user, &item.policy_arn).await?;
+        }
+        Change::Write {
+            json, document_changed, ..
+        } => {
+            let mut arn = item.policy_arn.clone();
+            if *document_changed {
+                if item.exists {
+                    new_version(iam, &arn, json, &item.versions).await?;
+                } else {
+                    let owner = Tag {
+                        key: OWNER_TAG.to_string(),
+                        value: user.clone(),
+                    };
+                    match iam.create_policy(&item.policy_name, json, &owner).await {
+                        Ok(created) => arn = created,
+                        // Created by an earlier run that stopped before listing it: update it.
+                        Err(e) if e.is_code("EntityAlreadyExists") => new_version(iam, &arn, json, &[]).await?,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            if !item.attached {
+                iam.attach_user_policy(user, &arn).await.map_err(|e| {
+                    if e.is_code("LimitExceeded") {
+                        AwsError {
+                            message: format!("{} (the user is at the managed-policy quota)", e.message),
+                            ..e
+                        }
+                    } else {
+                        e
+                    }
+                })?;
+            }
+            tracing::info!(user = %user, policy = %arn, "deny policy current");
+        }
+        Change::None | Change::TooLarge { .. } => {}
+    }
+    Ok(())
+}
+
+/// The oldest non-default version, to delete at the version limit.
+fn oldest_non_default(versions: &[PolicyVersion]) -> Option<&PolicyVersion> {
+    versions.iter().filter(|v| !v.is_default).min_by_key(|v| v.created)
+}
+
+/// Adds a default version, first freeing a slot at the five-version limit.
+async fn new_version(iam: &Iam, arn: &str, json: &str, known: &[PolicyVersion]) -> Result<(), AwsError> {
+    if known.len() >= MAX_VERSIONS {
+        if let Some(old) = oldest_non_default(known) {
+            iam.delete_policy_version(arn, &old.id).await?;
+        }
+    }
+    match iam.create_policy_version(arn, json).await {
+        Err(e) if e.is_code("LimitExceeded") => {
+            // The listing was stale (or unknown): list, free the oldest slot, retry once.
+            let versions = iam.list_policy_versions(arn).await?;
+            if let Some(old) = oldest_non_default(&versions) {
+                iam.delete_policy_version(arn, &old.id).await?;
+            }
+            iam.create_policy_version(arn, json).await
+        }
+        other => other,
+    }
+}
