@@ -319,10 +319,10 @@ fn oldest_non_default(versions: &[PolicyVersion]) -> Option<&PolicyVersion> {
 
 /// Adds a default version, first freeing a slot at the five-version limit.
 async fn new_version(iam: &Iam, arn: &str, json: &str, known: &[PolicyVersion]) -> Result<(), AwsError> {
-    if known.len() >= MAX_VERSIONS {
-        if let Some(old) = oldest_non_default(known) {
-            iam.delete_policy_version(arn, &old.id).await?;
-        }
+    if known.len() >= MAX_VERSIONS
+        && let Some(old) = oldest_non_default(known)
+    {
+        iam.delete_policy_version(arn, &old.id).await?;
     }
     match iam.create_policy_version(arn, json).await {
         Err(e) if e.is_code("LimitExceeded") => {

@@ -239,13 +239,13 @@ async fn process_user(
         }
     }
 
-    if !audit_tags.is_empty() {
-        if let Err(e) = iam.tag_user(&user, &audit_tags).await {
-            tracing::error!(user = %user, error = %e, "audit tag failed");
-            for idx in applied {
-                let f = &mut items[idx].1.finding;
-                f.reason = format!("{}; the audit-trail tag could not be written: {e}", f.reason);
-            }
+    if !audit_tags.is_empty()
+        && let Err(e) = iam.tag_user(&user, &audit_tags).await
+    {
+        tracing::error!(user = %user, error = %e, "audit tag failed");
+        for idx in applied {
+            let f = &mut items[idx].1.finding;
+            f.reason = format!("{}; the audit-trail tag could not be written: {e}", f.reason);
         }
     }
     items

@@ -1,1 +1,96 @@
-//! x
+//! Test harness for iam-janitor: an IAM emulator (moto on loopback behind a
+//! small control API, see `tests/emulator/janitor_emulator.py`) and a webhook
+//! receiver, used by the end-to-end tests and by `cargo xtask bench`/`demo`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), iam_janitor_tests::HarnessError> {
+//! use iam_janitor_tests::{Emulator, SeedKey, SeedUser};
+//! let emu = Emulator::start().await?;
+//! let seeded = emu
+//!     .seed(&[SeedUser::new("alice").with_key(SeedKey::new())])
+//!     .await?;
+//! let iam = emu.iam().await;
+//! let keys = iam.list_access_keys().user_name("alice").send().await;
+//! # let _ = (seeded, keys);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Everything is passed explicitly: the harness reads no global environment
+//! for its own configuration and binds only to 127.0.0.1.
+
+mod control;
+mod emulator;
+mod http;
+mod webhook;
+
+#[cfg(test)]
+mod harness_tests;
+
+use std::path::PathBuf;
+
+pub use control::{
+    AdvisorService, CallCounts, Fault, KeyPatch, KeyStatus, SeedKey, SeedPassword, SeedUser, SeededUser, UserPatch,
+};
+pub use emulator::{DEFAULT_ACCOUNT_ID, Emulator, parse_credential_report};
+pub use webhook::{WebhookReceiver, WebhookRequest};
+
+/// The workspace root (the parent of this crate's manifest directory).
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+/// Everything that can go wrong in the harness.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// A filesystem or process operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Creating the Python venv or installing requirements.txt failed.
+    #[error("setting up the emulator venv failed: {0}")]
+    Venv(String),
+    /// The emulator process did not come up.
+    #[error("emulator failed to start: {message} (log: {})", .log.display())]
+    Start { message: String, log: PathBuf },
+    /// An HTTP exchange failed below the HTTP status level.
+    #[error("HTTP {method} {url} failed: {message}")]
+    Http {
+        method: String,
+        url: String,
+        message: String,
+    },
+    /// The emulator's control API answered with an error status.
+    #[error("control call {method} {path} answered {status}: {body}")]
+    Control {
+        method: String,
+        path: String,
+        status: u16,
+        body: String,
+    },
+    /// A JSON body could not be encoded or decoded.
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Something did not happen in time.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// An AWS SDK call made by a harness helper failed.
+    #[error("AWS SDK call failed: {0}")]
+    Sdk(String),
+    /// Anything else (e.g. an unparsable credential report).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl HarnessError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        HarnessError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

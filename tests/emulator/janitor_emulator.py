@@ -1,0 +1,997 @@
+#!/usr/bin/env python3
+"""IAM emulator for the iam-janitor end-to-end tests.
+
+Runs moto's AWS emulator (server mode) on 127.0.0.1 behind a small WSGI
+middleware that adds what the tests need and moto lacks:
+
+* a JSON control API under ``/_janitor/`` to reset state, seed thousands of
+  users quickly, back-date credentials, inject faults and latency, and read
+  per-action call counts;
+* a credential report in the format real AWS produces (root row first,
+  ``N/A`` / ``no_information`` markers, last-used region and service, ...),
+  live by default or frozen on request like IAM's cached reports;
+* IAM Access Advisor (``GenerateServiceLastAccessedDetails`` /
+  ``GetServiceLastAccessedDetails``), with per-user data set through the
+  control API;
+* counting, latency and fault injection for every IAM call;
+* ListUsers paging (MaxItems / Marker) like real IAM; moto returns all users.
+
+Control API (JSON in and out; bad input -> 400 {"error": "..."}; optional
+``?account=<12 digits>``, default 123456789012):
+
+    GET    /_janitor/health                      {"ok": true}
+    POST   /_janitor/reset                       forget all moto and emulator state
+    POST   /_janitor/seed                        {"users": [...]} -> {"users": [{name, arn, access_key_ids}]}
+    POST   /_janitor/users/<name>                {create_date, password_last_used, password_last_changed}
+    POST   /_janitor/access-keys/<key id>        {create_date, last_used, last_used_service, last_used_region}
+    POST   /_janitor/faults                      {action, count, code, status, message, user?}
+    DELETE /_janitor/faults
+    POST   /_janitor/latency                     {"ms": N}
+    GET    /_janitor/calls                       {"calls": {Action: n}, "total": n}
+    POST   /_janitor/calls/reset
+    POST   /_janitor/access-advisor/<user>       {"services": [{namespace, name, last_authenticated}]}
+    POST   /_janitor/access-advisor-fail/<user>  {code?, message?}  (DELETE undoes it)
+    POST   /_janitor/credential-report/freeze    -> {"generated_time"}  (DELETE unfreezes)
+
+In patches an absent field is left unchanged and null clears it.
+
+Usage::
+
+    python janitor_emulator.py --port 0
+
+Once bound it prints exactly one line, ``LISTENING 127.0.0.1:<port>``, to
+stdout and serves until killed. Only the standard library, moto and werkzeug
+are used. See the Rust harness (tests/src/lib.rs) for the client side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import re
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+from werkzeug.serving import make_server
+
+from moto.core.utils import utcnow
+from moto.iam.aws_managed_policies import aws_managed_policies_data
+from moto.iam.exceptions import ReportNotPresentException
+from moto.iam.models import AccessKeyLastUsed, AWSManagedPolicy, IAMBackend, User
+from moto.iam.models import iam_backends
+from moto.iam.responses import IamResponse
+from moto.moto_api import _internal as moto_api_internal
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+
+DEFAULT_ACCOUNT_ID = "123456789012"
+IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
+PARTITION = "aws"
+REGION = "us-east-1"
+# Creation time reported for the root user of every emulated account.
+ACCOUNT_CREATION_TIME = datetime(2015, 1, 1, 0, 0, 0)
+CONTROL_PREFIX = "/_janitor/"
+
+# `Credential=<key>/<date>/<region>/<service>/aws4_request` in a SigV4
+# Authorization header.
+CREDENTIAL_SCOPE_RE = re.compile(
+    r"Credential=([^/,\s]+)/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request"
+)
+ACCOUNT_RE = re.compile(r"^\d{12}$")
+USER_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):user(/.*)?/([^/]+)$")
+ENTITY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):(role|group|policy)/.+$")
+
+CSV_HEADER = [
+    "user",
+    "arn",
+    "user_creation_time",
+    "password_enabled",
+    "password_last_used",
+    "password_last_changed",
+    "password_next_rotation",
+    "mfa_active",
+    "access_key_1_active",
+    "access_key_1_last_rotated",
+    "access_key_1_last_used_date",
+    "access_key_1_last_used_region",
+    "access_key_1_last_used_service",
+    "access_key_2_active",
+    "access_key_2_last_rotated",
+    "access_key_2_last_used_date",
+    "access_key_2_last_used_region",
+    "access_key_2_last_used_service",
+    "cert_1_active",
+    "cert_1_last_rotated",
+    "cert_2_active",
+    "cert_2_last_rotated",
+]
+
+
+# --------------------------------------------------------------------------
+# Time helpers. moto stores naive datetimes that mean UTC; so do we.
+# --------------------------------------------------------------------------
+
+
+def to_naive_utc(dt: datetime) -> datetime:
+    """Convert any datetime to the naive-UTC form moto uses."""
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+    return dt
+
+
+def fmt_csv_time(dt: datetime) -> str:
+    """Credential-report timestamp, e.g. ``2026-11-21T10:14:20+00:00``."""
+    return to_naive_utc(dt).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def fmt_xml_time(dt: datetime) -> str:
+    """IAM query-protocol timestamp, e.g. ``2026-11-21T10:14:20Z``."""
+    return to_naive_utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ControlError(Exception):
+    """A bad control-API request; answered with HTTP 400 {"error": ...}."""
+
+
+def parse_time(value: Any, what: str) -> datetime:
+    """Parse an ISO 8601 / RFC 3339 timestamp (naive means UTC)."""
+    if not isinstance(value, str):
+        raise ControlError(f"{what}: expected an ISO 8601 timestamp, got {value!r}")
+    try:
+        return to_naive_utc(datetime.fromisoformat(value))
+    except ValueError:
+        raise ControlError(f"{what}: invalid ISO 8601 timestamp {value!r}") from None
+
+
+def parse_optional_time(value: Any, what: str) -> datetime | None:
+    return None if value is None else parse_time(value, what)
+
+
+def expect_str(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ControlError(f"{what}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def expect_int(value: Any, what: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ControlError(f"{what}: expected an integer in {lo}..{hi}, got {value!r}")
+    return value
+
+
+def expect_obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ControlError(f"{what}: expected a JSON object, got {value!r}")
+    return value
+
+
+def expect_list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ControlError(f"{what}: expected a JSON array, got {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------
+# Emulator state (everything that is not moto's). Guarded by STATE.lock.
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class FaultRule:
+    action: str
+    remaining: int
+    code: str
+    status: int
+    message: str
+    user: str | None
+
+
+@dataclass
+class AdvisorJob:
+    account: str
+    arn: str
+    granularity: str
+    created: datetime
+    # Snapshot of the entity's services at generation time.
+    services: list[dict[str, Any]]
+    failure: tuple[str, str] | None
+    polls: int = 0
+    completed: datetime | None = None
+
+
+@dataclass
+class State:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    calls: dict[str, int] = field(default_factory=dict)
+    faults: list[FaultRule] = field(default_factory=list)
+    latency_ms: int = 0
+    # (account, user name) -> list of service dicts
+    advisor: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    # (account, user name) -> (error code, error message)
+    advisor_fail: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    jobs: dict[str, AdvisorJob] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls.clear()
+            self.faults.clear()
+            self.latency_ms = 0
+            self.advisor.clear()
+            self.advisor_fail.clear()
+            self.jobs.clear()
+
+
+STATE = State()
+# moto's backends are not thread-safe (e.g. ListUsers iterating a dict that a
+# concurrent CreateUser grows), so every IAM call and every control call that
+# touches moto holds this lock. Latency is slept outside it.
+MOTO_LOCK = threading.RLock()
+
+
+def iam_backend(account: str) -> IAMBackend:
+    return iam_backends[account][PARTITION]
+
+
+# --------------------------------------------------------------------------
+# moto patches: realistic credential report, login-profile timestamps, lazy
+# AWS managed policies.
+# --------------------------------------------------------------------------
+
+_AWS_POLICY_DATA: dict[str, Any] | None = None
+
+
+def ensure_aws_managed_policy(backend: IAMBackend, arn: str) -> None:
+    """moto only loads AWS managed policies when configured to (slow);
+    materialise the one an attachment refers to on demand instead."""
+    global _AWS_POLICY_DATA
+    if arn in backend.managed_policies or not arn.startswith("arn:aws:iam::aws:policy/"):
+        return
+    if _AWS_POLICY_DATA is None:
+        _AWS_POLICY_DATA = json.loads(aws_managed_policies_data)
+    name = arn.rsplit("/", 1)[-1]
+    data = _AWS_POLICY_DATA.get(name)
+    if data is None:
+        return
+    policy = AWSManagedPolicy.from_data(name, backend.account_id, backend.region_name, data)
+    if policy.arn == arn:
+        backend.aws_managed_policies.append(policy)
+        backend.managed_policies[policy.arn] = policy
+
+
+def key_last_used(key: Any) -> tuple[datetime | None, str, str]:
+    """(timestamp, region, service) of an access key's last use.
+
+    moto's ``AccessKey.last_used`` is normally an ``AccessKeyLastUsed`` but
+    users of moto may have set a bare datetime."""
+    last = key.last_used
+    if last is None:
+        return None, "N/A", "N/A"
+    if isinstance(last, datetime):
+        return last, "N/A", "N/A"
+    return last.timestamp, last.region or "N/A", last.service or "N/A"
+
+
+def credential_report_rows(backend: IAMBackend) -> list[list[str]]:
+    """The credential report as real AWS lays it out."""
+    acct = backend.account_id
+    rows = [
+        CSV_HEADER,
+        [
+            "<root_account>",
+            f"arn:{PARTITION}:iam::{acct}:root",
+            fmt_csv_time(ACCOUNT_CREATION_TIME),
+            "not_supported",
+            "no_information",
+            "not_supported",
+            "not_supported",
+            "false",
+            "false", "N/A", "N/A", "N/A", "N/A",
+            "false", "N/A", "N/A", "N/A", "N/A",
+            "false", "N/A",
+            "false", "N/A",
+        ],
+    ]
+    for user in list(backend.users.values()):
+        has_password = bool(user.password)
+        if has_password:
+            last_used = user.password_last_used
+            password_last_used = fmt_csv_time(last_used) if last_used else "no_information"
+            changed = getattr(user, "_janitor_password_last_changed", None)
+            password_last_changed = fmt_csv_time(changed) if changed else "N/A"
+        else:
+            password_last_used = "N/A"
+            password_last_changed = "N/A"
+        row = [
+            user.name,
+            user.arn,
+            fmt_csv_time(user.create_date),
+            "true" if has_password else "false",
+            password_last_used,
+            password_last_changed,
+            "N/A",
+            "true" if user.mfa_devices else "false",
+        ]
+        # Key slots in creation order (a stable sort keeps moto's insertion
+        # order for keys created in the same instant).
+        keys = sorted(user.access_keys, key=lambda k: to_naive_utc(k.create_date))
+        for slot in range(2):
+            if slot < len(keys):
+                key = keys[slot]
+                used_at, region, service = key_last_used(key)
+                row += [
+                    "true" if key.status == "Active" else "false",
+                    fmt_csv_time(key.create_date),
+                    fmt_csv_time(used_at) if used_at else "N/A",
+                    region if used_at else "N/A",
+                    service if used_at else "N/A",
+                ]
+            else:
+                row += ["false", "N/A", "N/A", "N/A", "N/A"]
+        certs = list(user.signing_certificates.values())
+        for slot in range(2):
+            if slot < len(certs):
+                cert = certs[slot]
+                uploaded = getattr(cert, "upload_date", None)
+                row += [
+                    "true" if cert.status == "Active" else "false",
+                    fmt_csv_time(uploaded) if isinstance(uploaded, datetime) else "N/A",
+                ]
+            else:
+                row += ["false", "N/A"]
+        rows.append(row)
+    return rows
+
+
+def render_credential_report(backend: IAMBackend) -> str:
+    out = io.StringIO()
+    # Real reports separate lines with \n and have no trailing newline.
+    csv.writer(out, lineterminator="\n").writerows(credential_report_rows(backend))
+    return out.getvalue().rstrip("\n")
+
+
+def frozen_report(backend: IAMBackend) -> tuple[str, datetime] | None:
+    """(CSV, generation time) of a frozen report, if the control API froze one."""
+    return getattr(backend, "_janitor_frozen_report", None)
+
+
+def install_moto_patches() -> None:
+    """Monkeypatch moto's IAM backend and responses (class level, so they
+    survive resets, which replace backend instances).
+
+    Credential report: by default it is "live" (rendered on every
+    GetCredentialReport, GeneratedTime = now), so tests see their changes at
+    once. POST /_janitor/credential-report/freeze snapshots it the way real
+    IAM does (one report served for hours while the account changes)."""
+
+    def get_credential_report(self: IAMBackend) -> str:
+        if not self.credential_report:
+            raise ReportNotPresentException("Credential report not present")
+        frozen = frozen_report(self)
+        return frozen[0] if frozen else render_credential_report(self)
+
+    original_create_lp = IAMBackend.create_login_profile
+    original_update_lp = IAMBackend.update_login_profile
+
+    def create_login_profile(self: IAMBackend, user_name: str, password: str) -> User:
+        user = original_create_lp(self, user_name, password)
+        now = utcnow()
+        user._janitor_password_last_changed = now  # type: ignore[attr-defined]
+        user._janitor_login_profile_created = now  # type: ignore[attr-defined]
+        return user
+
+    def update_login_profile(self: IAMBackend, user_name: str, password: str,
+                             password_reset_required: bool) -> User:
+        user = original_update_lp(self, user_name, password, password_reset_required)
+        if password:
+            user._janitor_password_last_changed = utcnow()  # type: ignore[attr-defined]
+        return user
+
+    original_attach = IAMBackend.attach_user_policy
+
+    def attach_user_policy(self: IAMBackend, policy_arn: str, user_name: str) -> None:
+        ensure_aws_managed_policy(self, policy_arn)
+        original_attach(self, policy_arn, user_name)
+
+    IAMBackend.get_credential_report = get_credential_report  # type: ignore[method-assign]
+    IAMBackend.create_login_profile = create_login_profile  # type: ignore[method-assign]
+    IAMBackend.update_login_profile = update_login_profile  # type: ignore[method-assign]
+    IAMBackend.attach_user_policy = attach_user_policy  # type: ignore[method-assign]
+
+    # Responses: a real GeneratedTime instead of moto's fixed 2015 one, and the
+    # login profile's own CreateDate instead of the user's.
+    original_get_report_response = IamResponse.get_credential_report
+
+    def get_credential_report_response(self: IamResponse) -> Any:
+        result = original_get_report_response(self)
+        frozen = frozen_report(self.backend)
+        result.result["GeneratedTime"] = frozen[1] if frozen else utcnow()
+        return result
+
+    def patch_login_profile_response(name: str) -> None:
+        original = getattr(IamResponse, name)
+
+        def wrapper(self: IamResponse) -> Any:
+            result = original(self)
+            user = self.backend.get_user(self._get_param("UserName"))
+            created = getattr(user, "_janitor_login_profile_created", None)
+            if created is not None:
+                result.result["LoginProfile"]["CreateDate"] = created
+            return result
+
+        setattr(IamResponse, name, wrapper)
+
+    # ListUsers: moto ignores MaxItems/Marker and returns every user at once;
+    # real IAM pages (MaxItems default 100, at most 1000, opaque Marker).
+    original_list_users = IamResponse.list_users
+
+    def list_users_response(self: IamResponse) -> Any:
+        result = original_list_users(self)
+        users = list(result.result["Users"])
+        try:
+            max_items = min(max(int(self._get_param("MaxItems") or 100), 1), 1000)
+            start = int(self._get_param("Marker") or 0)
+        except ValueError:
+            max_items, start = 100, 0
+        end = start + max_items
+        result.result["Users"] = users[start:end]
+        result.result["IsTruncated"] = end < len(users)
+        if end < len(users):
+            result.result["Marker"] = str(end)
+        return result
+
+    IamResponse.get_credential_report = get_credential_report_response  # type: ignore[method-assign]
+    IamResponse.list_users = list_users_response  # type: ignore[method-assign]
+    patch_login_profile_response("create_login_profile")
+    patch_login_profile_response("get_login_profile")
+
+
+# --------------------------------------------------------------------------
+# IAM query-protocol XML
+# --------------------------------------------------------------------------
+
+
+def xml_response(start_response: Callable[..., Any], status: int, body: str,
+                 request_id: str) -> list[bytes]:
+    data = body.encode("utf-8")
+    reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+              409: "Conflict", 429: "Too Many Requests", 500: "Internal Server Error",
+              503: "Service Unavailable"}.get(status, "Error")
+    start_response(f"{status} {reason}", [
+        ("Content-Type", "text/xml"),
+        ("Content-Length", str(len(data))),
+        ("x-amzn-RequestId", request_id),
+    ])
+    return [data]
+
+
+def iam_error(start_response: Callable[..., Any], status: int, code: str,
+              message: str, error_type: str = "Sender") -> list[bytes]:
+    request_id = str(uuid.uuid4())
+    body = (
+        f'<ErrorResponse xmlns="{IAM_XMLNS}"><Error><Type>{escape(error_type)}</Type>'
+        f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
+    return xml_response(start_response, status, body, request_id)
+
+
+def iam_result(start_response: Callable[..., Any], action: str, inner: str) -> list[bytes]:
+    request_id = str(uuid.uuid4())
+    body = (
+        f'<{action}Response xmlns="{IAM_XMLNS}"><{action}Result>{inner}</{action}Result>'
+        f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
+        f"</{action}Response>"
+    )
+    return xml_response(start_response, 200, body, request_id)
+
+
+def tag(name: str, value: Any) -> str:
+    return f"<{name}>{escape(str(value))}</{name}>"
+
+
+# --------------------------------------------------------------------------
+# Access Advisor (moto has none)
+# --------------------------------------------------------------------------
+
+
+def generate_service_last_accessed_details(params: dict[str, str],
+                                           start_response: Callable[..., Any]) -> list[bytes]:
+    arn = params.get("Arn", "")
+    granularity = params.get("Granularity", "SERVICE_LEVEL")
+    if granularity not in ("SERVICE_LEVEL", "ACTION_LEVEL"):
+        return iam_error(start_response, 400, "InvalidInput",
+                         f"Invalid Granularity: {granularity}")
+    services: list[dict[str, Any]] = []
+    failure = None
+    user_match = USER_ARN_RE.match(arn)
+    if user_match:
+        account, name = user_match.group(1), user_match.group(3)
+        with MOTO_LOCK:
+            user = iam_backend(account).users.get(name)
+            exists = user is not None and user.arn == arn
+        if not exists:
+            return iam_error(start_response, 404, "NoSuchEntity",
+                             f"The user with name {name} cannot be found.")
+        with STATE.lock:
+            services = [dict(s) for s in STATE.advisor.get((account, name), [])]
+            failure = STATE.advisor_fail.get((account, name))
+    elif ENTITY_ARN_RE.match(arn):
+        account = arn.split(":")[4]
+    else:
+        return iam_error(start_response, 400, "InvalidInput", f"Invalid ARN: {arn}")
+    job_id = str(uuid.uuid4())
+    with STATE.lock:
+        STATE.jobs[job_id] = AdvisorJob(account=account, arn=arn, granularity=granularity,
+                                        created=utcnow(), services=services, failure=failure)
+    return iam_result(start_response, "GenerateServiceLastAccessedDetails", tag("JobId", job_id))
+
+
+def get_service_last_accessed_details(params: dict[str, str],
+                                      start_response: Callable[..., Any]) -> list[bytes]:
+    job_id = params.get("JobId", "")
+    try:
+        max_items = int(params.get("MaxItems", "100"))
+        start = int(params.get("Marker", "0"))
+    except ValueError:
+        return iam_error(start_response, 400, "InvalidInput", "Invalid MaxItems or Marker")
+    if not 1 <= max_items <= 1000:
+        return iam_error(start_response, 400, "InvalidInput", f"Invalid MaxItems: {max_items}")
+    with STATE.lock:
+        job = STATE.jobs.get(job_id)
+        if job is None:
+            return iam_error(start_response, 404, "NoSuchEntity", f"No such job: {job_id}")
+        # The first poll always finds the job still running.
+        job.polls += 1
+        if job.polls >= 2 and job.completed is None:
+            job.completed = utcnow()
+        completed = job.completed
+        services = job.services
+        failure = job.failure
+        created = job.created
+        arn = job.arn
+        granularity = job.granularity
+    if start < 0 or start > len(services):
+        return iam_error(start_response, 400, "InvalidInput", f"Invalid Marker: {start}")
+
+    if completed is None:
+        status = "IN_PROGRESS"
+    elif failure is not None:
+        status = "FAILED"
+    else:
+        status = "COMPLETED"
+    parts = [tag("JobStatus", status), tag("JobType", granularity),
+             tag("JobCreationDate", fmt_xml_time(created))]
+    page: list[dict[str, Any]] = []
+    truncated = False
+    if status == "COMPLETED":
+        page = services[start:start + max_items]
+        truncated = start + max_items < len(services)
+    members = []
+    for svc in page:
+        member = tag("ServiceName", svc["name"]) + tag("ServiceNamespace", svc["namespace"])
+        if svc["last_authenticated"] is not None:
+            member += tag("LastAuthenticated", fmt_xml_time(svc["last_authenticated"]))
+            member += tag("LastAuthenticatedEntity", arn)
+            if svc.get("region"):
+                member += tag("LastAuthenticatedRegion", svc["region"])
+            member += tag("TotalAuthenticatedEntities", 1)
+        else:
+            member += tag("TotalAuthenticatedEntities", 0)
+        members.append(f"<member>{member}</member>")
+    parts.append(f"<ServicesLastAccessed>{''.join(members)}</ServicesLastAccessed>")
+    if completed is not None:
+        parts.append(tag("JobCompletionDate", fmt_xml_time(completed)))
+    parts.append(tag("IsTruncated", "true" if truncated else "false"))
+    if truncated:
+        parts.append(tag("Marker", start + max_items))
+    if status == "FAILED" and failure is not None:
+        parts.append(f"<Error>{tag('Message', failure[1])}{tag('Code', failure[0])}</Error>")
+    return iam_result(start_response, "GetServiceLastAccessedDetails", "".join(parts))
+
+
+ADVISOR_ACTIONS = {
+    "GenerateServiceLastAccessedDetails": generate_service_last_accessed_details,
+    "GetServiceLastAccessedDetails": get_service_last_accessed_details,
+}
+
+
+# --------------------------------------------------------------------------
+# Control API
+# --------------------------------------------------------------------------
+
+
+def seed_users(account: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /_janitor/seed: create users straight in the moto backend."""
+    users = expect_list(body.get("users"), "users")
+    # Validate everything first so a bad request changes nothing.
+    specs = []
+    seen: set[str] = set()
+    for i, raw in enumerate(users):
+        u = expect_obj(raw, f"users[{i}]")
+        name = expect_str(u.get("name"), f"users[{i}].name")
+        if name in seen:
+            raise ControlError(f"users[{i}].name: duplicate user name {name!r}")
+        seen.add(name)
+        path = expect_str(u.get("path", "/"), f"users[{i}].path")
+        tags = expect_obj(u.get("tags") or {}, f"users[{i}].tags")
+        for k, v in tags.items():
+            expect_str(v, f"users[{i}].tags[{k!r}]")
+        create_date = parse_optional_time(u.get("create_date"), f"users[{i}].create_date")
+        password = u.get("password")
+        if password is not None:
+            password = expect_obj(password, f"users[{i}].password")
+            password = {
+                "last_changed": parse_optional_time(password.get("last_changed"),
+                                                    f"users[{i}].password.last_changed"),
+                "last_used": parse_optional_time(password.get("last_used"),
+                                                 f"users[{i}].password.last_used"),
+            }
+        keys = []
+        raw_keys = expect_list(u.get("keys") or [], f"users[{i}].keys")
+        if len(raw_keys) > 2:
+            raise ControlError(f"users[{i}].keys: at most 2 access keys per user, got {len(raw_keys)}")
+        for j, rk in enumerate(raw_keys):
+            k = expect_obj(rk, f"users[{i}].keys[{j}]")
+            status = k.get("status", "Active")
+            if status not in ("Active", "Inactive"):
+                raise ControlError(f"users[{i}].keys[{j}].status: invalid status {status!r}")
+            keys.append({
+                "create_date": parse_optional_time(k.get("create_date"),
+                                                   f"users[{i}].keys[{j}].create_date"),
+                "last_used": parse_optional_time(k.get("last_used"),
+                                                 f"users[{i}].keys[{j}].last_used"),
+                "service": expect_str(k.get("last_used_service", "iam"),
+                                      f"users[{i}].keys[{j}].last_used_service"),
+                "region": expect_str(k.get("last_used_region", REGION),
+                                     f"users[{i}].keys[{j}].last_used_region"),
+                "status": status,
+            })
+        policies = [expect_str(p, f"users[{i}].managed_policy_arns[{j}]")
+                    for j, p in enumerate(expect_list(u.get("managed_policy_arns") or [],
+                                                      f"users[{i}].managed_policy_arns"))]
+        specs.append((name, path, tags, create_date, password, keys, policies))
+
+    backend = iam_backend(account)
+    for i, (name, *_rest) in enumerate(specs):
+        if name in backend.users:
+            raise ControlError(f"users[{i}].name: user {name!r} already exists")
+    for i, spec in enumerate(specs):
+        for arn in spec[6]:
+            ensure_aws_managed_policy(backend, arn)
+            if arn not in backend.managed_policies:
+                raise ControlError(f"users[{i}].managed_policy_arns: no such policy {arn!r}")
+
+    out = []
+    for name, path, tags, create_date, password, keys, policies in specs:
+        user = backend.create_user(REGION, name, path=path,
+                                   tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        if create_date is not None:
+            user.create_date = create_date
+        if password is not None:
+            backend.create_login_profile(name, "Emulated-Passw0rd!" + uuid.uuid4().hex[:8])
+            if password["last_changed"] is not None:
+                user._janitor_password_last_changed = password["last_changed"]
+                user._janitor_login_profile_created = password["last_changed"]
+            user.password_last_used = password["last_used"]
+        key_ids = []
+        for k in keys:
+            key = backend.create_access_key(name, status=k["status"])
+            if k["create_date"] is not None:
+                key.create_date = k["create_date"]
+            if k["last_used"] is not None:
+                key.last_used = AccessKeyLastUsed(k["last_used"], k["service"], k["region"])
+            key_ids.append(key.access_key_id)
+        for arn in policies:
+            backend.attach_user_policy(arn, name)
+        out.append({"name": name, "arn": user.arn, "access_key_ids": key_ids})
+    return {"users": out}
+
+
+def patch_user(account: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /_janitor/users/<name>: absent key = unchanged, null = clear."""
+    user = iam_backend(account).users.get(name)
+    if user is None:
+        raise ControlError(f"no such user {name!r} in account {account}")
+    known = {"create_date", "password_last_used", "password_last_changed"}
+    unknown = set(body) - known
+    if unknown:
+        raise ControlError(f"unknown field(s) {sorted(unknown)}")
+    updates = {}
+    if "create_date" in body:
+        updates["create_date"] = parse_time(body["create_date"], "create_date")
+    if "password_last_used" in body:
+        updates["password_last_used"] = parse_optional_time(body["password_last_used"],
+                                                            "password_last_used")
+    if "password_last_changed" in body:
+        updates["_janitor_password_last_changed"] = parse_optional_time(
+            body["password_last_changed"], "password_last_changed")
+    for attr, value in updates.items():
+        setattr(user, attr, value)
+    return {"ok": True}
+
+
+def find_access_key(account: str, key_id: str) -> Any:
+    for user in iam_backend(account).users.values():
+        for key in user.access_keys:
+            if key.access_key_id == key_id:
+                return key
+    raise ControlError(f"no such access key {key_id!r} in account {account}")
+
+
+def patch_access_key(account: str, key_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /_janitor/access-keys/<id>: absent key = unchanged, null = clear."""
+    key = find_access_key(account, key_id)
+    known = {"create_date", "last_used", "last_used_service", "last_used_region"}
+    unknown = set(body) - known
+    if unknown:
+        raise ControlError(f"unknown field(s) {sorted(unknown)}")
+    create_date = parse_time(body["create_date"], "create_date") if "create_date" in body else None
+    _, old_region, old_service = key_last_used(key)
+    service = body.get("last_used_service")
+    region = body.get("last_used_region")
+    if service is not None:
+        expect_str(service, "last_used_service")
+    if region is not None:
+        expect_str(region, "last_used_region")
+    if "last_used" in body:
+        last_used = parse_optional_time(body["last_used"], "last_used")
+    else:
+        last_used, _, _ = key_last_used(key)
+    if last_used is None and (service is not None or region is not None):
+        raise ControlError("last_used_service/last_used_region need a last_used timestamp")
+    if create_date is not None:
+        key.create_date = create_date
+    if last_used is None:
+        key.last_used = None
+    else:
+        key.last_used = AccessKeyLastUsed(
+            last_used,
+            service or (old_service if old_service != "N/A" else "iam"),
+            region or (old_region if old_region != "N/A" else REGION),
+        )
+    return {"ok": True}
+
+
+def parse_fault(body: dict[str, Any]) -> FaultRule:
+    user = body.get("user")
+    if user is not None:
+        expect_str(user, "user")
+    return FaultRule(
+        action=expect_str(body.get("action"), "action"),
+        remaining=expect_int(body.get("count", 1), "count", 1, 1_000_000_000),
+        code=expect_str(body.get("code", "Throttling"), "code"),
+        status=expect_int(body.get("status", 400), "status", 400, 599),
+        message=expect_str(body.get("message", "Rate exceeded"), "message"),
+        user=user,
+    )
+
+
+def parse_advisor_services(body: dict[str, Any]) -> list[dict[str, Any]]:
+    services = []
+    for i, raw in enumerate(expect_list(body.get("services"), "services")):
+        s = expect_obj(raw, f"services[{i}]")
+        region = s.get("last_authenticated_region")
+        if region is not None:
+            expect_str(region, f"services[{i}].last_authenticated_region")
+        services.append({
+            "namespace": expect_str(s.get("namespace"), f"services[{i}].namespace"),
+            "name": expect_str(s.get("name"), f"services[{i}].name"),
+            "last_authenticated": parse_optional_time(s.get("last_authenticated"),
+                                                      f"services[{i}].last_authenticated"),
+            "region": region,
+        })
+    return services
+
+
+def handle_control(method: str, path: str, account: str, body: dict[str, Any]) -> Any:
+    """Dispatch one control request; returns the JSON answer."""
+    rest = path[len(CONTROL_PREFIX):]
+    head, _, tail = rest.partition("/")
+
+    if (method, rest) == ("GET", "health"):
+        return {"ok": True}
+    if (method, rest) == ("POST", "reset"):
+        with MOTO_LOCK:
+            moto_api_internal.moto_api_backend.reset()
+        STATE.reset()
+        return {"ok": True}
+    if (method, rest) == ("POST", "seed"):
+        with MOTO_LOCK:
+            return seed_users(account, body)
+    if method == "POST" and head == "users" and tail:
+        with MOTO_LOCK:
+            return patch_user(account, tail, body)
+    if method == "POST" and head == "access-keys" and tail:
+        with MOTO_LOCK:
+            return patch_access_key(account, tail, body)
+    if rest == "credential-report/freeze" and method in ("POST", "DELETE"):
+        with MOTO_LOCK:
+            backend = iam_backend(account)
+            if method == "DELETE":
+                backend._janitor_frozen_report = None  # type: ignore[attr-defined]
+                return {"ok": True}
+            generated = utcnow()
+            backend.credential_report = True
+            backend._janitor_frozen_report = (  # type: ignore[attr-defined]
+                render_credential_report(backend), generated)
+        return {"generated_time": generated.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    if (method, rest) == ("POST", "faults"):
+        rule = parse_fault(body)
+        with STATE.lock:
+            STATE.faults.append(rule)
+        return {"ok": True}
+    if (method, rest) == ("DELETE", "faults"):
+        with STATE.lock:
+            STATE.faults.clear()
+        return {"ok": True}
+    if (method, rest) == ("POST", "latency"):
+        ms = expect_int(body.get("ms"), "ms", 0, 600_000)
+        with STATE.lock:
+            STATE.latency_ms = ms
+        return {"ok": True}
+    if (method, rest) == ("GET", "calls"):
+        with STATE.lock:
+            return {"calls": dict(sorted(STATE.calls.items())), "total": sum(STATE.calls.values())}
+    if (method, rest) == ("POST", "calls/reset"):
+        with STATE.lock:
+            STATE.calls.clear()
+        return {"ok": True}
+    if method == "POST" and head == "access-advisor" and tail:
+        services = parse_advisor_services(body)
+        with STATE.lock:
+            STATE.advisor[(account, tail)] = services
+        return {"ok": True}
+    if head == "access-advisor-fail" and tail:
+        if method == "POST":
+            code = expect_str(body.get("code", "ServiceFailure"), "code")
+            message = expect_str(body.get("message", "The job failed to complete."), "message")
+            with STATE.lock:
+                STATE.advisor_fail[(account, tail)] = (code, message)
+            return {"ok": True}
+        if method == "DELETE":
+            with STATE.lock:
+                STATE.advisor_fail.pop((account, tail), None)
+            return {"ok": True}
+    raise ControlError(f"unknown control endpoint {method} {path}")
+
+
+# --------------------------------------------------------------------------
+# The middleware
+# --------------------------------------------------------------------------
+
+
+def json_response(start_response: Callable[..., Any], status: str, obj: Any) -> list[bytes]:
+    data = json.dumps(obj).encode("utf-8")
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def read_body(environ: dict[str, Any]) -> bytes:
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH") or ""
+    if length.strip():
+        return stream.read(int(length))
+    if environ.get("wsgi.input_terminated"):
+        return stream.read()
+    return b""
+
+
+class JanitorMiddleware:
+    def __init__(self, app: Callable[..., Iterable[bytes]]):
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(CONTROL_PREFIX):
+            return self.control(environ, start_response, path)
+        match = CREDENTIAL_SCOPE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if match and match.group(4).lower() == "iam":
+            return self.iam(environ, start_response)
+        return self.app(environ, start_response)
+
+    def control(self, environ: dict[str, Any], start_response: Callable[..., Any],
+                path: str) -> list[bytes]:
+        try:
+            # WSGI hands over PATH_INFO as latin-1-decoded bytes.
+            path = path.encode("latin-1").decode("utf-8")
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            account = query.get("account", [DEFAULT_ACCOUNT_ID])[0]
+            if not ACCOUNT_RE.match(account):
+                raise ControlError(f"account: expected 12 digits, got {account!r}")
+            raw = read_body(environ)
+            body: Any = {}
+            if raw.strip():
+                try:
+                    body = json.loads(raw)
+                except ValueError as e:
+                    raise ControlError(f"invalid JSON body: {e}") from None
+            body = expect_obj(body, "body")
+            answer = handle_control(environ["REQUEST_METHOD"], path, account, body)
+            return json_response(start_response, "200 OK", answer)
+        except ControlError as e:
+            return json_response(start_response, "400 Bad Request", {"error": str(e)})
+        except Exception as e:  # noqa: BLE001 - report, don't kill the server
+            return json_response(start_response, "500 Internal Server Error",
+                                 {"error": f"{type(e).__name__}: {e}"})
+
+    def iam(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        body = read_body(environ)
+        # Put the body back for moto.
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        params = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"),
+                                               keep_blank_values=True).items()}
+        if "Action" not in params:
+            for k, v in parse_qs(environ.get("QUERY_STRING", "")).items():
+                params.setdefault(k, v[0])
+        action = params.get("Action", "<none>")
+
+        with STATE.lock:
+            STATE.calls[action] = STATE.calls.get(action, 0) + 1
+            latency = STATE.latency_ms
+            fault = None
+            for rule in STATE.faults:
+                if rule.action == action and (rule.user is None
+                                              or params.get("UserName") == rule.user):
+                    rule.remaining -= 1
+                    fault = rule
+                    if rule.remaining <= 0:
+                        STATE.faults.remove(rule)
+                    break
+        if latency:
+            time.sleep(latency / 1000.0)
+        if fault is not None:
+            return iam_error(start_response, fault.status, fault.code, fault.message)
+        if action in ADVISOR_ACTIONS:
+            return ADVISOR_ACTIONS[action](params, start_response)
+        with MOTO_LOCK:
+            result = self.app(environ, start_response)
+            try:
+                data = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        return [data]
+
+
+class QuietRequestHandler(MotoRequestHandler):
+    """moto's handler without a log line per request (use --verbose)."""
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = parser.parse_args()
+
+    install_moto_patches()
+    app = JanitorMiddleware(DomainDispatcherApplication(create_backend_app))
+    handler = MotoRequestHandler if args.verbose else QuietRequestHandler
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=handler)
+    sys.stdout.write(f"LISTENING 127.0.0.1:{server.server_port}\n")
+    sys.stdout.flush()
+    # Nothing else goes to stdout (the harness stops reading it); send any
+    # stray print() from moto to the log instead.
+    sys.stdout = sys.stderr
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

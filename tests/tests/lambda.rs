@@ -1,0 +1,103 @@
+//! The Lambda handler against the emulator: a scheduled event runs with the settings it
+//! was started with, a manual invoke may override the mode, and a tripped breaker is an
+//! error (so the function's Errors alarm fires).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use iam_janitor::aws::Iam;
+use iam_janitor::handler::{App, HandlerError, handle};
+use iam_janitor::settings::{Mode, Settings};
+use iam_janitor_tests::{Emulator, SeedKey, SeedUser};
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+const SCHEDULED: &str = include_str!("../../lambda/tests/fixtures/eventbridge-scheduled.json");
+
+async fn app(emu: &Emulator, settings: Settings) -> App {
+    App {
+        settings,
+        iam: Iam::new(&emu.sdk_config().await),
+    }
+}
+
+async fn seed_stale(emu: &Emulator, n: usize) {
+    let now = OffsetDateTime::now_utc();
+    let users: Vec<SeedUser> = (0..n)
+        .map(|i| SeedUser {
+            name: format!("stale-{i}"),
+            create_date: Some(now - Duration::days(900)),
+            keys: vec![SeedKey {
+                create_date: Some(now - Duration::days(400)),
+                ..SeedKey::default()
+            }],
+            ..SeedUser::default()
+        })
+        .collect();
+    emu.seed(&users).await.unwrap();
+}
+
+#[tokio::test]
+async fn scheduled_event_runs_in_the_configured_mode() {
+    let emu = Emulator::start().await.unwrap();
+    seed_stale(&emu, 2).await;
+    let app = app(&emu, Settings::default()).await;
+    let event = serde_json::from_str(SCHEDULED).unwrap();
+    let report = handle(&app, event, OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!(report.mode, Mode::Report);
+    assert_eq!(report.summary.planned, 2);
+    assert_eq!(report.summary.applied, 0);
+}
+
+#[tokio::test]
+async fn manual_invoke_may_enforce_once() {
+    let emu = Emulator::start().await.unwrap();
+    seed_stale(&emu, 2).await;
+    let app = app(&emu, Settings::default()).await;
+    let report = handle(&app, json!({"mode": "enforce"}), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(report.summary.applied, 2);
+    // The next scheduled run is back in report mode and finds nothing left to do.
+    let report = handle(
+        &app,
+        serde_json::from_str(SCHEDULED).unwrap(),
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.mode, Mode::Report);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+}
+
+#[tokio::test]
+async fn tripped_breaker_is_an_error() {
+    let emu = Emulator::start().await.unwrap();
+    seed_stale(&emu, 3).await;
+    let settings = Settings {
+        mode: Mode::Enforce,
+        max_actions: 2,
+        ..Settings::default()
+    };
+    let app = app(&emu, settings).await;
+    let err = handle(
+        &app,
+        serde_json::from_str(SCHEDULED).unwrap(),
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, HandlerError::Breaker { planned: 3, max: 2 }), "{err}");
+    assert_eq!(emu.calls().await.unwrap().calls.get("UpdateAccessKey"), None);
+}
+
+#[tokio::test]
+async fn bad_mode_override_changes_nothing() {
+    let emu = Emulator::start().await.unwrap();
+    seed_stale(&emu, 1).await;
+    let app = app(&emu, Settings::default()).await;
+    let err = handle(&app, json!({"mode": "nuke"}), OffsetDateTime::now_utc())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nuke"));
+    assert_eq!(emu.calls().await.unwrap().total, 0);
+}

@@ -1,0 +1,171 @@
+//! `cargo xtask bench`: IAM calls and wall time of `audit` on the emulator.
+//!
+//! For each account size it seeds users of mixed activity, then measures four runs:
+//! report mode, enforce mode (the first real run), an enforce rerun the same day (the
+//! idempotence check) and an enforce run the next day. It prints wall time and the IAM
+//! calls by action of each. The figures are for comparing runs on one machine, not
+//! absolute: the emulator answers in about a millisecond where IAM takes tens (use
+//! `--latency-ms` to add a fixed delay per IAM call).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Parser;
+use iam_janitor::audit::{self, AuditArgs};
+use iam_janitor_tests::{Emulator, SeedKey, SeedPassword, SeedUser};
+use time::{Duration, OffsetDateTime};
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Account sizes to measure
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+    pub users: Vec<usize>,
+    /// Fixed delay added to every IAM call by the emulator, in milliseconds
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Users processed at once (the engine's --concurrency)
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Parser)]
+struct AuditCli {
+    #[command(flatten)]
+    args: AuditArgs,
+}
+
+/// Deterministic mixed activity: most users active, some dormant in each way.
+fn seed_users(n: usize, now: OffsetDateTime) -> Vec<SeedUser> {
+    let ago = |d: i64| Some(now - Duration::days(d));
+    (0..n)
+        .map(|i| {
+            let mut user = SeedUser {
+                name: format!("bench-user-{i:05}"),
+                create_date: ago(800),
+                ..SeedUser::default()
+            };
+            let key = |created: i64, used: Option<i64>| SeedKey {
+                create_date: ago(created),
+                last_used: used.and_then(ago),
+                ..SeedKey::default()
+            };
+            match i % 20 {
+                // 2 in 20: dormant console password.
+                0 | 1 => {
+                    user.password = Some(SeedPassword {
+                        last_changed: ago(700),
+                        last_used: ago(200),
+                    })
+                }
+                // 1 in 20: dormant key, never used.
+                2 => user.keys = vec![key(300, None)],
+                // 1 in 20: two keys, the old one dormant.
+                3 => user.keys = vec![key(600, Some(120)), key(10, Some(1))],
+                // 1 in 20: warning (idle 80 days).
+                4 => user.keys = vec![key(500, Some(80))],
+                // 1 in 20: exempt, dormant.
+                5 => {
+                    user.keys = vec![key(900, None)];
+                    user.tags.insert("iam-janitor:exempt".to_string(), "true".to_string());
+                }
+                // The rest: active console and key.
+                _ => {
+                    user.password = Some(SeedPassword {
+                        last_changed: ago(300),
+                        last_used: ago((i % 30) as i64),
+                    });
+                    user.keys = vec![key(400, Some((i % 7) as i64))];
+                }
+            }
+            user
+        })
+        .collect()
+}
+
+struct Measured {
+    label: &'static str,
+    seconds: f64,
+    calls: BTreeMap<String, u64>,
+    total: u64,
+    applied: u64,
+    planned: u64,
+}
+
+async fn measure(
+    emu: &Emulator,
+    label: &'static str,
+    flags: &[String],
+    now: OffsetDateTime,
+) -> anyhow::Result<Measured> {
+    let mut argv = vec!["audit".to_string(), "--format".to_string(), "json".to_string()];
+    argv.extend_from_slice(flags);
+    let cli = AuditCli::try_parse_from(&argv)?;
+    let config = emu.sdk_config().await;
+    emu.reset_calls().await?;
+    let started = Instant::now();
+    let mut out = Vec::new();
+    audit::run(&cli.args, &config, now, &mut out)
+        .await
+        .with_context(|| format!("{label} run failed"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let report: serde_json::Value = serde_json::from_slice(&out)?;
+    let counts = emu.calls().await?;
+    Ok(Measured {
+        label,
+        seconds,
+        total: counts.total,
+        calls: counts.calls,
+        applied: report["summary"]["applied"].as_u64().unwrap_or(0),
+        planned: report["summary"]["planned"].as_u64().unwrap_or(0),
+    })
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        println!(
+            "# cargo xtask bench --users {} --latency-ms {} --concurrency {}",
+            args.users.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(","),
+            args.latency_ms,
+            args.concurrency
+        );
+        for &n in &args.users {
+            let emu = Emulator::start().await?;
+            let now = OffsetDateTime::now_utc();
+            let started = Instant::now();
+            emu.seed(&seed_users(n, now)).await?;
+            println!("\n## {n} users (seeded in {:.1} s)", started.elapsed().as_secs_f64());
+            emu.set_latency_ms(args.latency_ms).await?;
+            let base = vec!["--concurrency".to_string(), args.concurrency.to_string()];
+            let enforce: Vec<String> = base
+                .iter()
+                .cloned()
+                .chain(["--enforce".to_string(), "--max-actions".to_string(), n.to_string()])
+                .collect();
+            let runs = vec![
+                measure(&emu, "report", &base, now).await?,
+                measure(&emu, "enforce, first run", &enforce, now).await?,
+                measure(&emu, "enforce, same-day rerun", &enforce, now).await?,
+                measure(&emu, "enforce, next day", &enforce, now + Duration::days(1)).await?,
+            ];
+            println!(
+                "{:<26} {:>8} {:>8} {:>8} {:>10}  calls by action",
+                "run", "wall s", "planned", "applied", "IAM calls"
+            );
+            for m in &runs {
+                let by_action: Vec<String> = m.calls.iter().map(|(a, c)| format!("{a}={c}")).collect();
+                println!(
+                    "{:<26} {:>8.2} {:>8} {:>8} {:>10}  {}",
+                    m.label,
+                    m.seconds,
+                    m.planned,
+                    m.applied,
+                    m.total,
+                    by_action.join(" ")
+                );
+            }
+        }
+        Ok(())
+    })
+}
