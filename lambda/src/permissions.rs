@@ -128,6 +128,42 @@ pub fn actions() -> impl Iterator<Item = &'static str> {
 mod tests {
     use super::*;
 
+    /// The IAM operations the adapter sends: every `self.client.<operation>()` in aws.rs.
+    fn adapter_operations() -> std::collections::BTreeSet<String> {
+        // rustfmt splits method chains over lines: compare without whitespace.
+        let source: String = include_str!("aws.rs").split_whitespace().collect();
+        let mut ops = std::collections::BTreeSet::new();
+        for (i, _) in source.match_indices("self.client.") {
+            let rest = &source[i + "self.client.".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            let pascal: String = name
+                .split('_')
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next()
+                        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                        .unwrap_or_default()
+                })
+                .collect();
+            ops.insert(format!("iam:{pascal}"));
+        }
+        ops
+    }
+
+    #[test]
+    fn every_adapter_call_has_its_permission_and_no_permission_is_unused() {
+        let granted: std::collections::BTreeSet<String> = actions().map(str::to_string).collect();
+        let mut called = adapter_operations();
+        assert!(called.len() >= 10, "the scan found too few calls: {called:?}");
+        // CreatePolicy with Tags also needs iam:TagPolicy.
+        assert!(called.contains("iam:CreatePolicy"));
+        called.insert("iam:TagPolicy".to_string());
+        assert_eq!(called, granted, "aws.rs calls vs PERMISSIONS");
+    }
+
     #[test]
     fn sorted_and_unique() {
         let keys: Vec<(Scope, &str)> = PERMISSIONS.iter().map(|p| (p.scope, p.action)).collect();

@@ -87,74 +87,6 @@ fn tail_of(path: &Path, max: u64) -> String {
     text
 }
 
-fn run_checked(command: &mut Command, what: &str) -> Result<(), HarnessError> {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| HarnessError::io(format!("running {what}"), e))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let tail: String = format!("{stdout}{stderr}")
-        .lines()
-        .rev()
-        .take(30)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join("\n");
-    Err(HarnessError::Venv(format!(
-        "{what} exited with {}:\n{tail}",
-        output.status
-    )))
-}
-
-/// Make sure `<target>/emulator-venv` has exactly requirements.txt installed.
-///
-/// Blocking; several test processes may call it at once, so it holds an
-/// exclusive lock on `<target>/emulator-venv.lock` throughout. A stamp file
-/// holding the contents of requirements.txt marks a finished install; a
-/// changed requirements file rebuilds the venv from scratch.
-fn ensure_venv() -> Result<PathBuf, HarnessError> {
-    let target = target_dir();
-    let venv = target.join("emulator-venv");
-    let requirements_path = emulator_dir().join("requirements.txt");
-    let requirements = fs::read_to_string(&requirements_path)
-        .map_err(|e| HarnessError::io(format!("reading {}", requirements_path.display()), e))?;
-    fs::create_dir_all(&target).map_err(|e| HarnessError::io(format!("creating {}", target.display()), e))?;
-
-    let lock_path = target.join("emulator-venv.lock");
-    let lock = File::create(&lock_path).map_err(|e| HarnessError::io(format!("opening {}", lock_path.display()), e))?;
-    lock.lock()
-        .map_err(|e| HarnessError::io(format!("locking {}", lock_path.display()), e))?;
-
-    let stamp = venv.join(".janitor-requirements.stamp");
-    let python = venv_python(&venv);
-    if python.exists() && fs::read_to_string(&stamp).ok().as_deref() == Some(&requirements) {
-        return Ok(venv);
-    }
-
-    if venv.exists() {
-        fs::remove_dir_all(&venv).map_err(|e| HarnessError::io(format!("removing stale {}", venv.display()), e))?;
-    }
-    run_checked(
-        Command::new("python3").arg("-m").arg("venv").arg(&venv),
-        "python3 -m venv",
-    )?;
-    run_checked(
-        Command::new(&python)
-            .args(["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r"])
-            .arg(&requirements_path),
-        "pip install -r tests/emulator/requirements.txt",
-    )?;
-    fs::write(&stamp, &requirements).map_err(|e| HarnessError::io(format!("writing {}", stamp.display()), e))?;
-    Ok(venv)
-    // `lock` is released when dropped here.
-}
-
 /// Percent-encode one path segment (keeps RFC 3986 unreserved characters).
 fn encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
@@ -172,9 +104,11 @@ impl Emulator {
     /// Install the venv if needed, start a fresh emulator on a free port and
     /// wait until it answers its health check.
     pub async fn start() -> Result<Emulator, HarnessError> {
-        let venv = tokio::task::spawn_blocking(ensure_venv)
-            .await
-            .map_err(|e| HarnessError::Venv(format!("installer task failed: {e}")))??;
+        let venv = tokio::task::spawn_blocking(|| {
+            crate::venv::ensure_venv("emulator-venv", &emulator_dir().join("requirements.txt"))
+        })
+        .await
+        .map_err(|e| HarnessError::Venv(format!("installer task failed: {e}")))??;
 
         let logs = target_dir().join("emulator-logs");
         fs::create_dir_all(&logs).map_err(|e| HarnessError::io(format!("creating {}", logs.display()), e))?;

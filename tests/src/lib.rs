@@ -22,6 +22,7 @@
 mod control;
 mod emulator;
 mod http;
+mod venv;
 mod webhook;
 
 #[cfg(test)]
@@ -33,6 +34,7 @@ pub use control::{
     AdvisorService, CallCounts, Fault, KeyPatch, KeyStatus, SeedKey, SeedPassword, SeedUser, SeededUser, UserPatch,
 };
 pub use emulator::{DEFAULT_ACCOUNT_ID, Emulator, parse_credential_report};
+pub use venv::ensure_venv;
 pub use webhook::{WebhookReceiver, WebhookRequest};
 
 /// The workspace root (the parent of this crate's manifest directory).

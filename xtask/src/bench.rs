@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Parser;
 use iam_janitor::audit::{self, AuditArgs};
-use iam_janitor_tests::{Emulator, SeedKey, SeedPassword, SeedUser};
+use iam_janitor_tests::{AdvisorService, Emulator, SeedKey, SeedPassword, SeedUser};
 use time::{Duration, OffsetDateTime};
 
 #[derive(Debug, clap::Args)]
@@ -27,6 +27,12 @@ pub struct BenchArgs {
     /// Users processed at once (the engine's --concurrency)
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Least privilege (Access Advisor jobs for every user): `on` or `off`
+    #[arg(long, default_value = "off", value_parser = ["on", "off"])]
+    pub least_privilege: String,
+    /// Access Advisor jobs at once (the engine's --advisor-concurrency)
+    #[arg(long, default_value_t = 8)]
+    pub advisor_concurrency: usize,
 }
 
 #[derive(Debug, Parser)]
@@ -125,10 +131,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         println!(
-            "# cargo xtask bench --users {} --latency-ms {} --concurrency {}",
+            "# cargo xtask bench --users {} --latency-ms {} --concurrency {} --least-privilege {} --advisor-concurrency {}",
             args.users.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(","),
             args.latency_ms,
-            args.concurrency
+            args.concurrency,
+            args.least_privilege,
+            args.advisor_concurrency
         );
         for &n in &args.users {
             let emu = Emulator::start().await?;
@@ -136,12 +144,35 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let started = Instant::now();
             emu.seed(&seed_users(n, now)).await?;
             println!("\n## {n} users (seeded in {:.1} s)", started.elapsed().as_secs_f64());
+            if args.least_privilege == "on" {
+                // Every user may use four services: one in use, one never used, one
+                // unused for 200 days, and sts (never denied).
+                let services = [
+                    AdvisorService::new("s3", "Amazon S3", Some(now - Duration::days(2))),
+                    AdvisorService::new("ec2", "Amazon EC2", None),
+                    AdvisorService::new("dynamodb", "Amazon DynamoDB", Some(now - Duration::days(200))),
+                    AdvisorService::new("sts", "AWS Security Token Service", None),
+                ];
+                for i in 0..n {
+                    emu.set_access_advisor(&format!("bench-user-{i:05}"), &services).await?;
+                }
+            }
             emu.set_latency_ms(args.latency_ms).await?;
-            let base = vec!["--concurrency".to_string(), args.concurrency.to_string()];
+            let base: Vec<String> = [
+                "--concurrency",
+                &args.concurrency.to_string(),
+                "--least-privilege",
+                &args.least_privilege,
+                "--advisor-concurrency",
+                &args.advisor_concurrency.to_string(),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
             let enforce: Vec<String> = base
                 .iter()
                 .cloned()
-                .chain(["--enforce".to_string(), "--max-actions".to_string(), n.to_string()])
+                .chain(["--enforce".to_string(), "--max-actions".to_string(), (2 * n).to_string()])
                 .collect();
             let runs = vec![
                 measure(&emu, "report", &base, now).await?,

@@ -5,6 +5,7 @@
 //! - `bench`: IAM calls and wall time of `audit` on the emulator at 1,000 and 5,000 users.
 
 mod bench;
+mod synth;
 mod test;
 
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ enum Task {
     Test(test::TestArgs),
     /// Measure IAM calls and wall time of audit runs on the emulator
     Bench(bench::BenchArgs),
+    /// Generate cfn/templates (CloudFormation and the permissions summary) from cfn/src
+    Synth(synth::SynthArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Task::Audit(args) => audit(*args),
         Task::Test(args) => test::run(args).map(|()| 0),
         Task::Bench(args) => bench::run(args).map(|()| 0),
+        Task::Synth(args) => synth::run(args).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

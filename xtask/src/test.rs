@@ -1,7 +1,8 @@
 //! `cargo xtask test`: the README's test command and exactly what `.ci/run` runs.
 //!
-//! It needs only Rust and Python 3 on the machine: the emulator's venv is installed by
-//! the test harness on first use.
+//! It needs only Rust and Python 3 on the machine: the linters' venv (cfn-lint, checkov,
+//! pinned in cfn/lint/requirements.txt) is installed here, and the emulator's venv by the
+//! test harness on first use.
 
 use std::process::Command;
 
@@ -9,7 +10,7 @@ use anyhow::{Context, bail};
 
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {
-    /// Skip fmt and clippy; run the tests only
+    /// Skip fmt, clippy and the template linters; run the tests only
     #[arg(long)]
     pub tests_only: bool,
 }
@@ -37,6 +38,13 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         let mut clippy = cargo();
         clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
         step("cargo clippy --workspace --all-targets -- -D warnings", clippy)?;
+        eprintln!("==> template linters (cfn-lint, checkov) on cfn/templates");
+        let venv = iam_janitor_tests::ensure_venv("lint-venv", &root.join("cfn/lint/requirements.txt"))
+            .context("installing the template linters")?;
+        crate::synth::run(crate::synth::SynthArgs {
+            check: true,
+            lint: Some(venv.join("bin")),
+        })?;
     }
     let mut test = cargo();
     test.args(["test", "--workspace"]);

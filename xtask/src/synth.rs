@@ -1,0 +1,350 @@
+//! `cargo xtask synth`: generates `cfn/templates/` from the typed templates in `cfn/src`
+//! and the engine's permission list (`lambda/src/permissions.rs`).
+//!
+//! The generated files are committed, so that a reviewer sees every change to what is
+//! deployed and to what the Lambda may do. [`generate`] is pure; [`write_if_changed`] is
+//! the only function that writes. `--check` (and the test `templates_are_fresh`)
+//! fail when a committed file is out of date.
+//!
+//! Linters: `--lint <venv>/bin` also runs cfn-lint and checkov (pinned in
+//! `cfn/lint/requirements.txt`) on the templates; see [`lint_commands`].
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use iam_janitor::permissions::{PERMISSIONS, Scope};
+use iam_janitor_cfn::stacks::artifacts::artifact_stack;
+use iam_janitor_cfn::stacks::member::member_stack;
+use iam_janitor_cfn::stacks::permissions::{ActionScope, RolePermission, permissions_summary};
+
+/// Where the generated files live, relative to the project root.
+pub const TEMPLATES_DIR: &str = "cfn/templates";
+
+/// The generated templates, relative to the project root.
+pub const TEMPLATES: [&str; 2] = ["cfn/templates/member.yaml", "cfn/templates/artifacts.yaml"];
+
+#[derive(Debug, clap::Args)]
+pub struct SynthArgs {
+    /// Write nothing; fail if a generated file is out of date (what CI runs)
+    #[arg(long)]
+    pub check: bool,
+    /// Then run cfn-lint and checkov from this virtualenv bin directory (see cfn/lint/requirements.txt)
+    #[arg(long, value_name = "VENV_BIN")]
+    pub lint: Option<PathBuf>,
+}
+
+/// The template's side of an engine scope.
+///
+/// Exhaustive on purpose: a scope added to the engine does not compile until it is given
+/// its statement here (and in `iam_janitor_cfn::stacks::permissions::ActionScope`).
+fn action_scope(scope: Scope) -> ActionScope {
+    match scope {
+        Scope::Read => ActionScope::Read,
+        Scope::User => ActionScope::User,
+        Scope::JanitorPolicy => ActionScope::JanitorPolicy,
+        Scope::AttachJanitorPolicy => ActionScope::AttachJanitorPolicy,
+    }
+}
+
+/// The engine's permissions, as the templates take them.
+pub fn role_permissions() -> Vec<RolePermission<'static>> {
+    PERMISSIONS
+        .iter()
+        .map(|p| RolePermission {
+            action: p.action,
+            scope: action_scope(p.scope),
+            why: p.why,
+        })
+        .collect()
+}
+
+/// Every generated file: its path relative to the project root, and its contents.
+pub fn generate() -> anyhow::Result<Vec<(PathBuf, String)>> {
+    let permissions = role_permissions();
+    let dir = Path::new(TEMPLATES_DIR);
+    Ok(vec![
+        (
+            dir.join("member.yaml"),
+            member_stack(&permissions).to_yaml().context("member stack")?,
+        ),
+        (
+            dir.join("artifacts.yaml"),
+            artifact_stack().to_yaml().context("artifact stack")?,
+        ),
+        (dir.join("PERMISSIONS.md"), permissions_summary(&permissions)),
+    ])
+}
+
+/// The project root (the parent of this crate's directory).
+pub fn project_root() -> PathBuf {
+    let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf()
+}
+
+/// Whether the file at `path` holds `contents` (line endings aside).
+fn is_fresh(path: &Path, contents: &str) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|current| current.replace("\r\n", "\n") == contents)
+}
+
+/// The generated files that are missing or differ from what is generated now.
+pub fn stale_files(root: &Path, files: &[(PathBuf, String)]) -> Vec<PathBuf> {
+    files
+        .iter()
+        .filter(|(path, contents)| !is_fresh(&root.join(path), contents))
+        .map(|(path, _)| path.clone())
+        .collect()
+}
+
+/// Writes `contents` to `root/path` unless it already holds them. Returns whether it wrote.
+fn write_if_changed(root: &Path, path: &Path, contents: &str) -> anyhow::Result<bool> {
+    let full = root.join(path);
+    if is_fresh(&full, contents) {
+        return Ok(false);
+    }
+    if let Some(dir) = full.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(&full, contents).with_context(|| format!("cannot write {}", full.display()))?;
+    Ok(true)
+}
+
+/// The error for stale files: which ones, and the command that fixes them.
+fn stale_error(stale: &[PathBuf]) -> anyhow::Error {
+    let names: Vec<String> = stale.iter().map(|p| p.display().to_string()).collect();
+    anyhow::format_err!(
+        "{} {} out of date with cfn/src and lambda/src/permissions.rs: run `cargo xtask synth` and commit the result",
+        names.join(", "),
+        if names.len() == 1 { "is" } else { "are" }
+    )
+}
+
+/// The linter runs, from a virtualenv's `bin` directory with `cfn/lint/requirements.txt`
+/// installed, to run from the project root. Each fails (exits non-zero) on any finding:
+///
+/// - `cfn-lint --include-checks I -- <templates>`: errors, warnings and informational
+///   findings.
+/// - `checkov --framework cloudformation --quiet --compact --skip-download -f <templates>`:
+///   every failed check (suppressions are reported as skipped); `--skip-download` keeps it
+///   offline.
+pub fn lint_commands(venv_bin: &Path) -> Vec<Command> {
+    let mut cfn_lint = Command::new(venv_bin.join("cfn-lint"));
+    cfn_lint.args(["--include-checks", "I", "--"]).args(TEMPLATES);
+    let mut checkov = Command::new(venv_bin.join("checkov"));
+    checkov
+        .args([
+            "--framework",
+            "cloudformation",
+            "--quiet",
+            "--compact",
+            "--skip-download",
+            "-f",
+        ])
+        .args(TEMPLATES);
+    vec![cfn_lint, checkov]
+}
+
+fn lint(root: &Path, venv_bin: &Path) -> anyhow::Result<()> {
+    for mut command in lint_commands(venv_bin) {
+        let name = command.get_program().to_string_lossy().into_owned();
+        eprintln!("==> {name}");
+        let status = command
+            .current_dir(root)
+            .status()
+            .with_context(|| format!("cannot run {name} (is cfn/lint/requirements.txt installed there?)"))?;
+        if !status.success() {
+            bail!("{name} found problems in the templates ({status})");
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: SynthArgs) -> anyhow::Result<()> {
+    let root = project_root();
+    let files = generate()?;
+    if args.check {
+        let stale = stale_files(&root, &files);
+        if !stale.is_empty() {
+            return Err(stale_error(&stale));
+        }
+        eprintln!("{TEMPLATES_DIR}: up to date");
+    } else {
+        for (path, contents) in &files {
+            if write_if_changed(&root, path, contents)? {
+                eprintln!("updated {}", path.display());
+            }
+        }
+    }
+    if let Some(venv_bin) = &args.lint {
+        lint(&root, venv_bin)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::collections::BTreeSet;
+
+    use clap::{Args, FromArgMatches};
+    use iam_janitor::settings::{Settings, SettingsArgs};
+    use iam_janitor_cfn::stacks::member::{engine_settings, member_stack};
+    use iam_janitor_cfn::template::Literal;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// The rust-analyzer codegen pattern: `cargo test` fails on stale generated files. It
+    /// compares only; `cargo xtask synth` writes.
+    #[test]
+    fn templates_are_fresh() {
+        let stale = stale_files(&project_root(), &generate().unwrap());
+        assert!(stale.is_empty(), "{}", stale_error(&stale));
+    }
+
+    #[test]
+    fn stale_files_are_named_with_the_fix() {
+        let dir = std::env::temp_dir().join(format!("iam-janitor-synth-test-{}", std::process::id()));
+        let files = vec![(PathBuf::from("a.yaml"), "a\n".to_string())];
+        assert_eq!(stale_files(&dir, &files), [PathBuf::from("a.yaml")]);
+        assert!(write_if_changed(&dir, Path::new("a.yaml"), "a\n").unwrap());
+        assert!(!write_if_changed(&dir, Path::new("a.yaml"), "a\n").unwrap());
+        assert!(stale_files(&dir, &files).is_empty());
+        std::fs::write(dir.join("a.yaml"), "a\r\n").unwrap();
+        assert!(stale_files(&dir, &files).is_empty(), "line endings do not matter");
+        std::fs::write(dir.join("a.yaml"), "b\n").unwrap();
+        assert_eq!(
+            stale_error(&stale_files(&dir, &files)).to_string(),
+            "a.yaml is out of date with cfn/src and lambda/src/permissions.rs: run `cargo xtask synth` and commit the result"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn member() -> Value {
+        member_stack(&role_permissions()).to_value().unwrap()
+    }
+
+    #[test]
+    fn role_grants_every_engine_action_on_its_scope() {
+        let member = member();
+        let statements = member["Resources"]["RolePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let granted: BTreeSet<String> = statements
+            .iter()
+            .flat_map(|s| match &s["Action"] {
+                Value::Array(actions) => actions.clone(),
+                one => vec![one.clone()],
+            })
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        let mut expected: BTreeSet<String> = PERMISSIONS.iter().map(|p| p.action.to_string()).collect();
+        expected.extend(["logs:CreateLogStream".to_string(), "logs:PutLogEvents".to_string()]);
+        assert_eq!(granted, expected, "exactly the engine's actions and its own logs");
+        for permission in PERMISSIONS {
+            let statement = statements
+                .iter()
+                .find(|s| {
+                    s["Action"] == json!(permission.action)
+                        || s["Action"]
+                            .as_array()
+                            .is_some_and(|a| a.contains(&json!(permission.action)))
+                })
+                .unwrap();
+            let resource = &statement["Resource"];
+            match permission.scope {
+                Scope::Read => assert_eq!(resource, "*"),
+                Scope::User | Scope::AttachJanitorPolicy => assert_eq!(
+                    resource,
+                    &json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*"}),
+                    "{}",
+                    permission.action
+                ),
+                Scope::JanitorPolicy => assert_eq!(
+                    resource,
+                    &json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/iam-janitor/*"}),
+                    "{}",
+                    permission.action
+                ),
+            }
+            if permission.scope == Scope::AttachJanitorPolicy {
+                assert_eq!(
+                    statement["Condition"]["ArnLike"]["iam:PolicyARN"],
+                    json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/iam-janitor/*"})
+                );
+            }
+        }
+    }
+
+    /// The engine's settings as clap sees them: (environment variable, long flag).
+    fn engine_flags() -> Vec<(String, String)> {
+        let command = SettingsArgs::augment_args(clap::Command::new("settings"));
+        command
+            .get_arguments()
+            .filter_map(|arg| {
+                let env = arg.get_env()?.to_str()?.to_string();
+                Some((env, arg.get_long()?.to_string()))
+            })
+            .collect()
+    }
+
+    /// Settings that make no sense in the Lambda.
+    const NOT_IN_THE_TEMPLATE: [&str; 1] = [
+        // Evaluating as of another time is for local reports (`cargo xtask audit`).
+        "IAM_JANITOR_AS_OF",
+    ];
+
+    #[test]
+    fn member_stack_passes_every_engine_setting() {
+        let engine: BTreeSet<String> = engine_flags()
+            .into_iter()
+            .map(|(env, _)| env)
+            .filter(|env| !NOT_IN_THE_TEMPLATE.contains(&env.as_str()))
+            .collect();
+        let member = member();
+        let template: BTreeSet<String> = member["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(template, engine);
+    }
+
+    #[test]
+    fn template_defaults_are_the_engine_defaults() {
+        let flags = engine_flags();
+        let mut argv = vec!["settings".to_string()];
+        for setting in engine_settings() {
+            let (_, long) = flags.iter().find(|(env, _)| env == setting.env).unwrap();
+            let value = match setting.definition.default.expect("every engine setting has a default") {
+                Literal::Str(s) => s,
+                Literal::Int(i) => i.to_string(),
+            };
+            argv.push(format!("--{long}={value}"));
+        }
+        let command = SettingsArgs::augment_args(clap::Command::new("settings"));
+        let args = SettingsArgs::from_arg_matches(&command.try_get_matches_from(&argv).unwrap()).unwrap();
+        let from_template = Settings::from_args(&args).unwrap();
+        assert_eq!(
+            format!("{from_template:?}"),
+            format!("{:?}", Settings::default()),
+            "{argv:?}"
+        );
+    }
+
+    #[test]
+    fn lint_commands_cover_both_templates() {
+        let commands = lint_commands(Path::new("/venv/bin"));
+        let programs: Vec<_> = commands
+            .iter()
+            .map(|c| c.get_program().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(programs, ["/venv/bin/cfn-lint", "/venv/bin/checkov"]);
+        for command in &commands {
+            let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+            assert!(TEMPLATES.iter().all(|t| args.contains(&t.to_string())));
+        }
+    }
+}
