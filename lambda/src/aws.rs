@@ -265,7 +265,9 @@ impl Iam {
                 if p.path() != Some(POLICY_PATH) {
                     continue;
                 }
-                let (Some(name), Some(arn)) = (p.policy_name(), p.arn()) else {
+                let Some(arn) = p.arn() else { continue };
+                // The name is the ARN's last segment (some emulators omit PolicyName).
+                let Some(name) = p.policy_name().or_else(|| arn.rsplit('/').next()) else {
                     continue;
                 };
                 policies.push(JanitorPolicy {
@@ -610,5 +612,22 @@ impl Iam {
         })
         .await
         .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_documents_are_url_decoded_once() {
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Resource%22%3A%22arn%3Aaws%3Aiam%3A%3A1%3Auser%2Fa%2Bb%22%7D%5D%7D";
+        assert_eq!(
+            decode_policy_document(encoded),
+            r#"{"Version":"2012-10-17","Statement":[{"Resource":"arn:aws:iam::1:user/a+b"}]}"#
+        );
+        // Already decoded (some emulators): unchanged, even with a literal %.
+        let plain = r#"{"Sid":"100%25"}"#;
+        assert_eq!(decode_policy_document(plain), plain);
     }
 }

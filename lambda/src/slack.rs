@@ -331,6 +331,83 @@ mod tests {
         assert_eq!(redact_text("user AKIAshort stays"), "user AKIAshort stays");
     }
 
+    use crate::report::{Report, Summary};
+    use crate::settings::Mode;
+
+    fn report(n: usize) -> Report {
+        let findings = (0..n)
+            .map(|i| Finding {
+                user: format!("user-{i:05}-with-a-longish-name"),
+                arn: format!("arn:aws:iam::111122223333:user/user-{i:05}"),
+                kind: if i % 3 == 0 {
+                    Kind::UnusedServices
+                } else {
+                    Kind::AccessKey
+                },
+                access_key_id: (i % 3 != 0).then(|| format!("AKIAEXAMPLE{i:09}")),
+                access_key_slot: Some(1),
+                last_used: None,
+                idle_days: Some(120),
+                action: if i % 3 == 0 {
+                    Action::AttachDenyPolicy
+                } else {
+                    Action::DeactivateAccessKey
+                },
+                status: Status::Applied,
+                reason: format!("access key AKIAEXAMPLE{i:09} idle 120 days (never used), more than 90 days"),
+                services: (i % 3 == 0).then(|| vec!["ec2".to_string(), "rds".to_string()]),
+            })
+            .collect();
+        let mut r = Report {
+            account_id: Some("111122223333".into()),
+            generated_at: time::OffsetDateTime::UNIX_EPOCH,
+            enforce: true,
+            mode: Mode::Enforce,
+            credential_report_generated_at: None,
+            dormant_days: 90,
+            warn_days: 14,
+            findings,
+            rejected_rows: vec![],
+            summary: Summary::default(),
+        };
+        r.recount();
+        r
+    }
+
+    #[test]
+    fn a_large_run_is_split_under_slacks_limits_and_loses_nothing() {
+        let messages = digest(&report(3000));
+        assert!(messages.len() > 1);
+        let mut lines = 0;
+        for m in &messages {
+            let blocks = m["blocks"].as_array().unwrap();
+            assert!(blocks.len() <= 50, "{} blocks", blocks.len());
+            let text_len: usize = blocks
+                .iter()
+                .filter_map(|b| b["text"]["text"].as_str())
+                .map(|t| {
+                    assert!(t.chars().count() <= 3000, "section of {} chars", t.chars().count());
+                    t.chars().count()
+                })
+                .sum();
+            assert!(text_len <= 40_000);
+            let text = m.to_string();
+            assert!(!text.contains("AKIAEXAMPLE0"), "unredacted key ID");
+            lines += blocks
+                .iter()
+                .filter_map(|b| b["text"]["text"].as_str())
+                .map(|t| t.lines().filter(|l| l.starts_with("• ")).count())
+                .sum::<usize>();
+        }
+        assert_eq!(lines, 3000);
+        assert!(messages[0].to_string().contains("[ec2, rds]"));
+    }
+
+    #[test]
+    fn nothing_to_say_is_no_message() {
+        assert!(digest(&report(0)).is_empty());
+    }
+
     #[test]
     fn escapes_mrkdwn() {
         assert_eq!(escape("a<b>&c"), "a&lt;b&gt;&amp;c");

@@ -31,6 +31,7 @@ Control API (JSON in and out; bad input -> 400 {"error": "..."}; optional
     POST   /_janitor/calls/reset
     POST   /_janitor/access-advisor/<user>       {"services": [{namespace, name, last_authenticated}]}
     POST   /_janitor/access-advisor-fail/<user>  {code?, message?}  (DELETE undoes it)
+    POST   /_janitor/access-advisor-page-cap     {"max": N}: pages hold at most N services (0: MaxItems)
     POST   /_janitor/credential-report/freeze    -> {"generated_time"}  (DELETE unfreezes)
 
 In patches an absent field is left unchanged and null clears it.
@@ -222,6 +223,9 @@ class State:
     # (account, user name) -> (error code, error message)
     advisor_fail: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     jobs: dict[str, AdvisorJob] = field(default_factory=dict)
+    # Real IAM may return fewer than MaxItems while IsTruncated is true: when
+    # set, Access Advisor pages hold at most this many services.
+    advisor_page_cap: int = 0
 
     def reset(self) -> None:
         with self.lock:
@@ -231,6 +235,7 @@ class State:
             self.advisor.clear()
             self.advisor_fail.clear()
             self.jobs.clear()
+            self.advisor_page_cap = 0
 
 
 STATE = State()
@@ -562,6 +567,8 @@ def get_service_last_accessed_details(params: dict[str, str],
         created = job.created
         arn = job.arn
         granularity = job.granularity
+        if STATE.advisor_page_cap:
+            max_items = min(max_items, STATE.advisor_page_cap)
     if start < 0 or start > len(services):
         return iam_error(start_response, 400, "InvalidInput", f"Invalid Marker: {start}")
 
@@ -847,6 +854,11 @@ def handle_control(method: str, path: str, account: str, body: dict[str, Any]) -
     if (method, rest) == ("POST", "calls/reset"):
         with STATE.lock:
             STATE.calls.clear()
+        return {"ok": True}
+    if (method, rest) == ("POST", "access-advisor-page-cap"):
+        cap = expect_int(body.get("max"), "max", 0, 1000)
+        with STATE.lock:
+            STATE.advisor_page_cap = cap
         return {"ok": True}
     if method == "POST" and head == "access-advisor" and tail:
         services = parse_advisor_services(body)

@@ -362,6 +362,17 @@ impl Emulator {
     }
 
     /// Make Access Advisor jobs generated for this user end in FAILED.
+    /// Makes Access Advisor pages hold at most `max` services (0: as many as MaxItems),
+    /// as real IAM may while IsTruncated is true.
+    pub async fn set_access_advisor_page_cap(&self, max: u32) -> Result<(), HarnessError> {
+        self.control_ok(
+            Method::POST,
+            "access-advisor-page-cap",
+            Some(&serde_json::json!({ "max": max })),
+        )
+        .await
+    }
+
     pub async fn fail_access_advisor(&self, user: &str) -> Result<(), HarnessError> {
         let path = format!("access-advisor-fail/{}", encode_segment(user));
         self.control_ok(Method::POST, &path, Some(&serde_json::json!({}))).await

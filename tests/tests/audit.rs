@@ -7,43 +7,24 @@
 use std::collections::BTreeMap;
 
 use clap::Parser;
-use iam_janitor::audit::{self, AuditArgs};
+use iam_janitor::audit;
 use iam_janitor_tests::{Emulator, Fault, SeedKey, SeedPassword, SeedUser, SeededUser, WebhookReceiver};
 use serde_json::Value;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
-#[derive(Debug, Parser)]
-struct Cli {
-    #[command(flatten)]
-    args: AuditArgs,
-}
+mod common;
 
-const WRITES: [&str; 3] = ["DeleteLoginProfile", "UpdateAccessKey", "TagUser"];
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
-
-fn days_ago(d: i64) -> OffsetDateTime {
-    now() - Duration::days(d)
-}
+use common::{days_ago, findings_of, now, writes};
 
 /// Runs `audit` with these flags (plus `--format json`); returns (exit code, report).
 /// These tests are about dormant credentials: least privilege is off unless a test
 /// says otherwise (tests/tests/least_privilege.rs covers it).
 async fn audit(emu: &Emulator, flags: &[&str]) -> (i32, Value) {
-    let mut argv = vec!["audit", "--format", "json"];
+    let mut argv = flags.to_vec();
     if !flags.contains(&"--least-privilege") {
         argv.extend(["--least-privilege", "off"]);
     }
-    argv.extend_from_slice(flags);
-    let cli = Cli::try_parse_from(argv).unwrap();
-    let config = emu.sdk_config().await;
-    let mut out = Vec::new();
-    let code = audit::run(&cli.args, &config, now(), &mut out).await.unwrap();
-    let text = String::from_utf8(out).unwrap();
-    let report: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not one JSON document ({e}): {text}"));
-    (code, report)
+    common::audit_json(emu, &argv).await
 }
 
 fn user(name: &str) -> SeedUser {
@@ -112,21 +93,8 @@ fn mixed_users() -> Vec<SeedUser> {
     ]
 }
 
-fn findings_of<'a>(report: &'a Value, user: &str) -> Vec<&'a Value> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["user"] == user)
-        .collect()
-}
-
 fn key_id(seeded: &[SeededUser], user: &str, index: usize) -> String {
     seeded.iter().find(|u| u.name == user).unwrap().access_key_ids[index].clone()
-}
-
-fn writes(calls: &BTreeMap<String, u64>) -> u64 {
-    WRITES.iter().map(|w| calls.get(*w).copied().unwrap_or(0)).sum()
 }
 
 #[tokio::test]
@@ -390,7 +358,7 @@ async fn an_invalid_setting_is_rejected_before_any_call() {
     let emu = Emulator::start().await.unwrap();
     emu.seed(&mixed_users()).await.unwrap();
     emu.reset_calls().await.unwrap();
-    let cli = Cli::try_parse_from(["audit", "--enforce", "--dormant-days", "ninety"]).unwrap();
+    let cli = common::Cli::try_parse_from(["audit", "--enforce", "--dormant-days", "ninety"]).unwrap();
     let config = emu.sdk_config().await;
     let err = audit::run(&cli.args, &config, now(), &mut Vec::new())
         .await
@@ -424,7 +392,7 @@ async fn as_of_evaluates_at_another_time_without_confirming() {
 async fn table_output_lists_the_findings() {
     let emu = Emulator::start().await.unwrap();
     emu.seed(&mixed_users()).await.unwrap();
-    let cli = Cli::try_parse_from(["audit"]).unwrap();
+    let cli = common::Cli::try_parse_from(["audit"]).unwrap();
     let mut out = Vec::new();
     audit::run(&cli.args, &emu.sdk_config().await, now(), &mut out)
         .await

@@ -1,0 +1,65 @@
+//! Shared by the end-to-end tests: run `audit` through its real flag parsing and JSON
+//! output against an emulator.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use clap::Parser;
+use iam_janitor::audit::{self, AuditArgs};
+use iam_janitor_tests::Emulator;
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+
+#[derive(Debug, Parser)]
+pub struct Cli {
+    #[command(flatten)]
+    pub args: AuditArgs,
+}
+
+/// The IAM operations that change something.
+pub const WRITES: [&str; 9] = [
+    "DeleteLoginProfile",
+    "UpdateAccessKey",
+    "TagUser",
+    "CreatePolicy",
+    "CreatePolicyVersion",
+    "DeletePolicyVersion",
+    "AttachUserPolicy",
+    "DetachUserPolicy",
+    "TagPolicy",
+];
+
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+pub fn days_ago(d: i64) -> OffsetDateTime {
+    now() - Duration::days(d)
+}
+
+/// Runs `audit --format json <flags>`; returns (exit code, report).
+pub async fn audit_json(emu: &Emulator, flags: &[&str]) -> (i32, Value) {
+    let mut argv = vec!["audit", "--format", "json"];
+    argv.extend_from_slice(flags);
+    let cli = Cli::try_parse_from(argv).unwrap();
+    let config = emu.sdk_config().await;
+    let mut out = Vec::new();
+    let code = audit::run(&cli.args, &config, now(), &mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let report: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not one JSON document ({e}): {text}"));
+    (code, report)
+}
+
+pub fn findings_of<'a>(report: &'a Value, user: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["user"] == user)
+        .collect()
+}
+
+pub fn writes(calls: &BTreeMap<String, u64>) -> u64 {
+    WRITES.iter().map(|w| calls.get(*w).copied().unwrap_or(0)).sum()
+}
