@@ -99,7 +99,7 @@ pub async fn run(
 ) -> Result<i32, AuditError> {
     let settings = Settings::from_args(&args.settings)?;
     let iam = Iam::new(config);
-    let now = settings.as_of.unwrap_or(now);
+    let now = settings.as_of.unwrap_or(now.replace_nanosecond(0).unwrap_or(now));
     let report = engine::run(&iam, &settings, now).await?;
     crate::notify(&report, &settings).await;
     match args.format {

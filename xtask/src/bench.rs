@@ -33,6 +33,10 @@ pub struct BenchArgs {
     /// Access Advisor jobs at once (the engine's --advisor-concurrency)
     #[arg(long, default_value_t = 8)]
     pub advisor_concurrency: usize,
+    /// Which runs to measure, in this order
+    #[arg(long, value_delimiter = ',', default_value = "report,enforce,rerun,next-day",
+          value_parser = ["report", "enforce", "rerun", "next-day"])]
+    pub runs: Vec<String>,
 }
 
 #[derive(Debug, Parser)]
@@ -131,12 +135,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         println!(
-            "# cargo xtask bench --users {} --latency-ms {} --concurrency {} --least-privilege {} --advisor-concurrency {}",
+            "# cargo xtask bench --users {} --latency-ms {} --concurrency {} --least-privilege {} --advisor-concurrency {} --runs {}",
             args.users.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(","),
             args.latency_ms,
             args.concurrency,
             args.least_privilege,
-            args.advisor_concurrency
+            args.advisor_concurrency,
+            args.runs.join(",")
         );
         for &n in &args.users {
             let emu = Emulator::start().await?;
@@ -174,12 +179,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .cloned()
                 .chain(["--enforce".to_string(), "--max-actions".to_string(), (2 * n).to_string()])
                 .collect();
-            let runs = vec![
-                measure(&emu, "report", &base, now).await?,
-                measure(&emu, "enforce, first run", &enforce, now).await?,
-                measure(&emu, "enforce, same-day rerun", &enforce, now).await?,
-                measure(&emu, "enforce, next day", &enforce, now + Duration::days(1)).await?,
-            ];
+            let mut runs = Vec::new();
+            for run in &args.runs {
+                runs.push(match run.as_str() {
+                    "report" => measure(&emu, "report", &base, now).await?,
+                    "enforce" => measure(&emu, "enforce, first run", &enforce, now).await?,
+                    "rerun" => measure(&emu, "enforce, same-day rerun", &enforce, now).await?,
+                    _ => measure(&emu, "enforce, next day", &enforce, now + Duration::days(1)).await?,
+                });
+            }
             println!(
                 "{:<26} {:>8} {:>8} {:>8} {:>10}  calls by action",
                 "run", "wall s", "planned", "applied", "IAM calls"

@@ -30,7 +30,8 @@ async fn main() -> Result<(), Error> {
     };
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let report = handle(app, event.payload, time::OffsetDateTime::now_utc()).await?;
+        let now = time::OffsetDateTime::now_utc();
+        let report = handle(app, event.payload, now.replace_nanosecond(0).unwrap_or(now)).await?;
         Ok::<_, Error>(serde_json::to_value(&report)?)
     }))
     .await
