@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_iam::types::{EntityType, JobStatusType, ReportStateType, StatusType, Tag as SdkTag};
+use aws_sdk_iam::types::{EntityType, JobStatusType, ReportStateType, StatusType, SummaryKeyType, Tag as SdkTag};
 use aws_smithy_types::retry::RetryConfig;
 use time::OffsetDateTime;
 
@@ -377,6 +377,26 @@ impl Iam {
                 }
                 (false, _) => return Ok(services),
             }
+        }
+    }
+
+    /// The account's customer managed policies and their quota (GetAccountSummary).
+    pub async fn policies_and_quota(&self) -> Result<(u64, u64), AwsError> {
+        let out = self
+            .client
+            .get_account_summary()
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetAccountSummary", e))?;
+        let map = out.summary_map();
+        let get = |key: SummaryKeyType| map.and_then(|m| m.get(&key)).map(|v| u64::try_from(*v).unwrap_or(0));
+        match (get(SummaryKeyType::Policies), get(SummaryKeyType::PoliciesQuota)) {
+            (Some(used), Some(quota)) => Ok((used, quota)),
+            _ => Err(AwsError {
+                operation: "GetAccountSummary",
+                code: None,
+                message: "no Policies or PoliciesQuota in the summary".to_string(),
+            }),
         }
     }
 

@@ -147,7 +147,37 @@ pub async fn assess(
         .await;
     let mut items: Vec<DenyItem> = skipped.into_iter().chain(decided.into_iter().flatten()).collect();
     items.sort_by(|a, b| a.finding.user.cmp(&b.finding.user));
+    apply_policy_quota(iam, &mut items).await;
     (items, checked)
+}
+
+/// New deny policies count against the account's customer managed policy quota (1,500
+/// by default). Reads it once, and only when a new policy is planned; users beyond the
+/// room left (in user-name order) are skipped with the reason instead of failing one by
+/// one at CreatePolicy.
+async fn apply_policy_quota(iam: &Iam, items: &mut [DenyItem]) {
+    let creates = |i: &DenyItem| i.is_change() && !i.exists && matches!(i.change, Change::Write { .. });
+    if !items.iter().any(creates) {
+        return;
+    }
+    match iam.policies_and_quota().await {
+        Ok((used, quota)) => {
+            let mut room = quota.saturating_sub(used);
+            for item in items.iter_mut().filter(|i| creates(i)) {
+                if room > 0 {
+                    room -= 1;
+                    continue;
+                }
+                item.finding.status = Status::Skipped;
+                item.finding.reason = format!(
+                    "the account has {used} of its {quota} customer managed policies (PoliciesQuota), no room for a new deny policy: raise the quota (up to 5,000) ({})",
+                    item.finding.reason
+                );
+            }
+        }
+        // The quota is a safeguard: without it, CreatePolicy still reports LimitExceeded per user.
+        Err(e) => tracing::warn!(error = %e, "could not read the policy quota"),
+    }
 }
 
 async fn read_advisor(iam: &Iam, arn: &str) -> Result<Vec<ServiceAccess>, AwsError> {

@@ -55,6 +55,11 @@ pub const PERMISSIONS: &[Permission] = &[
         Scope::Read,
         "read every user's tags, path and attached policies in bulk",
     ),
+    p(
+        "iam:GetAccountSummary",
+        Scope::Read,
+        "check the account's customer managed policy quota before creating deny policies",
+    ),
     p("iam:GetCredentialReport", Scope::Read, "read the credential report"),
     p(
         "iam:GetServiceLastAccessedDetails",

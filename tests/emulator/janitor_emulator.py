@@ -32,6 +32,7 @@ Control API (JSON in and out; bad input -> 400 {"error": "..."}; optional
     POST   /_janitor/access-advisor/<user>       {"services": [{namespace, name, last_authenticated}]}
     POST   /_janitor/access-advisor-fail/<user>  {code?, message?}  (DELETE undoes it)
     POST   /_janitor/access-advisor-page-cap     {"max": N}: pages hold at most N services (0: MaxItems)
+    POST   /_janitor/policies-quota              {"max": N}: the account's customer managed policy quota (default 1500), enforced on CreatePolicy
     POST   /_janitor/credential-report/freeze    -> {"generated_time"}  (DELETE unfreezes)
 
 In patches an absent field is left unchanged and null clears it.
@@ -226,6 +227,9 @@ class State:
     # Real IAM may return fewer than MaxItems while IsTruncated is true: when
     # set, Access Advisor pages hold at most this many services.
     advisor_page_cap: int = 0
+    # IAM's customer managed policies per account (PoliciesQuota): moto
+    # reports 1,500 but does not enforce it; the emulator does.
+    policies_quota: int = 1500
 
     def reset(self) -> None:
         with self.lock:
@@ -236,6 +240,7 @@ class State:
             self.advisor_fail.clear()
             self.jobs.clear()
             self.advisor_page_cap = 0
+            self.policies_quota = 1500
 
 
 STATE = State()
@@ -855,6 +860,11 @@ def handle_control(method: str, path: str, account: str, body: dict[str, Any]) -
         with STATE.lock:
             STATE.calls.clear()
         return {"ok": True}
+    if (method, rest) == ("POST", "policies-quota"):
+        quota = expect_int(body.get("max"), "max", 0, 100_000)
+        with STATE.lock:
+            STATE.policies_quota = quota
+        return {"ok": True}
     if (method, rest) == ("POST", "access-advisor-page-cap"):
         cap = expect_int(body.get("max"), "max", 0, 1000)
         with STATE.lock:
@@ -970,6 +980,16 @@ class JanitorMiddleware:
         if action in ADVISOR_ACTIONS:
             return ADVISOR_ACTIONS[action](params, start_response)
         with MOTO_LOCK:
+            backend = iam_backend(DEFAULT_ACCOUNT_ID)
+            with STATE.lock:
+                quota = STATE.policies_quota
+            if action == "GetAccountSummary":
+                backend.account_summary._policies_quota = quota  # type: ignore[attr-defined]
+            if action == "CreatePolicy":
+                local = [p for p in backend.managed_policies.values() if ":aws:policy/" not in p.arn]
+                if len(local) >= quota:
+                    return iam_error(start_response, 409, "LimitExceeded",
+                                     f"Cannot exceed quota for PoliciesPerAccount: {quota}")
             result = self.app(environ, start_response)
             try:
                 data = b"".join(result)

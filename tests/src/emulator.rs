@@ -362,6 +362,13 @@ impl Emulator {
     }
 
     /// Make Access Advisor jobs generated for this user end in FAILED.
+    /// Sets the account's customer managed policy quota (IAM's PoliciesQuota, 1,500 by
+    /// default), which the emulator enforces on CreatePolicy.
+    pub async fn set_policies_quota(&self, max: u32) -> Result<(), HarnessError> {
+        self.control_ok(Method::POST, "policies-quota", Some(&serde_json::json!({ "max": max })))
+            .await
+    }
+
     /// Makes Access Advisor pages hold at most `max` services (0: as many as MaxItems),
     /// as real IAM may while IsTruncated is true.
     pub async fn set_access_advisor_page_cap(&self, max: u32) -> Result<(), HarnessError> {

@@ -364,3 +364,24 @@ async fn circuit_breaker_counts_deny_policies_and_every_call_is_permitted() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_accounts_policy_quota_is_respected_before_creating() {
+    let emu = Emulator::start().await.unwrap();
+    emu.seed(&[admin("p1"), admin("p2"), admin("p3")]).await.unwrap();
+    for user in ["p1", "p2", "p3"] {
+        emu.set_access_advisor(user, &usual_services()).await.unwrap();
+    }
+    // Room for two more customer managed policies in the account.
+    emu.set_policies_quota(2).await.unwrap();
+    let (code, report) = audit_json(&emu, &["--enforce"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(lp_findings(&report, "p1")[0]["status"], "applied");
+    assert_eq!(lp_findings(&report, "p2")[0]["status"], "applied");
+    let p3 = lp_findings(&report, "p3");
+    assert_eq!(p3[0]["status"], "skipped");
+    assert!(p3[0]["reason"].as_str().unwrap().contains("PoliciesQuota"), "{p3:#?}");
+    let calls = emu.calls().await.unwrap().calls;
+    assert_eq!(calls["CreatePolicy"], 2, "{calls:?}");
+    assert_eq!(calls["GetAccountSummary"], 1, "{calls:?}");
+}
