@@ -161,6 +161,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 for i in 0..n {
                     emu.set_access_advisor(&format!("bench-user-{i:05}"), &services).await?;
                 }
+                // One deny policy per user: an account this size must have raised its
+                // customer managed policy quota (1,500 by default, up to 5,000).
+                emu.set_policies_quota(5000).await?;
             }
             emu.set_latency_ms(args.latency_ms).await?;
             let base: Vec<String> = [
