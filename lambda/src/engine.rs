@@ -37,6 +37,13 @@ pub enum RunError {
     UserDetails(AwsError),
     #[error("unusable credential report, nothing was changed: {0}")]
     BadReport(#[from] ReportError),
+    #[error(
+        "the credential report lacks {} users the account had when it was generated ({}{}); nothing was changed",
+        .0.len(),
+        .0.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+        if .0.len() > 5 { ", …" } else { "" }
+    )]
+    IncompleteReport(Vec<String>),
 }
 
 /// Runs the engine once. `now` is the clock reading (or `--as-of`).
@@ -47,6 +54,10 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
     let (details, policies) = details.map_err(RunError::UserDetails)?;
     let parsed = credential_report::parse(&csv)?;
     let inventory = Inventory::new(parsed, generated_at, details, policies);
+    let missing = inventory.missing_from_report();
+    if !missing.is_empty() {
+        return Err(RunError::IncompleteReport(missing));
+    }
     let plan = rules::plan(&inventory, settings, now);
     tracing::info!(
         users = plan.users_evaluated,

@@ -92,6 +92,33 @@ impl Inventory {
     }
 }
 
+impl Inventory {
+    /// Users the account has (GetAccountAuthorizationDetails) that were created before the
+    /// credential report was generated but are not in it, rejected rows included. A
+    /// non-empty answer means the report is truncated or wrong: nothing may be decided
+    /// from it. Users created after the report (it can be 4 hours old) are expected to be
+    /// missing and are not counted.
+    pub fn missing_from_report(&self) -> Vec<String> {
+        let Some(generated) = self.report_generated_at else {
+            return Vec::new();
+        };
+        let listed: std::collections::HashSet<&str> = self
+            .rows
+            .iter()
+            .map(|r| r.user.as_str())
+            .chain(self.rejected.iter().filter_map(|r| r.user.as_deref()))
+            .collect();
+        let mut missing: Vec<String> = self
+            .details
+            .values()
+            .filter(|d| d.create_date < generated && !listed.contains(d.name.as_str()))
+            .map(|d| d.name.clone())
+            .collect();
+        missing.sort();
+        missing
+    }
+}
+
 /// The account ID of an IAM ARN (`arn:aws:iam::111122223333:user/x`).
 pub fn account_of_arn(arn: &str) -> Option<String> {
     let account = arn.split(':').nth(4)?;
@@ -101,6 +128,36 @@ pub fn account_of_arn(arn: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn details(name: &str, created: OffsetDateTime) -> UserDetails {
+        UserDetails {
+            name: name.to_string(),
+            arn: format!("arn:aws:iam::111122223333:user/{name}"),
+            path: "/".to_string(),
+            create_date: created,
+            tags: vec![],
+            attached_policy_arns: vec![],
+        }
+    }
+
+    #[test]
+    fn users_missing_from_the_report() {
+        use time::macros::datetime;
+        let report = crate::credential_report::parse(include_bytes!("../tests/fixtures/credential-report-aws.csv"))
+            .unwrap_or_default();
+        let generated = datetime!(2026-11-21 06:00 UTC);
+        let inv = Inventory::new(
+            report,
+            Some(generated),
+            vec![
+                details("alice", datetime!(2020-01-10 09:00 UTC)),
+                details("ghost", datetime!(2025-01-01 00:00 UTC)),
+                details("created-after-report", datetime!(2026-11-21 07:00 UTC)),
+            ],
+            vec![],
+        );
+        assert_eq!(inv.missing_from_report(), ["ghost"]);
+    }
 
     #[test]
     fn account_from_arn() {

@@ -445,3 +445,31 @@ async fn a_dead_webhook_does_not_block_remediation() {
     assert_eq!(code, 0);
     assert_eq!(report["summary"]["applied"], 4);
 }
+
+#[tokio::test]
+async fn a_report_missing_users_the_account_had_changes_nothing() {
+    let emu = Emulator::start().await.unwrap();
+    emu.seed(&[SeedUser {
+        keys: vec![key(400, None)],
+        ..user("stale")
+    }])
+    .await
+    .unwrap();
+    emu.freeze_credential_report().await.unwrap();
+    // A user that existed before the report was generated, but is not in it: the report is
+    // truncated or wrong.
+    emu.seed(&[SeedUser {
+        keys: vec![key(400, None)],
+        ..user("not-in-report")
+    }])
+    .await
+    .unwrap();
+    emu.reset_calls().await.unwrap();
+    let cli = common::Cli::try_parse_from(["audit", "--enforce", "--least-privilege", "off"]).unwrap();
+    let err = audit::run(&cli.args, &emu.sdk_config().await, now(), &mut Vec::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), audit::EXIT_ERROR);
+    assert!(err.to_string().contains("not-in-report"), "{err}");
+    assert_eq!(writes(&emu.calls().await.unwrap().calls), 0);
+}

@@ -34,8 +34,10 @@ pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
+/// `d` days and one hour ago: well inside the day, so whole-day arithmetic in the engine
+/// (which reads the clock a moment later, truncated to the second) gives exactly `d`.
 pub fn days_ago(d: i64) -> OffsetDateTime {
-    now() - Duration::days(d)
+    now() - Duration::days(d) - Duration::hours(1)
 }
 
 /// Runs `audit --format json <flags>`; returns (exit code, report).
