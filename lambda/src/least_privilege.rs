@@ -226,20 +226,33 @@ fn wildcards(namespaces: &BTreeSet<String>) -> Values<String> {
     Values(namespaces.iter().map(|ns| format!("{ns}:*")).collect())
 }
 
+/// The default form: `Action` lists the denied services. Returns the document and its
+/// compact JSON.
+pub fn action_document(deny: &BTreeSet<String>) -> (PolicyDocument, String) {
+    let document = statement(Some(wildcards(deny)), None);
+    let json = document.to_compact_json().unwrap_or_default();
+    (document, json)
+}
+
+/// The fallback form: `NotAction` lists the services that stay allowed.
+pub fn not_action_document(allowed: &BTreeSet<String>) -> (PolicyDocument, String) {
+    let document = statement(None, Some(wildcards(allowed)));
+    let json = document.to_compact_json().unwrap_or_default();
+    (document, json)
+}
+
 /// Builds the deny document and its compact JSON. `allowed` are the namespaces that
 /// must stay usable in the `NotAction` fallback (in use, kept, never-deny).
 pub fn deny_document(
     deny: &BTreeSet<String>,
     allowed: &BTreeSet<String>,
 ) -> Result<(PolicyDocument, String, DocumentForm), TooLarge> {
-    let by_action = statement(Some(wildcards(deny)), None);
-    let json = by_action.to_compact_json().unwrap_or_default();
+    let (by_action, json) = action_document(deny);
     let action_size = policy_size(&json);
     if action_size <= MAX_POLICY_SIZE && !json.is_empty() {
         return Ok((by_action, json, DocumentForm::Action));
     }
-    let by_not_action = statement(None, Some(wildcards(allowed)));
-    let json = by_not_action.to_compact_json().unwrap_or_default();
+    let (by_not_action, json) = not_action_document(allowed);
     let not_action_size = policy_size(&json);
     if not_action_size <= MAX_POLICY_SIZE && !json.is_empty() && !allowed.is_empty() {
         return Ok((by_not_action, json, DocumentForm::NotAction));

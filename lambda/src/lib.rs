@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod least_privilege;
 pub mod permissions;
 pub mod report;
+pub mod restore;
 pub mod rules;
 pub mod settings;
 pub mod slack;

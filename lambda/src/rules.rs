@@ -119,13 +119,28 @@ pub fn exemption(user: &str, details: Option<&UserDetails>, settings: &Settings)
         .map(|t| format!("exempt: tag {}={}", t.key, t.value))
 }
 
+/// When `cargo xtask restore` last gave this user something back (the
+/// `iam-janitor:restored` tag): restored credentials get a new window from then on, or
+/// the next run would disable them again.
+pub fn restored_at(details: Option<&UserDetails>) -> Option<OffsetDateTime> {
+    details?
+        .tags
+        .iter()
+        .find(|t| t.key.eq_ignore_ascii_case(crate::restore::TAG_RESTORED))
+        .and_then(|t| OffsetDateTime::parse(t.value.trim(), &time::format_description::well_known::Rfc3339).ok())
+}
+
 /// Plans the whole inventory.
 pub fn plan(inventory: &Inventory, settings: &Settings, now: OffsetDateTime) -> Plan {
     let mut plan = Plan::default();
     for row in &inventory.rows {
         plan.users_evaluated += 1;
         let details = inventory.details.get(&row.user);
-        for (credential, facts) in credentials(row) {
+        let restored = restored_at(details);
+        for (credential, mut facts) in credentials(row) {
+            if let Some(t) = restored {
+                facts.baseline = facts.baseline.max(t);
+            }
             plan.credentials_evaluated += 1;
             if let Some(item) = plan_credential(row, details, credential, facts, settings, now) {
                 plan.items.push(item);
@@ -182,12 +197,11 @@ fn plan_credential(
             format!("access key {slot} (created {})", created.date()),
         ),
     };
-    let since = match facts.last_used {
-        Some(t) if t >= facts.baseline => format!("last used {}", t.date()),
-        Some(_) | None if matches!(credential, Credential::Console) => {
-            format!("not used since the password was set {}", facts.baseline.date())
-        }
-        _ => "never used".to_string(),
+    let since = match (facts.last_used, credential) {
+        (Some(t), _) if t >= facts.baseline => format!("last used {}", t.date()),
+        (_, Credential::Console) => format!("not used since the password was set {}", facts.baseline.date()),
+        (Some(_), Credential::AccessKey { .. }) => format!("not used since it was restored {}", facts.baseline.date()),
+        (None, Credential::AccessKey { .. }) => "never used".to_string(),
     };
     let (action, mut status, mut reason) = match standing {
         Standing::Active => return None,

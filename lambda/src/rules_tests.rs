@@ -364,3 +364,22 @@ proptest! {
         prop_assert_eq!(p.change_count(), 0);
     }
 }
+
+#[test]
+fn a_restore_opens_a_new_window() {
+    let mut r = row("restored");
+    r.keys = [key(1, days_ago(700), Some(days_ago(200))), no_key(2)];
+    let mut inv = inventory(vec![r]);
+    let restored = (NOW - Duration::days(3))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    inv.details.insert(
+        "restored".into(),
+        details("restored", &[("iam-janitor:restored", restored.as_str())]),
+    );
+    assert!(plan(&inv, &settings(), NOW).items.is_empty());
+    // Ninety-one days after the restore, unused since: dormant again.
+    let p = plan(&inv, &settings(), NOW + Duration::days(88));
+    assert_eq!(p.change_count(), 1);
+    assert_eq!(p.items[0].finding.idle_days, Some(91));
+}

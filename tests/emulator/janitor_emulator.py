@@ -997,6 +997,11 @@ class JanitorMiddleware:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+            # moto ignores PasswordResetRequired on CreateLoginProfile; IAM honours it.
+            if action == "CreateLoginProfile" and params.get("PasswordResetRequired", "").lower() == "true":
+                user = backend.users.get(params.get("UserName", ""))
+                if user is not None and user.password:
+                    user.password_reset_required = True
         return [data]
 
 

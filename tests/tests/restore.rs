@@ -1,0 +1,142 @@
+//! `restore` end to end: enforce a run that disables a password, a key and services,
+//! then undo it for the user from the audit trail, and check that the next run leaves
+//! the restored credentials alone.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{audit_json, days_ago, findings_of, now, writes};
+use iam_janitor::restore::{RestoreRequest, TAG_RESTORED, restore};
+use iam_janitor_tests::{AdvisorService, Emulator, KeyStatus, SeedKey, SeedPassword, SeedUser};
+
+#[tokio::test]
+async fn restore_gives_back_exactly_what_the_engine_took() {
+    let emu = Emulator::start().await.unwrap();
+    let seeded = emu
+        .seed(&[SeedUser {
+            name: "returning".into(),
+            create_date: Some(days_ago(900)),
+            password: Some(SeedPassword {
+                last_changed: Some(days_ago(800)),
+                last_used: Some(days_ago(300)),
+            }),
+            keys: vec![
+                SeedKey {
+                    create_date: Some(days_ago(700)),
+                    last_used: Some(days_ago(250)),
+                    ..SeedKey::default()
+                },
+                // Made inactive by someone else: restore must not touch it.
+                SeedKey {
+                    create_date: Some(days_ago(600)),
+                    status: KeyStatus::Inactive,
+                    ..SeedKey::default()
+                },
+            ],
+            managed_policy_arns: vec!["arn:aws:iam::aws:policy/AdministratorAccess".into()],
+            ..SeedUser::default()
+        }])
+        .await
+        .unwrap();
+    let (ours, theirs) = (&seeded[0].access_key_ids[0], &seeded[0].access_key_ids[1]);
+    emu.set_access_advisor(
+        "returning",
+        &[
+            AdvisorService::new("ec2", "Amazon EC2", None),
+            AdvisorService::new("rds", "Amazon RDS", None),
+            AdvisorService::new("s3", "Amazon S3", Some(days_ago(400))),
+        ],
+    )
+    .await
+    .unwrap();
+    let (code, report) = audit_json(&emu, &["--enforce"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["applied"], 3, "{report:#}");
+
+    let iam = emu.iam().await;
+    let request = RestoreRequest {
+        user: "returning".into(),
+        keys: true,
+        console: true,
+        services: BTreeSet::from(["ec2".to_string()]),
+    };
+    let outcome = restore(&iam, &request, now(), "iam-janitor:keep-services")
+        .await
+        .unwrap();
+    assert_eq!(outcome.keys_reactivated, [ours.clone()]);
+    assert!(outcome.console_restored);
+    let password = outcome.temporary_password.clone().unwrap();
+    assert_eq!(password.len(), 24);
+    assert!(
+        !serde_json::to_string(&outcome).unwrap().contains(&password),
+        "the password is never serialised"
+    );
+
+    let keys = iam.list_access_keys().user_name("returning").send().await.unwrap();
+    let status = |id: &str| {
+        keys.access_key_metadata()
+            .iter()
+            .find(|k| k.access_key_id() == Some(id))
+            .unwrap()
+            .status()
+            .unwrap()
+            .as_str()
+            .to_string()
+    };
+    assert_eq!(status(ours), "Active");
+    assert_eq!(status(theirs), "Inactive");
+    let profile = iam.get_login_profile().user_name("returning").send().await.unwrap();
+    assert!(profile.login_profile().unwrap().password_reset_required());
+
+    let tags: Vec<(String, String)> = iam
+        .list_user_tags()
+        .user_name("returning")
+        .send()
+        .await
+        .unwrap()
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    assert!(tags.iter().all(|(k, _)| !k.contains("disabled")), "{tags:?}");
+    assert!(tags.iter().any(|(k, _)| k == TAG_RESTORED), "{tags:?}");
+    assert!(
+        tags.iter().any(|(k, v)| k == "iam-janitor:keep-services" && v == "ec2"),
+        "{tags:?}"
+    );
+
+    // ec2 is no longer denied; rds still is; s3 too (unused for 400 days).
+    let policy_arn = format!(
+        "arn:aws:iam::{}:policy/iam-janitor/iam-janitor-deny-returning",
+        emu.account_id()
+    );
+    let policy = iam.get_policy().policy_arn(&policy_arn).send().await.unwrap();
+    let version = iam
+        .get_policy_version()
+        .policy_arn(&policy_arn)
+        .version_id(policy.policy().unwrap().default_version_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let document = iam_janitor::aws::decode_policy_document(version.policy_version().unwrap().document().unwrap());
+    assert!(
+        document.contains("rds:*") && document.contains("s3:*") && !document.contains("ec2:*"),
+        "{document}"
+    );
+
+    // The next run leaves the restored credentials and the kept service alone.
+    emu.reset_calls().await.unwrap();
+    let (code, report) = audit_json(&emu, &["--enforce"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert!(findings_of(&report, "returning").is_empty(), "{report:#}");
+    assert_eq!(writes(&emu.calls().await.unwrap().calls), 0);
+
+    // Restoring twice changes nothing more.
+    let again = restore(&iam, &request, now(), "iam-janitor:keep-services")
+        .await
+        .unwrap();
+    assert!(again.keys_reactivated.is_empty() && !again.console_restored);
+}
