@@ -22,7 +22,11 @@ use iam_janitor_cfn::stacks::permissions::{ActionScope, RolePermission, permissi
 pub const TEMPLATES_DIR: &str = "cfn/templates";
 
 /// The generated templates, relative to the project root.
-pub const TEMPLATES: [&str; 2] = ["cfn/templates/member.yaml", "cfn/templates/artifacts.yaml"];
+pub const TEMPLATES: [&str; 3] = [
+    "cfn/templates/member.yaml",
+    "cfn/templates/artifacts.yaml",
+    "cfn/templates/guardrails.yaml",
+];
 
 #[derive(Debug, clap::Args)]
 pub struct SynthArgs {
@@ -71,6 +75,12 @@ pub fn generate() -> anyhow::Result<Vec<(PathBuf, String)>> {
         (
             dir.join("artifacts.yaml"),
             artifact_stack().to_yaml().context("artifact stack")?,
+        ),
+        (
+            dir.join("guardrails.yaml"),
+            iam_janitor_cfn::stacks::guardrails::guardrails_stack()
+                .to_yaml()
+                .context("guardrails stack")?,
         ),
         (dir.join("PERMISSIONS.md"), permissions_summary(&permissions)),
     ])

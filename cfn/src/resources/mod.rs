@@ -12,6 +12,7 @@ pub mod events;
 pub mod iam;
 pub mod lambda;
 pub mod logs;
+pub mod organizations;
 pub mod s3;
 
 use serde::ser::SerializeMap;
@@ -77,6 +78,7 @@ properties! {
     Function(lambda::Function),
     LogGroup(logs::LogGroup),
     ManagedPolicy(iam::ManagedPolicy),
+    OrganizationsPolicy(organizations::Policy),
     Permission(lambda::Permission),
     Role(iam::Role),
     Rule(events::Rule),
