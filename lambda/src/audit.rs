@@ -29,14 +29,9 @@ pub enum Format {
     Json,
 }
 
-/// `cargo xtask audit` flags.
-#[derive(Debug, Clone, clap::Args)]
-pub struct AuditArgs {
-    #[command(flatten)]
-    pub settings: SettingsArgs,
-    /// Output format
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+/// The standard AWS configuration flags, shared by the local commands.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AwsArgs {
     /// AWS profile (else AWS_PROFILE and the default credential chain)
     #[arg(long, env = "AWS_PROFILE")]
     pub profile: Option<String>,
@@ -46,6 +41,40 @@ pub struct AuditArgs {
     /// Send AWS calls to this endpoint (an emulator), else AWS_ENDPOINT_URL
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    /// Loads the standard AWS configuration, honouring the flags, with the engine's retry
+    /// configuration. Without a region, us-east-1 (IAM is global; the region only signs).
+    pub async fn sdk_config(&self) -> SdkConfig {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
+        if let Some(profile) = &self.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &self.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(endpoint) = &self.endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let config = loader.load().await;
+        if config.region().is_none() {
+            return config.into_builder().region(Region::from_static("us-east-1")).build();
+        }
+        config
+    }
+}
+
+/// `cargo xtask audit` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// Errors of the audit command.
@@ -67,26 +96,6 @@ impl AuditError {
             AuditError::Run(_) | AuditError::Output(_) => EXIT_ERROR,
         }
     }
-}
-
-/// Loads the standard AWS configuration, honouring the flags.
-pub async fn sdk_config(args: &AuditArgs) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
-    if let Some(profile) = &args.profile {
-        loader = loader.profile_name(profile);
-    }
-    if let Some(region) = &args.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    if let Some(endpoint) = &args.endpoint_url {
-        loader = loader.endpoint_url(endpoint);
-    }
-    let config = loader.load().await;
-    if config.region().is_none() {
-        // IAM is global and signed for us-east-1; a region is only needed for signing.
-        return config.into_builder().region(Region::from_static("us-east-1")).build();
-    }
-    config
 }
 
 /// Runs the audit and writes the report. Returns the exit status (0, or

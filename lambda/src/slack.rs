@@ -70,6 +70,11 @@ pub fn redact_text(text: &str) -> String {
     out
 }
 
+/// "1 change", "3 changes".
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Escapes Slack mrkdwn control characters.
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
@@ -80,11 +85,10 @@ fn finding_line(f: &Finding) -> String {
         (Kind::AccessKey, Some(id)) => format!("access key `{}`", redact_key_id(id)),
         _ => credential_label(f),
     };
-    let services = f
-        .services
-        .as_ref()
-        .map(|s| format!(" [{}]", s.join(", ")))
-        .unwrap_or_default();
+    let services = match f.services.as_deref() {
+        Some(list) if !list.is_empty() => format!(" [{}]", list.join(", ")),
+        _ => String::new(),
+    };
     escape(&format!(
         "• `{}` {credential}{services}: {}",
         f.user,
@@ -104,15 +108,21 @@ pub fn digest(report: &Report) -> Vec<Value> {
         "iam-janitor · {account} · {}",
         if enforce { "enforce" } else { "report only" }
     );
+    let users = plural(s.users_evaluated, "user", "users");
     let mut intro = if enforce {
         format!(
-            "*{}* credentials disabled, *{}* warnings, *{}* skipped, *{}* failed ({} users evaluated).",
-            s.applied, s.warnings, s.skipped, s.failed, s.users_evaluated
+            "*{}*, *{}*, *{}* skipped, *{}* failed ({users} evaluated).",
+            plural(s.applied, "change made", "changes made"),
+            plural(s.warnings, "warning", "warnings"),
+            s.skipped,
+            s.failed
         )
     } else {
         format!(
-            "Report mode, nothing was changed: an enforce run *would* disable *{}* credentials. *{}* warnings, *{}* skipped ({} users evaluated).",
-            s.planned, s.warnings, s.skipped, s.users_evaluated
+            "Report mode, nothing was changed: an enforce run *would* make *{}*. *{}*, *{}* skipped ({users} evaluated).",
+            plural(s.planned, "change", "changes"),
+            plural(s.warnings, "warning", "warnings"),
+            s.skipped
         )
     };
     if let Some(b) = &s.circuit_breaker {

@@ -14,7 +14,15 @@ middleware that adds what the tests need and moto lacks:
   ``GetServiceLastAccessedDetails``), with per-user data set through the
   control API;
 * counting, latency and fault injection for every IAM call;
-* ListUsers paging (MaxItems / Marker) like real IAM; moto returns all users.
+* ListUsers paging (MaxItems / Marker) like real IAM; moto returns all users;
+* the policy quota and PasswordResetRequired apply to the caller's account
+  (credentials from sts:AssumeRole into a member account included), the one
+  moto acts on;
+* service-managed StackSets as CloudFormation keeps them: DescribeStackSet
+  shows ``AutoDeployment``, ``ManagedExecution`` and the
+  ``OrganizationalUnitIds`` instances were created for, and
+  DeleteStackInstances honours ``DeploymentTargets.OrganizationalUnitIds``
+  (moto 5.2.5 forgets the first three and reads only ``Accounts``).
 
 Control API (JSON in and out; bad input -> 400 {"error": "..."}; optional
 ``?account=<12 digits>``, default 123456789012):
@@ -65,11 +73,14 @@ from xml.sax.saxutils import escape
 
 from werkzeug.serving import make_server
 
+from moto.cloudformation.models import StackSet
+from moto.cloudformation.responses import CloudFormationResponse
+from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.exceptions import ReportNotPresentException
 from moto.iam.models import AccessKeyLastUsed, AWSManagedPolicy, IAMBackend, User
-from moto.iam.models import iam_backends
+from moto.iam.models import get_account_id_from, iam_backends
 from moto.iam.responses import IamResponse
 from moto.moto_api import _internal as moto_api_internal
 from moto.moto_server.werkzeug_app import (
@@ -77,6 +88,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.organizations.models import organizations_backends
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
@@ -465,6 +477,99 @@ def install_moto_patches() -> None:
     IamResponse.list_users = list_users_response  # type: ignore[method-assign]
     patch_login_profile_response("create_login_profile")
     patch_login_profile_response("get_login_profile")
+
+
+# --------------------------------------------------------------------------
+# StackSets: what CloudFormation remembers about a service-managed StackSet
+# and moto 5.2.5 does not.
+# --------------------------------------------------------------------------
+
+
+def _as_bool(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).strip().lower() == "true"
+
+
+def org_accounts_under(account: str, partition: str, targets: Iterable[str]) -> list[str]:
+    """The member accounts in the given roots/OUs of `account`'s organization,
+    nested OUs included."""
+    org = organizations_backends[account][partition]
+    parents = set(targets)
+    while True:
+        children = {ou.id for ou in org.ou if ou.parent_id in parents} - parents
+        if not children:
+            break
+        parents |= children
+    return [a.id for a in org.accounts if a.parent_id in parents]
+
+
+def install_stackset_patches() -> None:
+    """DescribeStackSet shows AutoDeployment and ManagedExecution as last set
+    and the OUs stack instances were created for (CreateStackInstances adds,
+    DeleteStackInstances removes); DeleteStackInstances deletes the instances
+    of the accounts in the targeted OUs. Class-level, so they survive resets."""
+
+    StackSet.managed_execution = property(  # type: ignore[method-assign,assignment]
+        lambda self: {"Active": getattr(self, "_janitor_managed_execution", False)})
+    StackSet.organizational_unit_ids = property(  # type: ignore[attr-defined]
+        lambda self: sorted(getattr(self, "_janitor_org_units", set())))
+
+    def deployment_org_units(response: CloudFormationResponse) -> list[str]:
+        targets = response._get_params().get("DeploymentTargets") or {}
+        return list(targets.get("OrganizationalUnitIds") or [])
+
+    def remember_options(response: CloudFormationResponse) -> None:
+        stack_set = response.cloudformation_backend.describe_stack_set(
+            response._get_param("StackSetName"))
+        auto = response._get_param("AutoDeployment")
+        if isinstance(auto, dict) and "Enabled" in auto:
+            stack_set.auto_deployment = {  # type: ignore[attr-defined]
+                "Enabled": _as_bool(auto["Enabled"]),
+                "RetainStacksOnAccountRemoval": _as_bool(
+                    auto.get("RetainStacksOnAccountRemoval", False)),
+            }
+        managed = response._get_param("ManagedExecution")
+        if isinstance(managed, dict) and "Active" in managed:
+            stack_set._janitor_managed_execution = _as_bool(managed["Active"])  # type: ignore[attr-defined]
+
+    def remembering(name: str) -> None:
+        original = getattr(CloudFormationResponse, name)
+
+        def wrapper(self: CloudFormationResponse) -> Any:
+            result = original(self)
+            remember_options(self)
+            return result
+
+        setattr(CloudFormationResponse, name, wrapper)
+
+    remembering("create_stack_set")
+    remembering("update_stack_set")
+
+    original_create_instances = CloudFormationResponse.create_stack_instances
+
+    def create_stack_instances(self: CloudFormationResponse) -> Any:
+        result = original_create_instances(self)
+        stack_set = self.cloudformation_backend.describe_stack_set(self._get_param("StackSetName"))
+        org_units = getattr(stack_set, "_janitor_org_units", set())
+        org_units.update(deployment_org_units(self))
+        stack_set._janitor_org_units = org_units  # type: ignore[attr-defined]
+        return result
+
+    def delete_stack_instances(self: CloudFormationResponse) -> Any:
+        name = self._get_param("StackSetName")
+        accounts = list(self._get_param("Accounts", []) or [])
+        regions = list(self._get_param("Regions", []) or [])
+        org_units = deployment_org_units(self)
+        if org_units:
+            for account in org_accounts_under(self.current_account, self.partition, org_units):
+                if account not in accounts:
+                    accounts.append(account)
+        stack_set = self.cloudformation_backend.delete_stack_instances(name, accounts, regions)
+        remaining = getattr(stack_set, "_janitor_org_units", set())
+        stack_set._janitor_org_units = remaining - set(org_units)  # type: ignore[attr-defined]
+        return ActionResult({"OperationId": stack_set.operations[-1]["OperationId"]})
+
+    CloudFormationResponse.create_stack_instances = create_stack_instances  # type: ignore[method-assign]
+    CloudFormationResponse.delete_stack_instances = delete_stack_instances  # type: ignore[method-assign]
 
 
 # --------------------------------------------------------------------------
@@ -901,6 +1006,12 @@ def json_response(start_response: Callable[..., Any], status: str, obj: Any) -> 
     return [data]
 
 
+def match_access_key(environ: dict[str, Any]) -> str:
+    """The access key ID of a SigV4-signed request ('' if unsigned)."""
+    match = CREDENTIAL_SCOPE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else ""
+
+
 def read_body(environ: dict[str, Any]) -> bytes:
     stream = environ["wsgi.input"]
     length = environ.get("CONTENT_LENGTH") or ""
@@ -980,7 +1091,8 @@ class JanitorMiddleware:
         if action in ADVISOR_ACTIONS:
             return ADVISOR_ACTIONS[action](params, start_response)
         with MOTO_LOCK:
-            backend = iam_backend(DEFAULT_ACCOUNT_ID)
+            # The account the caller's credentials belong to, as moto resolves it.
+            backend = iam_backend(get_account_id_from(match_access_key(environ)))
             with STATE.lock:
                 quota = STATE.policies_quota
             if action == "GetAccountSummary":
@@ -1019,6 +1131,7 @@ def main() -> None:
     args = parser.parse_args()
 
     install_moto_patches()
+    install_stackset_patches()
     app = JanitorMiddleware(DomainDispatcherApplication(create_backend_app))
     handler = MotoRequestHandler if args.verbose else QuietRequestHandler
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=handler)

@@ -32,17 +32,23 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A running emulator: an independent `janitor_emulator.py` process on
-/// 127.0.0.1 with its own state. Dropping it kills the process.
+/// 127.0.0.1 with its own state. Dropping it kills the process, unless
+/// [`Emulator::keep_running`] was called.
 pub struct Emulator {
     child: Child,
     port: u16,
     endpoint: String,
     log_path: PathBuf,
     http: HttpClient,
+    /// Set by [`Emulator::keep_running`]: dropping leaves the process alone.
+    kept: bool,
 }
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
         // Kill by PID (this very child) and reap it.
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -162,6 +168,7 @@ impl Emulator {
             endpoint: format!("http://127.0.0.1:{port}"),
             log_path,
             http: HttpClient::new(),
+            kept: false,
         };
         emulator.wait_healthy().await?;
         Ok(emulator)
@@ -210,6 +217,15 @@ impl Emulator {
     }
 
     pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Lets the emulator outlive this handle, and this process (`cargo xtask demo
+    /// --keep`): dropping the returned value no longer kills it, and whoever was told
+    /// its PID stops it (`kill <pid>`). Its stderr keeps going to [`Emulator::log_path`].
+    /// Returns the PID.
+    pub fn keep_running(mut self) -> u32 {
+        self.kept = true;
         self.child.id()
     }
 
@@ -296,6 +312,15 @@ impl Emulator {
         Ok(response.users)
     }
 
+    /// [`Emulator::seed`] in another account (12 digits), e.g. a member account of an
+    /// organization created through the Organizations API. IAM calls made with
+    /// credentials of that account (`sts:AssumeRole` into one of its roles) see them.
+    pub async fn seed_in(&self, account: &str, users: &[SeedUser]) -> Result<Vec<SeededUser>, HarnessError> {
+        let path = format!("seed?account={}", encode_segment(account));
+        let response: SeedResponse = self.control(Method::POST, &path, Some(&SeedRequest { users })).await?;
+        Ok(response.users)
+    }
+
     /// Change a user's dates.
     pub async fn set_user(&self, name: &str, patch: UserPatch) -> Result<(), HarnessError> {
         let path = format!("users/{}", encode_segment(name));
@@ -357,6 +382,22 @@ impl Emulator {
     /// Set the Access Advisor data returned for a user's jobs.
     pub async fn set_access_advisor(&self, user: &str, services: &[AdvisorService]) -> Result<(), HarnessError> {
         let path = format!("access-advisor/{}", encode_segment(user));
+        self.control_ok(Method::POST, &path, Some(&AdvisorRequest { services }))
+            .await
+    }
+
+    /// [`Emulator::set_access_advisor`] for a user of another account (12 digits).
+    pub async fn set_access_advisor_in(
+        &self,
+        account: &str,
+        user: &str,
+        services: &[AdvisorService],
+    ) -> Result<(), HarnessError> {
+        let path = format!(
+            "access-advisor/{}?account={}",
+            encode_segment(user),
+            encode_segment(account)
+        );
         self.control_ok(Method::POST, &path, Some(&AdvisorRequest { services }))
             .await
     }

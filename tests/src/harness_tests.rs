@@ -422,3 +422,30 @@ async fn a_frozen_credential_report_is_a_snapshot() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn seeding_another_account_keeps_the_accounts_apart() -> TestResult {
+    let emu = Emulator::start().await?;
+    let member = "210987654321";
+    let seeded = emu
+        .seed_in(member, &[SeedUser::new("carol").with_key(SeedKey::new())])
+        .await?;
+    assert_eq!(seeded[0].arn, format!("arn:aws:iam::{member}:user/carol"));
+    emu.set_access_advisor_in(member, "carol", &[AdvisorService::new("s3", "Amazon S3", None)])
+        .await?;
+    // The same name in the default account is another user; the harness credentials
+    // see only that one.
+    let here = emu.seed(&[SeedUser::new("carol")]).await?;
+    assert_eq!(here[0].arn, "arn:aws:iam::123456789012:user/carol");
+    let listed = emu.iam().await.list_users().send().await?;
+    let arns: Vec<&str> = listed.users().iter().map(|u| u.arn()).collect();
+    assert_eq!(arns, ["arn:aws:iam::123456789012:user/carol"]);
+    // An account that is not 12 digits is refused.
+    let err = emu
+        .set_access_advisor_in("1234", "carol", &[])
+        .await
+        .err()
+        .ok_or("a malformed account was accepted")?;
+    assert!(err.to_string().contains("12 digits"), "{err}");
+    Ok(())
+}

@@ -22,6 +22,7 @@
 mod control;
 mod emulator;
 mod http;
+mod runtime_api;
 mod venv;
 mod webhook;
 
@@ -34,6 +35,7 @@ pub use control::{
     AdvisorService, CallCounts, Fault, KeyPatch, KeyStatus, SeedKey, SeedPassword, SeedUser, SeededUser, UserPatch,
 };
 pub use emulator::{DEFAULT_ACCOUNT_ID, Emulator, parse_credential_report};
+pub use runtime_api::{Outcome, RuntimeApi};
 pub use venv::ensure_venv;
 pub use webhook::{WebhookReceiver, WebhookRequest};
 

@@ -66,7 +66,7 @@ async fn restore_gives_back_exactly_what_the_engine_took() {
     let outcome = restore(&iam, &request, now(), "iam-janitor:keep-services")
         .await
         .unwrap();
-    assert_eq!(outcome.keys_reactivated, [ours.clone()]);
+    assert_eq!(outcome.keys_reactivated, std::slice::from_ref(ours));
     assert!(outcome.console_restored);
     let password = outcome.temporary_password.clone().unwrap();
     assert_eq!(password.len(), 24);

@@ -1,10 +1,18 @@
 //! Project tasks, run as `cargo xtask <task>` (the cargo-xtask pattern).
 //!
+//! - `demo`: the whole product on a local emulator, in one command (see `demo`).
 //! - `audit`: the engine run locally against any account (see `iam_janitor::audit`).
 //! - `test`: everything CI runs: formatting, clippy, and the whole test suite.
 //! - `bench`: IAM calls and wall time of `audit` on the emulator at 1,000 and 5,000 users.
+//! - `package`: the Lambda zip (see `package`).
+//! - `deploy` / `destroy`: iam-janitor in every account of an organization (see `deploy`).
+//! - `restore`: undo what the engine did to one user (see SECURITY.md).
 
 mod bench;
+mod demo;
+mod deploy;
+mod package;
+mod restore;
 mod synth;
 mod test;
 
@@ -21,6 +29,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
+    /// See iam-janitor do its whole job on a local AWS emulator: package, deploy to a demo organization, run
+    Demo(demo::DemoArgs),
     /// Run the engine against an account (report only unless --enforce)
     Audit(Box<iam_janitor::audit::AuditArgs>),
     /// Run what CI runs: fmt --check, clippy -D warnings, all tests
@@ -29,15 +39,28 @@ enum Task {
     Bench(bench::BenchArgs),
     /// Generate cfn/templates (CloudFormation and the permissions summary) from cfn/src
     Synth(synth::SynthArgs),
+    /// Build the Lambda zip: static musl bootstrap, reproducible, target/lambda/<arch>/bootstrap.zip
+    Package(package::PackageArgs),
+    /// Roll iam-janitor out to every account of the organization (StackSets) and the management account
+    Deploy(Box<deploy::DeployArgs>),
+    /// Remove what deploy created (the code bucket too with --all)
+    Destroy(Box<deploy::DestroyArgs>),
+    /// Undo what iam-janitor did to one user: keys, console password, denied services
+    Restore(restore::RestoreArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
+        Task::Demo(args) => demo::run(args).map(|()| 0),
         Task::Audit(args) => audit(*args),
         Task::Test(args) => test::run(args).map(|()| 0),
         Task::Bench(args) => bench::run(args).map(|()| 0),
         Task::Synth(args) => synth::run(args).map(|()| 0),
+        Task::Package(args) => package::run(args).map(|()| 0),
+        Task::Deploy(args) => deploy::deploy(*args).map(|()| 0),
+        Task::Destroy(args) => deploy::destroy(*args).map(|()| 0),
+        Task::Restore(args) => restore::run(args).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
@@ -62,7 +85,7 @@ fn audit(args: iam_janitor::audit::AuditArgs) -> anyhow::Result<i32> {
     init_logs();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let config = iam_janitor::audit::sdk_config(&args).await;
+        let config = args.aws.sdk_config().await;
         let mut stdout = std::io::stdout().lock();
         match iam_janitor::audit::run(&args, &config, time::OffsetDateTime::now_utc(), &mut stdout).await {
             Ok(code) => Ok(code),

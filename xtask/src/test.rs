@@ -2,7 +2,9 @@
 //!
 //! It needs only Rust and Python 3 on the machine: the linters' venv (cfn-lint, checkov,
 //! pinned in cfn/lint/requirements.txt) is installed here, and the emulator's venv by the
-//! test harness on first use.
+//! test harness on first use. The tests build and run the x86_64 Lambda zip; afterwards
+//! the default arm64 zip is built as well (and run under qemu-user when it is installed),
+//! with ziglang and cargo-zigbuild from xtask/build-requirements.txt.
 
 use std::process::Command;
 
@@ -10,7 +12,7 @@ use anyhow::{Context, bail};
 
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {
-    /// Skip fmt, clippy and the template linters; run the tests only
+    /// Skip fmt, clippy, the template linters and the arm64 package; run the tests only
     #[arg(long)]
     pub tests_only: bool,
 }
@@ -48,5 +50,44 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     }
     let mut test = cargo();
     test.args(["test", "--workspace"]);
-    step("cargo test --workspace", test)
+    step("cargo test --workspace", test)?;
+    if !args.tests_only {
+        package_arm64()?;
+    }
+    Ok(())
+}
+
+/// The tests ran the x86_64 zip (tests/tests/packaged.rs); this proves that the default
+/// artifact, arm64, builds too: a static aarch64 ELF, zipped. With qemu-user on the
+/// machine it also runs it, through the same end-to-end test under emulation.
+fn package_arm64() -> anyhow::Result<()> {
+    let qemu = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|dir| dir.join("qemu-aarch64-static").is_file()))
+        .unwrap_or(false);
+    if qemu {
+        let mut test = cargo();
+        test.args([
+            "test",
+            "-p",
+            "iam-janitor-tests",
+            "--test",
+            "packaged",
+            "--",
+            "--ignored",
+            "packaged_arm64_bootstrap_runs_under_qemu",
+        ]);
+        return step("the arm64 zip, built and run under qemu-aarch64-static", test);
+    }
+    eprintln!(
+        "==> cargo xtask package --arch arm64 (qemu-aarch64-static is not installed, so the arm64 binary is built \
+         and checked but not run; `apt-get install qemu-user-static` runs it too)"
+    );
+    let artifact = crate::package::build_and_zip(crate::package::Arch::Arm64)?;
+    eprintln!(
+        "==> {}: {} bytes, sha256 {}",
+        artifact.path.display(),
+        artifact.size,
+        artifact.sha256
+    );
+    Ok(())
 }

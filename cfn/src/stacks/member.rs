@@ -219,7 +219,7 @@ fn deployment_parameters() -> Vec<(LogicalId, Parameter)> {
     vec![
         (
             FUNCTION_NAME,
-            Parameter::string("The function's name; its log group is /aws/lambda/<name>")
+            Parameter::string("The function's name")
                 .default("iam-janitor")
                 .pattern("^[A-Za-z0-9_-]{1,64}$", "1 to 64 letters, digits, - and _"),
         ),
@@ -304,10 +304,13 @@ pub fn member_stack(permissions: &[RolePermission<'_>]) -> Template {
     template.resource(
         LOG_GROUP,
         Resource::new(LogGroup {
-            log_group_name: Some(Expr::sub("/aws/lambda/${FunctionName}")),
+            // No fixed name: CloudFormation names it after the stack, and the function
+            // logs to it through LoggingConfig. A retained log group with a fixed name
+            // would make a deploy after a destroy fail ("already exists").
+            log_group_name: None,
             retention_in_days: Some(Expr::Ref(LOG_RETENTION_IN_DAYS)),
         })
-        // The logs are the audit trail of what was changed: keep them beyond the stack.
+        // The logs are the record of what was changed: keep them beyond the stack.
         .retained()
         .checkov_skip(
             "CKV_AWS_158",
@@ -438,7 +441,7 @@ pub fn member_stack(permissions: &[RolePermission<'_>]) -> Template {
         Resource::new(Alarm {
             alarm_description: Some(Expr::sub(
                 "A run of ${FunctionName} failed in the last 24 hours: nothing or only part of the \
-                 plan was done. See the log group /aws/lambda/${FunctionName}.",
+                 plan was done. See the log group ${LogGroup}.",
             )),
             namespace: Expr::from("AWS/Lambda"),
             metric_name: Expr::from("Errors"),

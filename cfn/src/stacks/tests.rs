@@ -263,9 +263,16 @@ fn function_runs_the_engine_with_every_setting_from_its_parameter() {
         assert_eq!(variables[setting.env], json!({"Ref": setting.parameter.as_str()}));
     }
     assert_eq!(variables.len(), member::engine_settings().len());
+    // Named by CloudFormation, so a deploy after a destroy (which keeps the log group)
+    // does not collide with the retained one.
+    assert!(
+        member["Resources"]["LogGroup"]["Properties"]
+            .get("LogGroupName")
+            .is_none()
+    );
     assert_eq!(
-        member["Resources"]["LogGroup"]["Properties"]["LogGroupName"],
-        json!({"Fn::Sub": "/aws/lambda/${FunctionName}"})
+        member["Resources"]["Function"]["Properties"]["LoggingConfig"]["LogGroup"],
+        json!({"Ref": "LogGroup"})
     );
     assert_eq!(member["Resources"]["LogGroup"]["DeletionPolicy"], "Retain");
     assert_eq!(member["Resources"]["LogGroup"]["UpdateReplacePolicy"], "Retain");

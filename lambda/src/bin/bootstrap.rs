@@ -18,8 +18,15 @@ async fn main() -> Result<(), Error> {
         .with_current_span(false)
         .without_time()
         .init();
-    // An invalid setting fails the cold start: nothing is read or changed.
-    let settings = Settings::from_env()?;
+    // An invalid setting fails the cold start: nothing is read or changed. The message
+    // names the variable and the value (Lambda shows it with the exit error).
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid settings; nothing was read or changed");
+            return Err(e.to_string().into());
+        }
+    };
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .retry_config(retry_config())
         .load()

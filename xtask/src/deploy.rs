@@ -1,0 +1,857 @@
+//! `cargo xtask deploy` and `cargo xtask destroy`: iam-janitor in every account of an AWS
+//! Organization, from a checkout, with one command.
+//!
+//! `deploy` reads what is deployed, prints the plan, asks (or needs `--yes` without a
+//! terminal), then runs four idempotent steps:
+//!
+//! 1. the artifact stack (the code bucket) in this account, created or updated;
+//! 2. the zip, uploaded once under a content-addressed key (`iam-janitor/<sha256>.zip`);
+//! 3. a service-managed StackSet with automatic deployment to the given OUs, so accounts
+//!    that join later get the stack too, in **one** Region: IAM is global, and two
+//!    schedules in one account would act on the same users;
+//! 4. the same member stack in the management account, which StackSets never deploy to,
+//!    through a change set whose resource changes are printed before it is executed.
+//!
+//! Everything is declarative: the command line describes the whole deployment (a setting
+//! not given goes back to its default), and the plan compares templates, parameters and
+//! settings with what is deployed. With nothing to change it says so and changes nothing.
+//!
+//! `destroy` removes the stack instances, the StackSet and the management stack, and with
+//! `--all` the artifact stack and its bucket (emptied of every version).
+//!
+//! [`plan`] is pure (what should be, how it differs, how that reads); [`aws`] is the
+//! only part that calls AWS; [`progress`] shows steps and asks for confirmation.
+
+mod aws;
+mod plan;
+mod progress;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_cloudformation::types::CallAs as SdkCallAs;
+use iam_janitor::settings::{Settings, SettingsArgs};
+use iam_janitor_cfn::stacks::artifacts::{self, artifact_stack};
+use iam_janitor_cfn::stacks::member::member_stack;
+use serde_json::Value;
+
+use self::aws::{Aws, ChangeSetOutcome, MAX_ORG_UNITS_PER_CALL, operation_preferences, regions_of};
+use self::plan::{
+    ARTIFACT_STACK, BUCKET_OUTPUT, Context, DEFAULT_SCHEDULE, Deployment, DesiredStack, DesiredStackSet, DestroyPlan,
+    MANAGEMENT_STACK, Plan, STACK_SET, StackAction, StackSetTeardown, UploadPlan, code_key, complete_parameters,
+    is_org_unit_id, is_schedule_expression, member_parameters, member_tags, plan_stack, plan_stack_set, sha256_hex,
+};
+use self::progress::{Progress, Step, approve};
+
+/// The standard AWS configuration.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AwsArgs {
+    /// AWS profile (else AWS_PROFILE and the default credential chain)
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// The one Region of the code bucket, the StackSet and its stack instances (else AWS_REGION)
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// Send AWS calls to this endpoint (an emulator), else AWS_ENDPOINT_URL
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+}
+
+/// Who makes the StackSet calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CallAs {
+    /// The organization's management account
+    #[value(name = "SELF", alias = "self")]
+    Management,
+    /// A delegated administrator for StackSets
+    #[value(name = "DELEGATED_ADMIN", alias = "delegated-admin")]
+    DelegatedAdmin,
+}
+
+impl CallAs {
+    fn sdk(self) -> SdkCallAs {
+        match self {
+            CallAs::Management => SdkCallAs::SelfValue,
+            CallAs::DelegatedAdmin => SdkCallAs::DelegatedAdmin,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            CallAs::Management => "SELF",
+            CallAs::DelegatedAdmin => "DELEGATED_ADMIN",
+        }
+    }
+}
+
+pub use crate::package::Arch;
+
+/// How StackSet operations run and how long to wait for them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OperationArgs {
+    /// SELF from the management account, DELEGATED_ADMIN from a delegated administrator for StackSets
+    #[arg(long, value_enum, default_value = "SELF")]
+    pub call_as: CallAs,
+    /// Percentage of the accounts deployed to at once
+    #[arg(long, value_name = "PERCENT", default_value_t = 25, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub max_concurrent_percent: u8,
+    /// Percentage of the accounts that may fail before a rollout stops (accounts under way finish)
+    #[arg(long, value_name = "PERCENT", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub failure_tolerance_percent: u8,
+    /// How long to wait for each stack and each StackSet operation
+    #[arg(long, value_name = "MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub timeout_minutes: u64,
+}
+
+impl OperationArgs {
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_minutes * 60)
+    }
+}
+
+/// `cargo xtask deploy` flags.
+#[derive(Debug, Clone, clap::Args)]
+// The engine's `--as-of` is for audit; deploy rejects it.
+#[command(mut_arg("as_of", |arg| arg.hide(true)))]
+pub struct DeployArgs {
+    /// Root (r-…) or OU (ou-…) to deploy to, repeatable: every account in it, and every account that joins it later
+    #[arg(long = "org-unit", value_name = "ID", required = true)]
+    pub org_units: Vec<String>,
+    /// The Lambda zip to deploy (bootstrap at its root); without it, `cargo xtask package` builds one for --arch
+    #[arg(long, value_name = "PATH")]
+    pub zip: Option<PathBuf>,
+    /// The instruction set the zip's bootstrap is built for
+    #[arg(long, value_enum, default_value = "arm64")]
+    pub arch: Arch,
+    /// When runs start, in UTC: cron(…) or rate(…) [default: cron(0 6 * * ? *)]
+    #[arg(long, value_name = "EXPR")]
+    pub schedule: Option<String>,
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply the plan without asking (required when there is no terminal)
+    #[arg(long)]
+    pub yes: bool,
+    /// The engine's settings, as for audit. Declarative: a setting not given is deployed at
+    /// its default, and `--mode` defaults to report (a first rollout changes nothing).
+    #[command(
+        flatten,
+        next_help_heading = "Engine settings (a setting not given is deployed at its default)"
+    )]
+    pub settings: SettingsArgs,
+    #[command(flatten, next_help_heading = "StackSet operations")]
+    pub operation: OperationArgs,
+    #[command(flatten, next_help_heading = "AWS")]
+    pub aws: AwsArgs,
+}
+
+/// `cargo xtask destroy` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DestroyArgs {
+    /// Also delete the artifact stack and its code bucket, emptied of every object version
+    #[arg(long)]
+    pub all: bool,
+    /// OUs whose stack instances to delete, if the StackSet does not say which it targets (it normally does)
+    #[arg(long = "org-unit", value_name = "ID")]
+    pub org_units: Vec<String>,
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove without asking (required when there is no terminal)
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten, next_help_heading = "StackSet operations")]
+    pub operation: OperationArgs,
+    #[command(flatten, next_help_heading = "AWS")]
+    pub aws: AwsArgs,
+}
+
+/// `cargo xtask deploy`.
+pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
+    crate::init_logs();
+    // Everything that needs no AWS call first (and outside the runtime: building the zip
+    // blocks).
+    let inputs = inputs(&args)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(run_deploy(args, inputs))
+}
+
+/// `cargo xtask destroy`.
+pub fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
+    crate::init_logs();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(run_destroy(args))
+}
+
+async fn sdk_config(args: &AwsArgs) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(iam_janitor::aws::retry_config());
+    if let Some(profile) = &args.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &args.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(endpoint) = &args.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
+fn region_of(config: &SdkConfig) -> anyhow::Result<String> {
+    config.region().map(|r| r.to_string()).context(
+        "no AWS Region: pass --region or set AWS_REGION (the code bucket, the StackSet and its stack instances all \
+         live in that one Region)",
+    )
+}
+
+/// The code bucket's name before the artifact stack exists (its template's name).
+fn bucket_name(account: &str, region: &str) -> String {
+    artifacts::BUCKET_NAME
+        .replace("${AWS::AccountId}", account)
+        .replace("${AWS::Region}", region)
+}
+
+/// What deploy takes from the command line, checked before any AWS call.
+struct Inputs {
+    settings: Settings,
+    org_units: BTreeSet<String>,
+    schedule: String,
+    zip: Vec<u8>,
+    sha256: String,
+}
+
+fn check_zip(bytes: &[u8], path: &Path) -> anyhow::Result<()> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .with_context(|| format!("{} is not a zip file", path.display()))?;
+    archive.by_name("bootstrap").with_context(|| {
+        format!(
+            "{} has no `bootstrap` at its root: the provided.al2023 runtime runs ./bootstrap (`cargo xtask package` \
+             builds such a zip)",
+            path.display()
+        )
+    })?;
+    Ok(())
+}
+
+fn inputs(args: &DeployArgs) -> anyhow::Result<Inputs> {
+    if let Some(as_of) = &args.settings.as_of {
+        bail!(
+            "--as-of (IAM_JANITOR_AS_OF) {as_of:?} is for audit only: the deployed Lambda evaluates each run at its \
+             own time"
+        );
+    }
+    let settings = Settings::from_args(&args.settings)?;
+    for id in &args.org_units {
+        if !is_org_unit_id(id) {
+            bail!(
+                "--org-unit {id:?} is not a root ID (r-, then 4 to 32 lowercase letters or digits) or an OU ID \
+                 (ou-…-…): `aws organizations list-roots` and `list-organizational-units-for-parent` show them"
+            );
+        }
+    }
+    let schedule = args.schedule.clone().unwrap_or_else(|| DEFAULT_SCHEDULE.to_string());
+    if !is_schedule_expression(&schedule) {
+        bail!("--schedule {schedule:?} is not cron(…) or rate(…), e.g. \"cron(0 6 * * ? *)\" (06:00 UTC daily)");
+    }
+    // Without --zip, build it (`cargo xtask package` for the chosen architecture).
+    let built;
+    let path = match &args.zip {
+        Some(path) => path,
+        None => {
+            built = crate::package::build_and_zip(args.arch)?;
+            &built.path
+        }
+    };
+    let zip = std::fs::read(path).with_context(|| format!("cannot read the zip {}", path.display()))?;
+    check_zip(&zip, path)?;
+    let sha256 = sha256_hex(&zip);
+    Ok(Inputs {
+        settings,
+        org_units: args.org_units.iter().cloned().collect(),
+        schedule,
+        zip,
+        sha256,
+    })
+}
+
+/// Who deploys, and whether they may: the management account (SELF) or a delegated
+/// administrator, in an organization with all features, trusted access for StackSets on.
+async fn context(aws: &Aws, call_as: CallAs, region: &str, check_trusted_access: bool) -> anyhow::Result<Context> {
+    let account = aws.caller_account().await?;
+    let organization = aws.organization(&account).await?;
+    plan::check_caller(
+        &account,
+        &organization.id,
+        &organization.management_account,
+        organization.all_features,
+        call_as == CallAs::Management,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let org = &organization.id;
+    if check_trusted_access && call_as == CallAs::Management && !aws.stacksets_trusted_access().await? {
+        bail!(
+            "trusted access for CloudFormation StackSets is not activated in organization {org}, so StackSets cannot \
+             deploy to its accounts. Activate it once, from the management account: `aws cloudformation \
+             activate-organizations-access` (or CloudFormation console → StackSets → Activate trusted access)"
+        );
+    }
+    Ok(Context {
+        account,
+        organization: organization.id,
+        management_account: organization.management_account,
+        region: region.to_string(),
+        call_as: call_as.name(),
+    })
+}
+
+/// Lambda reads its code only from a bucket in its own Region.
+async fn check_bucket_region(aws: &Aws, bucket: &str, region: &str) -> anyhow::Result<()> {
+    let bucket_region = aws.bucket_region(bucket).await?;
+    if bucket_region != region {
+        bail!(
+            "the code bucket {bucket} is in {bucket_region}, but the stacks would be deployed in {region}: Lambda \
+             reads code only from a bucket in its own Region. Deploy with --region {bucket_region}"
+        );
+    }
+    Ok(())
+}
+
+/// Everything as it should be after deploy.
+struct Desired {
+    artifact: DesiredStack,
+    stack_set: DesiredStackSet,
+    management: DesiredStack,
+}
+
+fn template_value(template: &iam_janitor_cfn::template::Template, name: &str) -> anyhow::Result<Value> {
+    template
+        .to_value()
+        .with_context(|| format!("cannot generate the template of {name}"))
+}
+
+/// Reads what is deployed and plans: nothing is changed.
+async fn plan_deploy(
+    aws: &Aws,
+    context: &Context,
+    inputs: &Inputs,
+    args: &DeployArgs,
+) -> anyhow::Result<(Plan, Desired)> {
+    let region = &context.region;
+    let deployed_artifact = aws.stack(ARTIFACT_STACK).await?;
+    let bucket = deployed_artifact
+        .as_ref()
+        .and_then(|s| s.outputs.get(BUCKET_OUTPUT).cloned())
+        .unwrap_or_else(|| bucket_name(&context.account, region));
+    let bucket_exists = aws.bucket_exists(&bucket).await?;
+    if bucket_exists {
+        check_bucket_region(aws, &bucket, region).await?;
+        if deployed_artifact.is_none() {
+            bail!(
+                "the bucket {bucket} exists but the stack {ARTIFACT_STACK} does not (it was deleted and the bucket \
+                 retained), so the stack cannot create it again: delete the bucket with every object version (e.g. \
+                 `cargo xtask destroy --all`, which removes the rest of iam-janitor too), then deploy again"
+            );
+        }
+    }
+    let key = code_key(&inputs.sha256);
+    let uploaded = bucket_exists && aws.object_exists(&bucket, &key).await?;
+
+    let artifact_template = template_value(&artifact_stack(), ARTIFACT_STACK)?;
+    let artifact_parameters = complete_parameters(
+        &artifact_template,
+        &BTreeMap::from([(
+            artifacts::ORGANIZATION_ID.as_str().to_string(),
+            context.organization.clone(),
+        )]),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let artifact = DesiredStack::new(ARTIFACT_STACK, artifact_template, artifact_parameters, BTreeMap::new())
+        .map_err(anyhow::Error::msg)?;
+
+    let member_template = template_value(&member_stack(&crate::synth::role_permissions()), MANAGEMENT_STACK)?;
+    let deployment = Deployment {
+        code_bucket: bucket.clone(),
+        code_key: key.clone(),
+        architecture: args.arch.name().to_string(),
+        schedule: inputs.schedule.clone(),
+    };
+    let parameters = member_parameters(&member_template, &inputs.settings, &deployment).map_err(anyhow::Error::msg)?;
+    let tags = member_tags(&parameters);
+    let management =
+        DesiredStack::new(MANAGEMENT_STACK, member_template, parameters, tags).map_err(anyhow::Error::msg)?;
+    let stack_set = DesiredStackSet {
+        stack: DesiredStack {
+            name: STACK_SET.to_string(),
+            ..management.clone()
+        },
+        org_units: inputs.org_units.clone(),
+        region: region.clone(),
+    };
+
+    let deployed_set = aws.stack_set().await?;
+    // OUs no longer given whose accounts a given parent OU (or the root) still covers.
+    let mut covered = BTreeSet::new();
+    if let Some(deployed) = &deployed_set {
+        for ou in deployed.targeted_org_units().difference(&stack_set.org_units) {
+            let ancestors = aws.ancestors(ou).await?;
+            if ancestors.iter().any(|a| stack_set.org_units.contains(a)) {
+                covered.insert(ou.clone());
+            }
+        }
+    }
+    let management_action = if args.operation.call_as == CallAs::Management {
+        let deployed = aws.stack(MANAGEMENT_STACK).await?;
+        Some(plan_stack(&management, deployed.as_ref()).map_err(anyhow::Error::msg)?)
+    } else {
+        None
+    };
+    let plan = Plan {
+        context: context.clone(),
+        artifact: plan_stack(&artifact, deployed_artifact.as_ref()).map_err(anyhow::Error::msg)?,
+        upload: UploadPlan {
+            bucket,
+            key,
+            size: inputs.zip.len() as u64,
+            exists: uploaded,
+        },
+        stack_set: plan_stack_set(&stack_set, deployed_set.as_ref(), &covered).map_err(anyhow::Error::msg)?,
+        management: management_action,
+        mode: inputs.settings.mode.to_string(),
+    };
+    Ok((
+        plan,
+        Desired {
+            artifact,
+            stack_set,
+            management,
+        },
+    ))
+}
+
+async fn run_deploy(args: DeployArgs, inputs: Inputs) -> anyhow::Result<()> {
+    let config = sdk_config(&args.aws).await;
+    let region = region_of(&config)?;
+    let aws = Aws::new(&config, args.operation.call_as.sdk());
+    let progress = Progress::detect();
+
+    let step = progress.step("reading the organization and what is deployed");
+    let context = context(&aws, args.operation.call_as, &region, true).await?;
+    for id in &inputs.org_units {
+        aws.check_org_unit(id, &context.organization).await?;
+    }
+    let (plan, desired) = plan_deploy(&aws, &context, &inputs, &args).await?;
+    step.done("done");
+
+    print!("{}", plan.render());
+    if args.dry_run {
+        println!("Dry run: nothing was changed.");
+        return Ok(());
+    }
+    if !plan.is_change() {
+        println!("No changes: iam-janitor is up to date.");
+        return Ok(());
+    }
+    approve(args.yes, "deploy these changes")?;
+    apply(&aws, &plan, &desired, &inputs, &args.operation, &progress).await
+}
+
+async fn apply(
+    aws: &Aws,
+    plan: &Plan,
+    desired: &Desired,
+    inputs: &Inputs,
+    operation: &OperationArgs,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let timeout = operation.timeout();
+    let region = &plan.context.region;
+
+    // 1. The artifact stack.
+    let step = progress.step(format!("artifact stack {ARTIFACT_STACK}"));
+    match &plan.artifact {
+        StackAction::Create => {
+            aws.create_stack(&desired.artifact).await?;
+            aws.wait_stack(ARTIFACT_STACK, timeout, &step).await?;
+            step.done("created");
+        }
+        StackAction::Update(_) => {
+            if aws.update_stack(&desired.artifact).await? {
+                aws.wait_stack(ARTIFACT_STACK, timeout, &step).await?;
+                step.done("updated");
+            } else {
+                step.done("no updates to perform");
+            }
+        }
+        StackAction::Unchanged => step.done("no changes"),
+    }
+    let bucket = aws
+        .stack(ARTIFACT_STACK)
+        .await?
+        .and_then(|s| s.outputs.get(BUCKET_OUTPUT).cloned())
+        .with_context(|| format!("the stack {ARTIFACT_STACK} has no output {BUCKET_OUTPUT}"))?;
+    if bucket != plan.upload.bucket {
+        bail!(
+            "the stack {ARTIFACT_STACK} names the bucket {bucket}, not {} as planned: deploy again",
+            plan.upload.bucket
+        );
+    }
+    check_bucket_region(aws, &bucket, region).await?;
+
+    // 2. The code.
+    let key = &plan.upload.key;
+    let step = progress.step("code");
+    if aws.object_exists(&bucket, key).await? {
+        step.done(&format!("s3://{bucket}/{key} already uploaded"));
+    } else {
+        aws.put_zip(&bucket, key, &inputs.zip).await?;
+        step.done(&format!("uploaded s3://{bucket}/{key} ({} bytes)", inputs.zip.len()));
+    }
+
+    // 3. The StackSet and its stack instances.
+    let preferences = || operation_preferences(operation.max_concurrent_percent, operation.failure_tolerance_percent);
+    let set = &plan.stack_set;
+    let step = progress.step(format!("StackSet {STACK_SET}"));
+    if set.action == StackAction::Create {
+        aws.create_stack_set(&desired.stack_set).await?;
+        step.update("created");
+    } else if set.updates() {
+        let operation_id = aws.update_stack_set(&desired.stack_set, preferences()).await?;
+        aws.wait_operation(&operation_id, timeout, &step).await?;
+    }
+    for org_units in set.add_org_units.chunks(MAX_ORG_UNITS_PER_CALL) {
+        let operation_id = aws.create_stack_instances(org_units, region, preferences()).await?;
+        aws.wait_operation(&operation_id, timeout, &step).await?;
+    }
+    for org_units in set.remove_org_units.chunks(MAX_ORG_UNITS_PER_CALL) {
+        let operation_id = aws
+            .delete_stack_instances(org_units, std::slice::from_ref(region), preferences())
+            .await?;
+        aws.wait_operation(&operation_id, timeout, &step).await?;
+    }
+    let instances = aws.stack_instances().await?;
+    let instances_here = instances.iter().filter(|i| &i.region == region).count();
+    step.done(&format!(
+        "{} ({instances_here} stack instance(s) in {region})",
+        if set.is_change() { "deployed" } else { "no changes" }
+    ));
+
+    // 4. The management account's stack, through a change set.
+    if let Some(action) = &plan.management {
+        deploy_management_stack(aws, action, &desired.management, timeout, progress).await?;
+    }
+    println!(
+        "Deployed iam-janitor ({} mode) to organization {}: {instances_here} member account(s) through StackSet \
+         {STACK_SET} in {region}{}.",
+        plan.mode,
+        plan.context.organization,
+        if plan.management.is_some() {
+            format!(", and the management account {}", plan.context.management_account)
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+async fn deploy_management_stack(
+    aws: &Aws,
+    action: &StackAction,
+    desired: &DesiredStack,
+    timeout: Duration,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let step = progress.step(format!("management stack {MANAGEMENT_STACK}"));
+    if *action == StackAction::Unchanged {
+        step.done("no changes");
+        return Ok(());
+    }
+    let create = *action == StackAction::Create;
+    // Unique per run (a change set name must start with a letter).
+    let name = format!(
+        "iam-janitor-{}",
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000
+    );
+    let id = aws.create_change_set(desired, &name, create).await?;
+    match aws.wait_change_set(MANAGEMENT_STACK, &id, timeout, &step).await? {
+        ChangeSetOutcome::NoChanges => {
+            aws.delete_change_set(MANAGEMENT_STACK, &id).await?;
+            step.done("no changes (the empty change set was deleted)");
+        }
+        ChangeSetOutcome::Ready(changes) => {
+            step.print(&render_change_set(&name, &changes));
+            aws.execute_change_set(MANAGEMENT_STACK, &id).await?;
+            aws.wait_stack(MANAGEMENT_STACK, timeout, &step).await?;
+            step.done(if create { "created" } else { "updated" });
+        }
+    }
+    Ok(())
+}
+
+fn render_change_set(name: &str, changes: &[String]) -> String {
+    let mut text = format!("Change set {name} for stack {MANAGEMENT_STACK}:\n");
+    if changes.is_empty() {
+        text.push_str("  no resource changes (parameters or tags only)\n");
+    }
+    for change in changes {
+        text.push_str(&format!("  {change}\n"));
+    }
+    text
+}
+
+async fn run_destroy(args: DestroyArgs) -> anyhow::Result<()> {
+    for id in &args.org_units {
+        if !is_org_unit_id(id) {
+            bail!("--org-unit {id:?} is not a root ID (r-…) or an OU ID (ou-…-…)");
+        }
+    }
+    let config = sdk_config(&args.aws).await;
+    let region = region_of(&config)?;
+    let call_as = args.operation.call_as;
+    let aws = Aws::new(&config, call_as.sdk());
+    let progress = Progress::detect();
+    let timeout = args.operation.timeout();
+
+    let step = progress.step("reading the organization and what is deployed");
+    let context = context(&aws, call_as, &region, false).await?;
+    let stack_set = aws.stack_set().await?;
+    let management_stack = call_as == CallAs::Management && aws.stack(MANAGEMENT_STACK).await?.is_some();
+    let artifact = aws.stack(ARTIFACT_STACK).await?;
+    let bucket = artifact
+        .as_ref()
+        .and_then(|s| s.outputs.get(BUCKET_OUTPUT).cloned())
+        .unwrap_or_else(|| bucket_name(&context.account, &region));
+    let bucket_exists = aws.bucket_exists(&bucket).await?;
+    step.done("done");
+
+    let mut plan = DestroyPlan {
+        stack_set: stack_set.as_ref().map(|set| {
+            let mut org_units = set.targeted_org_units();
+            org_units.extend(args.org_units.iter().cloned());
+            StackSetTeardown {
+                org_units,
+                regions: regions_of(&set.instances),
+                instances: set.instances.len(),
+            }
+        }),
+        management_stack,
+        artifact_stack: args.all && artifact.is_some(),
+        bucket: (args.all && bucket_exists).then(|| bucket.clone()),
+        kept: Vec::new(),
+    };
+    if !args.all && (artifact.is_some() || bucket_exists) {
+        plan.kept.push(format!(
+            "stack {ARTIFACT_STACK} and bucket {bucket} with the code (--all removes them)"
+        ));
+    }
+    if call_as == CallAs::DelegatedAdmin {
+        plan.kept.push(format!(
+            "stack {MANAGEMENT_STACK} in the management account {} (destroy it from there with --call-as SELF)",
+            context.management_account
+        ));
+    }
+    plan.kept.push(
+        "each account's log group (retained: the record of what was changed; a new deploy gets a new one), and \
+         what the engine changed in IAM"
+            .to_string(),
+    );
+    print!("{}", plan.render());
+    if args.dry_run {
+        println!("Dry run: nothing was changed.");
+        return Ok(());
+    }
+    if !plan.is_change() {
+        println!("Nothing to remove.");
+        return Ok(());
+    }
+    approve(args.yes, "remove these")?;
+
+    if let Some(teardown) = &plan.stack_set {
+        let step = progress.step(format!("StackSet {STACK_SET}"));
+        if teardown.instances > 0 {
+            if teardown.org_units.is_empty() {
+                bail!(
+                    "the StackSet {STACK_SET} has {} stack instance(s) but does not say which OUs it targets: pass \
+                     them with --org-unit",
+                    teardown.instances
+                );
+            }
+            let org_units: Vec<String> = teardown.org_units.iter().cloned().collect();
+            let regions: Vec<String> = teardown.regions.iter().cloned().collect();
+            for chunk in org_units.chunks(MAX_ORG_UNITS_PER_CALL) {
+                let preferences = operation_preferences(
+                    args.operation.max_concurrent_percent,
+                    args.operation.failure_tolerance_percent,
+                );
+                let operation_id = aws.delete_stack_instances(chunk, &regions, preferences).await?;
+                aws.wait_operation(&operation_id, timeout, &step).await?;
+            }
+            let left = aws.stack_instances().await?;
+            if !left.is_empty() {
+                let accounts: Vec<String> = left.iter().map(|i| format!("{} {}", i.account, i.region)).collect();
+                bail!(
+                    "{} stack instance(s) of {STACK_SET} are left ({}): their accounts are no longer in {}; pass their \
+                     OUs with --org-unit and run destroy again",
+                    left.len(),
+                    accounts.join(", "),
+                    org_units.join(", ")
+                );
+            }
+        }
+        aws.delete_stack_set().await?;
+        step.done("stack instances and StackSet deleted");
+    }
+    if plan.management_stack {
+        remove_stack(&aws, MANAGEMENT_STACK, timeout, &progress).await?;
+    }
+    if plan.artifact_stack {
+        // First the stack (its bucket is retained by its DeletionPolicy), then the bucket.
+        remove_stack(&aws, ARTIFACT_STACK, timeout, &progress).await?;
+    }
+    if let Some(bucket) = &plan.bucket {
+        let step = progress.step(format!("bucket {bucket}"));
+        let deleted = aws.empty_bucket(bucket, &step).await?;
+        aws.delete_bucket(bucket).await?;
+        step.done(&format!("{deleted} object version(s) and the bucket deleted"));
+    }
+    println!("Removed iam-janitor from organization {}.", context.organization);
+    Ok(())
+}
+
+async fn remove_stack(aws: &Aws, name: &str, timeout: Duration, progress: &Progress) -> anyhow::Result<()> {
+    let step: Step = progress.step(format!("stack {name}"));
+    aws.delete_stack(name, timeout, &step).await?;
+    step.done("deleted");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        task: Task,
+    }
+
+    #[derive(Debug, clap::Subcommand)]
+    enum Task {
+        Deploy(Box<DeployArgs>),
+        Destroy(Box<DestroyArgs>),
+    }
+
+    fn deploy_args(flags: &[&str]) -> Result<DeployArgs, clap::Error> {
+        let mut argv = vec!["xtask", "deploy"];
+        argv.extend_from_slice(flags);
+        match Cli::try_parse_from(argv)?.task {
+            Task::Deploy(args) => Ok(*args),
+            Task::Destroy(_) => unreachable!(),
+        }
+    }
+
+    fn zip_file(entries: &[&str]) -> PathBuf {
+        use std::io::Write;
+        let path = std::env::temp_dir().join(format!(
+            "iam-janitor-deploy-test-{}-{}.zip",
+            std::process::id(),
+            entries.join("-")
+        ));
+        let mut writer = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        for entry in entries {
+            writer
+                .start_file(*entry, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            writer.write_all(b"#!/bin/sh\n").unwrap();
+        }
+        writer.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn flags_and_their_defaults() {
+        let args = deploy_args(&["--org-unit", "r-abcd", "--zip", "x.zip"]).unwrap();
+        assert_eq!(args.operation.call_as, CallAs::Management);
+        assert_eq!(args.operation.max_concurrent_percent, 25);
+        assert_eq!(args.operation.failure_tolerance_percent, 0);
+        assert_eq!(args.arch, Arch::Arm64);
+        assert!(!args.yes && !args.dry_run);
+        let args = deploy_args(&[
+            "--org-unit",
+            "r-abcd",
+            "--call-as",
+            "DELEGATED_ADMIN",
+            "--max-concurrent-percent",
+            "100",
+            "--failure-tolerance-percent",
+            "10",
+            "--arch",
+            "x86_64",
+        ])
+        .unwrap();
+        assert_eq!(args.operation.call_as.sdk(), SdkCallAs::DelegatedAdmin);
+        assert_eq!(args.arch.name(), "x86_64");
+        assert!(deploy_args(&["--zip", "x.zip"]).is_err(), "--org-unit is required");
+        assert!(deploy_args(&["--org-unit", "r-abcd", "--max-concurrent-percent", "0"]).is_err());
+        assert!(deploy_args(&["--org-unit", "r-abcd", "--failure-tolerance-percent", "101"]).is_err());
+        assert!(deploy_args(&["--org-unit", "r-abcd", "--call-as", "OTHER"]).is_err());
+    }
+
+    #[test]
+    fn bad_inputs_are_rejected_before_any_aws_call() {
+        let zip = zip_file(&["bootstrap"]);
+        let zip = zip.to_str().unwrap();
+        let error = |flags: &[&str]| inputs(&deploy_args(flags).unwrap()).err().map(|e| format!("{e:#}"));
+        assert_eq!(error(&["--org-unit", "r-abcd", "--zip", zip]), None);
+        let bad_ou = error(&["--org-unit", "ou-123", "--zip", zip]).unwrap();
+        assert!(bad_ou.contains("\"ou-123\" is not a root ID"), "{bad_ou}");
+        let bad_setting = error(&[
+            "--org-unit",
+            "r-abcd",
+            "--zip",
+            zip,
+            "--dormant-days",
+            "10",
+            "--warn-days",
+            "20",
+        ]);
+        assert!(bad_setting.unwrap().contains("--warn-days"));
+        let as_of = error(&["--org-unit", "r-abcd", "--zip", zip, "--as-of", "2026-01-01T00:00:00Z"]);
+        assert!(as_of.unwrap().contains("for audit only"));
+        let schedule = error(&["--org-unit", "r-abcd", "--zip", zip, "--schedule", "daily"]);
+        assert!(schedule.unwrap().contains("cron(…) or rate(…)"));
+        // Without --zip, deploy builds the zip with `package` (a release build; exercised by
+        // tests/tests/packaged.rs, not here).
+        let missing = error(&["--org-unit", "r-abcd", "--zip", "/nonexistent/x.zip"]).unwrap();
+        assert!(missing.contains("cannot read the zip /nonexistent/x.zip"), "{missing}");
+        let other = zip_file(&["main"]);
+        let no_bootstrap = error(&["--org-unit", "r-abcd", "--zip", other.to_str().unwrap()]).unwrap();
+        assert!(no_bootstrap.contains("has no `bootstrap`"), "{no_bootstrap}");
+        std::fs::remove_file(zip).unwrap();
+        std::fs::remove_file(other).unwrap();
+    }
+
+    #[test]
+    fn the_bucket_name_is_the_templates() {
+        assert_eq!(
+            bucket_name("123456789012", "eu-west-1"),
+            "iam-janitor-code-123456789012-eu-west-1"
+        );
+    }
+
+    #[test]
+    fn change_sets_are_shown_resource_by_resource() {
+        let text = render_change_set("cs", &["+ Function (AWS::Lambda::Function): Add".to_string()]);
+        assert_eq!(
+            text,
+            "Change set cs for stack iam-janitor:\n  + Function (AWS::Lambda::Function): Add\n"
+        );
+        assert!(render_change_set("cs", &[]).contains("no resource changes"));
+    }
+}

@@ -1,0 +1,91 @@
+//! `cargo xtask restore`: undo what the engine did to one user, from its audit trail
+//! (see `iam_janitor::restore` and SECURITY.md). Runs with the caller's own credentials
+//! and the standard AWS configuration.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context, bail};
+use iam_janitor::least_privilege::parse_service_list;
+use iam_janitor::restore::{RestoreRequest, restore};
+
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The user to restore
+    #[arg(long)]
+    pub user: String,
+    /// Re-activate the access keys iam-janitor deactivated
+    #[arg(long)]
+    pub keys: bool,
+    /// Give console access back with a temporary password that must be changed at the next sign-in
+    #[arg(long)]
+    pub console: bool,
+    /// Stop denying these services (comma-separated namespaces, e.g. s3,ec2)
+    #[arg(long, value_name = "LIST")]
+    pub services: Option<String>,
+    /// The engine's keep-services tag key
+    #[arg(
+        long,
+        env = "IAM_JANITOR_KEEP_SERVICES_TAG",
+        default_value = "iam-janitor:keep-services"
+    )]
+    pub keep_services_tag: String,
+    #[command(flatten)]
+    pub aws: iam_janitor::audit::AwsArgs,
+}
+
+pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
+    let services: BTreeSet<String> = args.services.as_deref().map(parse_service_list).unwrap_or_default();
+    if let Some(bad) = services
+        .iter()
+        .find(|s| !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    {
+        bail!("--services: {bad:?} is not a service namespace (such as s3, ec2)");
+    }
+    if !args.keys && !args.console && services.is_empty() {
+        bail!("nothing to restore: pass --keys, --console and/or --services LIST");
+    }
+    let request = RestoreRequest {
+        user: args.user.clone(),
+        keys: args.keys,
+        console: args.console,
+        services,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let outcome = runtime.block_on(async {
+        let config = args.aws.sdk_config().await;
+        let client = aws_sdk_iam::Client::new(&config);
+        restore(
+            &client,
+            &request,
+            time::OffsetDateTime::now_utc(),
+            &args.keep_services_tag,
+        )
+        .await
+        .with_context(|| format!("restoring {}", args.user))
+    })?;
+
+    println!("restored {}", outcome.user);
+    for id in &outcome.keys_reactivated {
+        println!("  access key {id}: active again");
+    }
+    for (id, why) in &outcome.keys_skipped {
+        println!("  access key {id}: left alone ({why})");
+    }
+    if let Some(password) = &outcome.temporary_password {
+        println!("  console: new temporary password (shown once, must be changed at the next sign-in):");
+        println!("    {password}");
+    }
+    if let Some(note) = &outcome.console_note {
+        println!("  console: {note}");
+    }
+    if !outcome.services_kept.is_empty() {
+        println!("  services kept: {}", outcome.services_kept.join(", "));
+    }
+    if let Some(note) = &outcome.deny_policy_note {
+        println!("  deny policy: {note}");
+    }
+    if args.keys && outcome.keys_reactivated.is_empty() && outcome.keys_skipped.is_empty() {
+        println!("  no access key was deactivated by iam-janitor");
+    }
+    Ok(())
+}
