@@ -664,6 +664,50 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever the input, parsing never panics; a rejection names a real flag, its
+        /// variable and the offending value; an acceptance is internally consistent.
+        #[test]
+        fn any_input_is_accepted_consistently_or_rejected_by_name(
+            values in proptest::collection::vec(proptest::option::of(".{0,40}"), 13),
+            globs in proptest::collection::vec(".{0,20}", 0..4),
+        ) {
+            let v = |i: usize| values[i].clone();
+            let args = SettingsArgs {
+                mode: v(0),
+                enforce: false,
+                dormant_days: v(1),
+                warn_days: v(2),
+                exempt_tag: v(3),
+                exempt_users: globs.clone(),
+                max_actions: v(4),
+                concurrency: v(5),
+                slack_webhook: v(6),
+                as_of: v(7),
+                report_timeout_secs: v(8),
+                least_privilege: v(9),
+                unused_service_days: v(10),
+                advisor_concurrency: v(11),
+                never_deny: v(12),
+                ..args()
+            };
+            match Settings::from_args(&args) {
+                Ok(s) => {
+                    proptest::prop_assert!(s.warn_days < s.dormant_days);
+                    proptest::prop_assert!((1..=64).contains(&s.concurrency));
+                    proptest::prop_assert!(s.as_of.is_none() || s.mode == Mode::Report);
+                    proptest::prop_assert!((1..=20).contains(&s.least_privilege.policy_quota));
+                }
+                Err(e) => {
+                    proptest::prop_assert!(e.flag.starts_with("--"));
+                    proptest::prop_assert!(e.env.starts_with("IAM_JANITOR_"));
+                    let text = e.to_string();
+                    proptest::prop_assert!(text.contains(e.flag) && text.contains(e.env), "{}", text);
+                }
+            }
+        }
+    }
+
     #[test]
     fn bad_glob_is_rejected() {
         let e = Settings::from_args(&SettingsArgs {
