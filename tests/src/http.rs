@@ -1,4 +1,5 @@
-//! A tiny plain-HTTP client (hyper-util legacy client) for the control API.
+//! Plain HTTP on loopback: a tiny client (hyper-util legacy client) for the control API,
+//! and the accept loop of the harness's servers (webhook receiver, Runtime API).
 
 use std::time::Duration;
 
@@ -67,4 +68,47 @@ impl HttpClient {
             .await
             .map_err(|_| err(format!("no answer within {timeout:?}")))?
     }
+}
+
+/// Binds 127.0.0.1 on a free port and serves every connection (HTTP/1) with `handle`,
+/// called with `shared` and the request. Aborting the returned task drops its JoinSet,
+/// which aborts every open connection too (hung long polls included).
+pub(crate) async fn serve_loopback<S, F, Fut>(
+    what: &str,
+    shared: std::sync::Arc<S>,
+    handle: F,
+) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), HarnessError>
+where
+    S: Send + Sync + 'static,
+    F: Fn(std::sync::Arc<S>, Request<hyper::body::Incoming>) -> Fut + Copy + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<hyper::Response<Full<Bytes>>, std::convert::Infallible>> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|e| HarnessError::io(format!("binding the {what}"), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| HarnessError::io(format!("{what} address"), e))?;
+    let task = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    };
+                    let shared = std::sync::Arc::clone(&shared);
+                    connections.spawn(async move {
+                        let service = hyper::service::service_fn(move |request| handle(std::sync::Arc::clone(&shared), request));
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+    });
+    Ok((addr, task))
 }

@@ -33,13 +33,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use crate::{DEFAULT_ACCOUNT_ID, HarnessError};
 
@@ -193,12 +190,6 @@ impl RuntimeApi {
 
     /// Bind 127.0.0.1 on a free port and start serving.
     pub async fn start() -> Result<RuntimeApi, HarnessError> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|e| HarnessError::io("binding the runtime API", e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| HarnessError::io("runtime API address", e))?;
         let (enqueue, queue) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             queue: tokio::sync::Mutex::new(queue),
@@ -208,28 +199,7 @@ impl RuntimeApi {
             polls: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
         });
-        let task_shared = Arc::clone(&shared);
-        let task = tokio::spawn(async move {
-            let mut connections = JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else {
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        };
-                        let shared = Arc::clone(&task_shared);
-                        connections.spawn(async move {
-                            let service = service_fn(move |request| handle(Arc::clone(&shared), request));
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
-                        });
-                    }
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                }
-            }
-        });
+        let (addr, task) = crate::http::serve_loopback("runtime API", Arc::clone(&shared), handle).await?;
         Ok(RuntimeApi { addr, shared, task })
     }
 

@@ -8,12 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use crate::HarnessError;
 
@@ -132,35 +129,8 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
 impl WebhookReceiver {
     /// Bind 127.0.0.1 on a free port and start serving.
     pub async fn start() -> Result<WebhookReceiver, HarnessError> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|e| HarnessError::io("binding the webhook receiver", e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| HarnessError::io("webhook receiver address", e))?;
         let shared = Arc::new(Shared::default());
-        let task_shared = Arc::clone(&shared);
-        let task = tokio::spawn(async move {
-            let mut connections = JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else {
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        };
-                        let shared = Arc::clone(&task_shared);
-                        connections.spawn(async move {
-                            let service = service_fn(move |request| handle(Arc::clone(&shared), request));
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
-                        });
-                    }
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                }
-            }
-        });
+        let (addr, task) = crate::http::serve_loopback("webhook receiver", Arc::clone(&shared), handle).await?;
         Ok(WebhookReceiver { addr, shared, task })
     }
 
