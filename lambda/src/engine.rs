@@ -257,6 +257,7 @@ async fn process_user(
         for idx in applied {
             let f = &mut items[idx].1.finding;
             f.reason = format!("{}; the audit-trail tag could not be written: {e}", f.reason);
+            f.audit_trail_error = Some(e.to_string());
         }
     }
     items

@@ -246,6 +246,7 @@ fn plan_credential(
             status,
             reason,
             services: None,
+            audit_trail_error: None,
         },
         credential,
         facts,
