@@ -89,6 +89,9 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from moto.organizations.models import organizations_backends
+from moto.sts.models import sts_backends
+
+import iam_authz
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
@@ -226,6 +229,15 @@ class AdvisorJob:
 
 
 @dataclass
+class Session:
+    account: str
+    # arn:aws:sts::<account>:assumed-role/<role>/<session>
+    arn: str
+    # The identity-based policy documents the session carries.
+    policies: list[dict[str, Any]]
+
+
+@dataclass
 class State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     calls: dict[str, int] = field(default_factory=dict)
@@ -242,6 +254,9 @@ class State:
     # IAM's customer managed policies per account (PoliciesQuota): moto
     # reports 1,500 but does not enforce it; the emulator does.
     policies_quota: int = 1500
+    # Sessions whose IAM requests are authorized against their policies
+    # (iam_authz); requests signed with any other key act as the account root.
+    sessions: dict[str, "Session"] = field(default_factory=dict)
 
     def reset(self) -> None:
         with self.lock:
@@ -253,6 +268,7 @@ class State:
             self.jobs.clear()
             self.advisor_page_cap = 0
             self.policies_quota = 1500
+            self.sessions.clear()
 
 
 STATE = State()
@@ -912,6 +928,59 @@ def parse_advisor_services(body: dict[str, Any]) -> list[dict[str, Any]]:
     return services
 
 
+def create_session(account: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /_janitor/sessions: credentials of a role session whose IAM
+    requests are authorized against exactly the given policy documents."""
+    role = expect_str(body.get("role", "iam-janitor"), "role")
+    path = expect_str(body.get("path", "/"), "path")
+    if not (path.startswith("/") and path.endswith("/")):
+        raise ControlError(f"path: must start and end with '/', got {path!r}")
+    policies = [expect_obj(p, f"policies[{i}]")
+                for i, p in enumerate(expect_list(body.get("policies"), "policies"))]
+    # Fail at creation, not at first use, on what the evaluator can't model.
+    probe = iam_authz.Check("iam:GetUser", f"arn:aws:iam::{account}:user/probe")
+    try:
+        iam_authz.evaluate(policies, probe)
+    except iam_authz.Unsupported as e:
+        raise ControlError(f"policies: {e}") from None
+    role_arn = f"arn:{PARTITION}:iam::{account}:role{path}{role}"
+    with MOTO_LOCK:
+        assumed = sts_backends[account][PARTITION].assume_role(
+            region_name="us-east-1", role_session_name="iam-janitor-tests", role_arn=role_arn,
+            policy="", duration=3600, external_id="")
+    arn = f"arn:{PARTITION}:sts::{account}:assumed-role/{role}/iam-janitor-tests"
+    with STATE.lock:
+        STATE.sessions[assumed.access_key_id] = Session(account=account, arn=arn, policies=policies)
+    return {"access_key_id": assumed.access_key_id,
+            "secret_access_key": assumed.secret_access_key,
+            "session_token": assumed.session_token,
+            "arn": arn}
+
+
+def authorize(session: Session, action: str, params: dict[str, str]) -> tuple[bool, str]:
+    """(allowed, denial message) of one IAM request from a session."""
+    with MOTO_LOCK:
+        backend = iam_backend(session.account)
+
+        def user_path(name: str) -> str | None:
+            user = backend.users.get(name)
+            return user.path if user is not None else None
+
+        def key_owner(key_id: str) -> str | None:
+            for user in backend.users.values():
+                if any(k.access_key_id == key_id for k in user.access_keys):
+                    return user.name
+            return None
+
+        checks = iam_authz.iam_checks(session.account, action, params, user_path, key_owner,
+                                      caller_user=None)
+    for check in checks:
+        decision = iam_authz.evaluate(session.policies, check)
+        if not decision.allowed:
+            return False, iam_authz.denial_message(session.arn, decision)
+    return True, ""
+
+
 def handle_control(method: str, path: str, account: str, body: dict[str, Any]) -> Any:
     """Dispatch one control request; returns the JSON answer."""
     rest = path[len(CONTROL_PREFIX):]
@@ -975,6 +1044,8 @@ def handle_control(method: str, path: str, account: str, body: dict[str, Any]) -
         with STATE.lock:
             STATE.advisor_page_cap = cap
         return {"ok": True}
+    if (method, rest) == ("POST", "sessions"):
+        return create_session(account, body)
     if method == "POST" and head == "access-advisor" and tail:
         services = parse_advisor_services(body)
         with STATE.lock:
@@ -1088,6 +1159,15 @@ class JanitorMiddleware:
             time.sleep(latency / 1000.0)
         if fault is not None:
             return iam_error(start_response, fault.status, fault.code, fault.message)
+        with STATE.lock:
+            session = STATE.sessions.get(match_access_key(environ))
+        if session is not None:
+            try:
+                allowed, message = authorize(session, action, params)
+            except iam_authz.Unsupported as e:
+                return iam_error(start_response, 500, "EmulatorUnsupported", str(e), "Receiver")
+            if not allowed:
+                return iam_error(start_response, 403, "AccessDenied", message)
         if action in ADVISOR_ACTIONS:
             return ADVISOR_ACTIONS[action](params, start_response)
         with MOTO_LOCK:

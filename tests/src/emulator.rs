@@ -234,6 +234,13 @@ impl Emulator {
     /// 30 s operation timeout, no stalled-stream protection. Nothing is read
     /// from the environment, `~/.aws` or IMDS.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        self.sdk_config_as(Credentials::new("testing", "testing", None, None, "iam-janitor-tests"))
+            .await
+    }
+
+    /// [`Emulator::sdk_config`] with other credentials, e.g. those of a
+    /// [`Emulator::session`].
+    pub async fn sdk_config_as(&self, credentials: Credentials) -> aws_config::SdkConfig {
         #[allow(deprecated)] // the alias is the type ConfigLoader::profile_files takes
         let no_profile_files = aws_config::profile::profile_file::ProfileFiles::builder()
             .with_contents(aws_config::profile::profile_file::ProfileFileKind::Config, "")
@@ -243,7 +250,7 @@ impl Emulator {
             .profile_files(no_profile_files)
             .region(Region::new("us-east-1"))
             .endpoint_url(self.endpoint())
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "iam-janitor-tests"))
+            .credentials_provider(credentials)
             .retry_config(
                 RetryConfig::standard()
                     .with_max_attempts(5)
@@ -297,6 +304,28 @@ impl Emulator {
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<(), HarnessError> {
         self.control::<serde_json::Value>(method, path, body).await.map(|_| ())
+    }
+
+    /// Credentials of a role session whose IAM requests the emulator authorizes
+    /// against exactly `policies` (identity-based policy documents), the way
+    /// IAM does: resources and condition keys included. Requests signed with
+    /// any other credentials act as the account root.
+    pub async fn session(&self, role: &str, policies: &[serde_json::Value]) -> Result<Credentials, HarnessError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            access_key_id: String,
+            secret_access_key: String,
+            session_token: String,
+        }
+        let body = serde_json::json!({ "role": role, "path": "/iam-janitor/", "policies": policies });
+        let a: Answer = self.control(Method::POST, "sessions", Some(&body)).await?;
+        Ok(Credentials::new(
+            a.access_key_id,
+            a.secret_access_key,
+            Some(a.session_token),
+            None,
+            "iam-janitor-tests-session",
+        ))
     }
 
     /// Forget everything: all moto state, faults, latency, counters and

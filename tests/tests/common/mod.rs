@@ -42,12 +42,16 @@ pub fn days_ago(d: i64) -> OffsetDateTime {
 
 /// Runs `audit --format json <flags>`; returns (exit code, report).
 pub async fn audit_json(emu: &Emulator, flags: &[&str]) -> (i32, Value) {
+    audit_json_with(&emu.sdk_config().await, flags).await
+}
+
+/// [`audit_json`] with the given SDK configuration (other credentials, other retries).
+pub async fn audit_json_with(config: &aws_config::SdkConfig, flags: &[&str]) -> (i32, Value) {
     let mut argv = vec!["audit", "--format", "json"];
     argv.extend_from_slice(flags);
     let cli = Cli::try_parse_from(argv).unwrap();
-    let config = emu.sdk_config().await;
     let mut out = Vec::new();
-    let code = audit::run(&cli.args, &config, now(), &mut out).await.unwrap();
+    let code = audit::run(&cli.args, config, now(), &mut out).await.unwrap();
     let text = String::from_utf8(out).unwrap();
     let report: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not one JSON document ({e}): {text}"));
     (code, report)

@@ -1,0 +1,586 @@
+//! The engine under exactly the Lambda role's policy, as committed in
+//! `cfn/templates/member.yaml`, on an emulator that authorizes every IAM request the
+//! way IAM does (the resource each action is authorized on and its condition keys,
+//! see `tests/emulator/iam_authz.py`).
+//!
+//! - With the policy as generated, report and enforce runs (dormant credentials and
+//!   least privilege) succeed and change what a root-credential run changes.
+//! - With any one write permission removed, exactly the changes that need it fail,
+//!   each reported with IAM's AccessDenied, and every other change is made.
+//! - With any one read permission removed, the run fails or reports failures, and
+//!   it never makes a change that the full run would not make.
+//! - The role cannot attach a policy that is not one of the engine's, nor change
+//!   its own policy.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_iam::config::Credentials;
+use clap::Parser;
+use common::{audit_json_with, days_ago, findings_of};
+use iam_janitor::audit::{self, AuditArgs};
+use iam_janitor::least_privilege::{OWNER_TAG, POLICY_PATH, action_document, policy_name};
+use iam_janitor::permissions::{PERMISSIONS, Scope};
+use iam_janitor_tests::{AdvisorService, Emulator, SeedKey, SeedPassword, SeedUser, workspace_root};
+use serde_json::{Value, json};
+
+const FLAGS: &[&str] = &["--enforce", "--least-privilege", "on"];
+const USERS: &[&str] = &["console", "key", "lp-new", "lp-update", "lp-detach", "active"];
+
+/// `Resources.RolePolicy.Properties.PolicyDocument` of the committed member template,
+/// with its intrinsics resolved for `account`.
+fn role_policy(account: &str) -> Value {
+    let text = std::fs::read_to_string(workspace_root().join("cfn/templates/member.yaml")).unwrap();
+    let template: Value = yaml_serde::from_str(&text).unwrap();
+    let policy = &template["Resources"]["RolePolicy"];
+    assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy");
+    let role = &template["Resources"]["Role"]["Properties"];
+    assert_eq!(
+        role["ManagedPolicyArns"],
+        json!([{"Ref": "RolePolicy"}]),
+        "the role has no other policy"
+    );
+    assert!(role.get("Policies").is_none(), "the role has no inline policy");
+    resolve(&policy["Properties"]["PolicyDocument"], account)
+}
+
+/// Resolves `Fn::Sub` of pseudo parameters and `Fn::GetAtt [LogGroup, Arn]`; any other
+/// intrinsic fails the test.
+fn resolve(v: &Value, account: &str) -> Value {
+    match v {
+        Value::Object(map) if map.len() == 1 && map.keys().next().unwrap().starts_with("Fn::") => {
+            let (name, arg) = map.iter().next().unwrap();
+            match (name.as_str(), arg) {
+                ("Fn::Sub", Value::String(s)) => Value::String(
+                    s.replace("${AWS::Partition}", "aws")
+                        .replace("${AWS::AccountId}", account)
+                        .replace("${AWS::Region}", "us-east-1"),
+                ),
+                ("Fn::GetAtt", Value::Array(a)) if a == &[json!("LogGroup"), json!("Arn")] => Value::String(format!(
+                    "arn:aws:logs:us-east-1:{account}:log-group:iam-janitor-LogGroup:*"
+                )),
+                _ => panic!("unresolved intrinsic {v}"),
+            }
+        }
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), resolve(v, account))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(|v| resolve(v, account)).collect()),
+        Value::String(s) => {
+            assert!(!s.contains("${"), "unresolved placeholder in {s}");
+            v.clone()
+        }
+        other => other.clone(),
+    }
+}
+
+/// The policy with `action` taken out of every statement (a statement left with no
+/// action is dropped).
+fn without(policy: &Value, action: &str) -> Value {
+    let mut policy = policy.clone();
+    let statements = policy["Statement"].as_array_mut().unwrap();
+    let mut found = false;
+    for st in statements.iter_mut() {
+        let actions = match &st["Action"] {
+            Value::String(s) => vec![Value::String(s.clone())],
+            Value::Array(a) => a.clone(),
+            other => panic!("Action {other}"),
+        };
+        let kept: Vec<Value> = actions.into_iter().filter(|a| a != action).collect();
+        found |= kept.len() != st["Action"].as_array().map_or(1, Vec::len);
+        st["Action"] = Value::Array(kept);
+    }
+    statements.retain(|st| !st["Action"].as_array().unwrap().is_empty());
+    assert!(found, "{action} is not in the role policy");
+    policy
+}
+
+fn svc(ns: &str, days: Option<i64>) -> AdvisorService {
+    AdvisorService::new(ns, format!("Service {ns}"), days.map(days_ago))
+}
+
+fn old_user(name: &str) -> SeedUser {
+    SeedUser::new(name).created(days_ago(400))
+}
+
+/// A deny policy as the engine writes it, with five versions, attached to `user`.
+async fn seed_policy_with_five_versions(emu: &Emulator, user: &str, deny: &[&str]) {
+    let iam = emu.iam().await;
+    let set: BTreeSet<String> = deny.iter().map(|s| s.to_string()).collect();
+    let (_, document) = action_document(&set);
+    let created = iam
+        .create_policy()
+        .policy_name(policy_name(user))
+        .path(POLICY_PATH)
+        .policy_document(&document)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(OWNER_TAG)
+                .value(user)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = created.policy().unwrap().arn().unwrap().to_string();
+    for _ in 0..4 {
+        iam.create_policy_version()
+            .policy_arn(&arn)
+            .policy_document(&document)
+            .set_as_default(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    iam.attach_user_policy()
+        .user_name(user)
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Users that need every write the engine has: a dormant password, a dormant key, a
+/// new deny policy, an update of a policy at the five-version limit, a detach, and one
+/// active user who must not be touched.
+async fn seed(emu: &Emulator) {
+    emu.reset().await.unwrap();
+    emu.seed(&[
+        old_user("console").with_password(SeedPassword::new().changed(days_ago(400)).used(days_ago(200))),
+        old_user("key").with_key(SeedKey::new().created(days_ago(400)).used(days_ago(200))),
+        old_user("lp-new"),
+        old_user("lp-update"),
+        old_user("lp-detach").tag("iam-janitor:keep-services", "ec2"),
+        old_user("active")
+            .with_password(SeedPassword::new().changed(days_ago(400)).used(days_ago(1)))
+            .with_key(SeedKey::new().created(days_ago(400)).used(days_ago(1))),
+    ])
+    .await
+    .unwrap();
+    seed_policy_with_five_versions(emu, "lp-update", &["ec2"]).await;
+    seed_policy_with_five_versions(emu, "lp-detach", &["ec2"]).await;
+    let used = svc("s3", Some(2));
+    emu.set_access_advisor("lp-new", &[used.clone(), svc("ec2", None)])
+        .await
+        .unwrap();
+    emu.set_access_advisor("lp-update", &[used.clone(), svc("ec2", None), svc("rds", Some(200))])
+        .await
+        .unwrap();
+    emu.set_access_advisor("lp-detach", &[used.clone(), svc("ec2", None)])
+        .await
+        .unwrap();
+    emu.set_access_advisor("active", &[used]).await.unwrap();
+    emu.reset_calls().await.unwrap();
+}
+
+/// What the engine can change on a user, read with root credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct UserState {
+    login_profile: bool,
+    key_statuses: Vec<String>,
+    attached: BTreeSet<String>,
+    /// The deny policy's default document and its number of versions.
+    deny_policy: Option<(String, usize)>,
+    audit_tags: BTreeSet<String>,
+}
+
+async fn user_state(emu: &Emulator, user: &str) -> UserState {
+    let iam = emu.iam().await;
+    let login_profile = iam.get_login_profile().user_name(user).send().await.is_ok();
+    let keys = iam.list_access_keys().user_name(user).send().await.unwrap();
+    let key_statuses = keys
+        .access_key_metadata()
+        .iter()
+        .map(|k| k.status().unwrap().as_str().to_string())
+        .collect();
+    let attached = iam
+        .list_attached_user_policies()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .attached_policies()
+        .iter()
+        .map(|p| p.policy_arn().unwrap().to_string())
+        .collect();
+    let arn = format!(
+        "arn:aws:iam::{}:policy{POLICY_PATH}{}",
+        emu.account_id(),
+        policy_name(user)
+    );
+    let deny_policy = match iam.list_policy_versions().policy_arn(&arn).send().await {
+        Ok(v) => {
+            let default = v.versions().iter().find(|v| v.is_default_version()).unwrap();
+            let doc = iam
+                .get_policy_version()
+                .policy_arn(&arn)
+                .version_id(default.version_id().unwrap())
+                .send()
+                .await
+                .unwrap();
+            let raw = doc.policy_version().unwrap().document().unwrap();
+            Some((iam_janitor::aws::decode_policy_document(raw), v.versions().len()))
+        }
+        Err(_) => None,
+    };
+    let audit_tags = iam
+        .list_user_tags()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .tags()
+        .iter()
+        .map(|t| t.key().to_string())
+        .filter(|k| k.starts_with("iam-janitor:") && k != "iam-janitor:keep-services")
+        // Key IDs are new on every seed.
+        .map(|k| match k.strip_prefix("iam-janitor:key-disabled:") {
+            Some(_) => "iam-janitor:key-disabled:<id>".to_string(),
+            None => k,
+        })
+        .collect();
+    UserState {
+        login_profile,
+        key_statuses,
+        attached,
+        deny_policy,
+        audit_tags,
+    }
+}
+
+async fn state(emu: &Emulator) -> BTreeMap<String, UserState> {
+    let mut out = BTreeMap::new();
+    for user in USERS {
+        out.insert(user.to_string(), user_state(emu, user).await);
+    }
+    out
+}
+
+/// The SDK configuration of a session carrying exactly `policy`.
+async fn as_role(emu: &Emulator, policy: &Value) -> aws_config::SdkConfig {
+    let credentials: Credentials = emu.session("iam-janitor", std::slice::from_ref(policy)).await.unwrap();
+    emu.sdk_config_as(credentials).await
+}
+
+/// (user, action) -> status of every finding that is a change.
+fn changes(report: &Value) -> BTreeMap<(String, String), String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["action"] != "warn")
+        .map(|f| {
+            (
+                (
+                    f["user"].as_str().unwrap().to_string(),
+                    f["action"].as_str().unwrap().to_string(),
+                ),
+                f["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The run's exit code and report, or the error of a run that evaluated nothing.
+async fn audit_result(config: &aws_config::SdkConfig) -> Result<(i32, Value), String> {
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: AuditArgs,
+    }
+    let mut argv = vec!["audit", "--format", "json"];
+    argv.extend_from_slice(FLAGS);
+    let cli = Cli::try_parse_from(argv).unwrap();
+    let mut out = Vec::new();
+    match audit::run(&cli.args, config, common::now(), &mut out).await {
+        Ok(code) => Ok((code, serde_json::from_slice(&out).unwrap())),
+        Err(e) => {
+            assert!(out.is_empty(), "no report after an error");
+            Err(e.to_string())
+        }
+    }
+}
+
+/// The full run with root credentials: the reference every restricted run is held to.
+async fn reference(emu: &Emulator) -> (BTreeMap<String, UserState>, BTreeMap<String, UserState>, Value) {
+    seed(emu).await;
+    let before = state(emu).await;
+    let (code, report) = audit_json_with(&emu.sdk_config().await, FLAGS).await;
+    assert_eq!(code, 0, "{report:#}");
+    (before, state(emu).await, report)
+}
+
+#[tokio::test]
+async fn the_generated_role_policy_is_exactly_enough() {
+    let emu = Emulator::start().await.unwrap();
+    let policy = role_policy(emu.account_id());
+    let (before, after, root_report) = reference(&emu).await;
+    let expected: BTreeMap<_, _> = [
+        ("console", "delete_login_profile"),
+        ("key", "deactivate_access_key"),
+        ("lp-new", "attach_deny_policy"),
+        ("lp-update", "attach_deny_policy"),
+        ("lp-detach", "detach_deny_policy"),
+    ]
+    .into_iter()
+    .map(|(u, a)| ((u.to_string(), a.to_string()), "applied".to_string()))
+    .collect();
+    assert_eq!(changes(&root_report), expected, "{root_report:#}");
+    assert_eq!(before["active"], after["active"]);
+
+    // Report mode under the role: everything planned, nothing written.
+    seed(&emu).await;
+    let config = as_role(&emu, &policy).await;
+    let (code, report) = audit_json_with(&config, &["--least-privilege", "on"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert!(changes(&report).values().all(|s| s == "planned"), "{report:#}");
+    assert_eq!(changes(&report).len(), expected.len(), "{report:#}");
+    assert_eq!(state(&emu).await, before, "report mode changed nothing");
+
+    // Enforce under the role: the same changes as with root credentials.
+    let (code, report) = audit_json_with(&config, FLAGS).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(changes(&report), expected, "{report:#}");
+    assert_eq!(state(&emu).await, after);
+
+    // And a rerun under the role changes nothing.
+    emu.reset_calls().await.unwrap();
+    let (code, report) = audit_json_with(&config, FLAGS).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert!(changes(&report).is_empty(), "{report:#}");
+    assert_eq!(common::writes(&emu.calls().await.unwrap().calls), 0);
+}
+
+#[tokio::test]
+async fn without_any_one_write_permission_only_the_changes_that_need_it_fail() {
+    let emu = Emulator::start().await.unwrap();
+    let policy = role_policy(emu.account_id());
+    let (before, after, root_report) = reference(&emu).await;
+    let full = changes(&root_report);
+
+    for permission in PERMISSIONS.iter().filter(|p| p.scope != Scope::Read) {
+        let action = permission.action;
+        seed(&emu).await;
+        let config = as_role(&emu, &without(&policy, action)).await;
+        let (code, report) = audit_json_with(&config, FLAGS).await;
+        assert_eq!(code, audit::EXIT_PARTIAL, "without {action}: {report:#}");
+        let got = changes(&report);
+        // The same changes were attempted; each one either made or failed.
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            full.keys().collect::<Vec<_>>(),
+            "without {action}: {report:#}"
+        );
+        let mut failed_users = BTreeSet::new();
+        let mut trail_users = BTreeSet::new();
+        for f in report["findings"].as_array().unwrap() {
+            let reason = f["reason"].as_str().unwrap();
+            match f["status"].as_str().unwrap() {
+                "failed" => {
+                    assert!(
+                        reason.contains("AccessDenied") && reason.contains(action),
+                        "without {action}, a failure must name it: {f:#}"
+                    );
+                    failed_users.insert(f["user"].as_str().unwrap().to_string());
+                }
+                "applied" => {
+                    if let Some(err) = f["audit_trail_error"].as_str() {
+                        assert!(err.contains("AccessDenied") && err.contains(action), "{f:#}");
+                        trail_users.insert(f["user"].as_str().unwrap().to_string());
+                    }
+                }
+                other => panic!("without {action}: unexpected status {other}: {f:#}"),
+            }
+        }
+        assert!(
+            !failed_users.is_empty() || !trail_users.is_empty(),
+            "without {action}, something must fail: {report:#}"
+        );
+        let now = state(&emu).await;
+        for user in USERS {
+            let (user_now, user_after) = (&now[*user], &after[*user]);
+            if failed_users.contains(*user) {
+                // Not (fully) done: never more than the full run would have done.
+                assert_ne!(
+                    user_now, user_after,
+                    "without {action}: {user} reported failed but done"
+                );
+            } else if trail_users.contains(*user) {
+                assert_eq!(user_now.audit_tags, before[*user].audit_tags);
+                assert_eq!(
+                    UserState {
+                        audit_tags: BTreeSet::new(),
+                        ..user_now.clone()
+                    },
+                    UserState {
+                        audit_tags: BTreeSet::new(),
+                        ..user_after.clone()
+                    },
+                    "without {action}: {user}"
+                );
+            } else {
+                assert_eq!(user_now, user_after, "without {action}: {user} should be done");
+            }
+        }
+        assert_eq!(now["active"], before["active"]);
+
+        // Given the permission back, the next run finishes the job.
+        let config = as_role(&emu, &policy).await;
+        let (code, report) = audit_json_with(&config, FLAGS).await;
+        assert_eq!(code, 0, "after {action} is given back: {report:#}");
+        let now = state(&emu).await;
+        for user in USERS {
+            if !trail_users.contains(*user) {
+                assert_eq!(now[*user], after[*user], "after {action} is given back: {user}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn without_any_one_read_permission_nothing_unconfirmed_is_changed() {
+    let emu = Emulator::start().await.unwrap();
+    let policy = role_policy(emu.account_id());
+    let (before, after, _) = reference(&emu).await;
+
+    for permission in PERMISSIONS.iter().filter(|p| p.scope == Scope::Read) {
+        let action = permission.action;
+        seed(&emu).await;
+        let config = as_role(&emu, &without(&policy, action)).await;
+        match audit_result(&config).await {
+            Err(e) => {
+                assert!(
+                    e.contains("AccessDenied") && e.contains(action),
+                    "without {action}: {e}"
+                );
+                assert_eq!(
+                    state(&emu).await,
+                    before,
+                    "without {action}: a run that failed changed something"
+                );
+            }
+            Ok((0, report)) => {
+                // Two reads may be missing without a failure:
+                // - GetAccountSummary: the policy quota is a safeguard that saves failing
+                //   CreatePolicy calls one by one at the quota; without it the run goes
+                //   on (a warning is logged) and IAM still enforces the quota;
+                // - ListPolicyVersions: only called when CreatePolicyVersion says
+                //   LimitExceeded although the bulk listing had room (a stale listing).
+                let calls = emu.calls().await.unwrap();
+                let called = calls.get(action.trim_start_matches("iam:")) > 0;
+                assert!(
+                    (action == "iam:GetAccountSummary" && called) || (action == "iam:ListPolicyVersions" && !called),
+                    "without {action} the run must fail: {report:#}"
+                );
+                assert_eq!(state(&emu).await, after);
+            }
+            Ok((code, report)) => {
+                assert_eq!(code, audit::EXIT_PARTIAL, "without {action}: {report:#}");
+                let failed: Vec<&Value> = report["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|f| f["status"] == "failed")
+                    .collect();
+                assert!(!failed.is_empty(), "without {action}: {report:#}");
+                for f in failed {
+                    let reason = f["reason"].as_str().unwrap();
+                    assert!(reason.contains("AccessDenied") && reason.contains(action), "{f:#}");
+                    let user = f["user"].as_str().unwrap();
+                    assert!(!findings_of(&report, user).is_empty());
+                }
+                // Each user is either untouched or exactly as the full run left it.
+                let now = state(&emu).await;
+                for user in USERS {
+                    assert!(
+                        now[*user] == before[*user] || now[*user] == after[*user],
+                        "without {action}: {user} is neither untouched nor done: {:#?}",
+                        now[*user]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_role_cannot_attach_other_policies_or_change_its_own() {
+    let emu = Emulator::start().await.unwrap();
+    let policy = role_policy(emu.account_id());
+    emu.seed(&[old_user("victim")]).await.unwrap();
+    let root = emu.iam().await;
+    // The role's own policy, at the default path as in the template.
+    let own = root
+        .create_policy()
+        .policy_name("iam-janitor-RolePolicy")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let own_arn = own.policy().unwrap().arn().unwrap().to_string();
+
+    let iam = aws_sdk_iam::Client::new(&as_role(&emu, &policy).await);
+    let denied = |r: Result<(), String>, what: &str| {
+        let e = r.expect_err(what);
+        assert!(e.contains("AccessDenied"), "{what}: {e}");
+    };
+    denied(
+        iam.attach_user_policy()
+            .user_name("victim")
+            .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{}", aws_sdk_iam::error::DisplayErrorContext(e))),
+        "attach AdministratorAccess",
+    );
+    let admin_doc =
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    denied(
+        iam.create_policy_version()
+            .policy_arn(&own_arn)
+            .policy_document(admin_doc.to_string())
+            .set_as_default(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{}", aws_sdk_iam::error::DisplayErrorContext(e))),
+        "rewrite its own policy",
+    );
+    denied(
+        iam.create_policy()
+            .policy_name("escalate")
+            .policy_document(admin_doc.to_string())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{}", aws_sdk_iam::error::DisplayErrorContext(e))),
+        "create a policy outside /iam-janitor/",
+    );
+    denied(
+        iam.create_access_key()
+            .user_name("victim")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{}", aws_sdk_iam::error::DisplayErrorContext(e))),
+        "create an access key",
+    );
+    // While attaching one of its own policies is allowed.
+    let ours = root
+        .create_policy()
+        .policy_name(policy_name("victim"))
+        .path(POLICY_PATH)
+        .policy_document(action_document(&BTreeSet::from(["ec2".to_string()])).1)
+        .send()
+        .await
+        .unwrap();
+    iam.attach_user_policy()
+        .user_name("victim")
+        .policy_arn(ours.policy().unwrap().arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+}
