@@ -10,6 +10,7 @@
 
 mod bench;
 mod demo;
+mod deny;
 mod deploy;
 mod package;
 mod restore;
@@ -47,6 +48,8 @@ enum Task {
     Destroy(Box<deploy::DestroyArgs>),
     /// Undo what iam-janitor did to one user: keys, console password, denied services
     Restore(restore::RestoreArgs),
+    /// Supply-chain check with cargo-deny: licenses, bans, sources (and advisories offline)
+    Deny(deny::DenyArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Task::Package(args) => package::run(args).map(|()| 0),
         Task::Deploy(args) => deploy::deploy(*args).map(|()| 0),
         Task::Destroy(args) => deploy::destroy(*args).map(|()| 0),
+        Task::Deny(args) => deny::run(args).map(|()| 0),
         Task::Restore(args) => restore::run(args).map(|()| 0),
     };
     match result {
