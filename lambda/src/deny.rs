@@ -1,6 +1,8 @@
 //! The least-privilege phase of a run: Access Advisor jobs for the eligible users
-//! (bounded concurrency), the pure decision of [`crate::least_privilege`], and in enforce
-//! mode the writes that keep each user's deny policy current.
+//! (bounded concurrency), the answer's check and the pure decision of
+//! [`crate::least_privilege`], and in enforce mode the writes that keep each user's deny
+//! policy current. A user whose answer cannot be read or is rejected gets a failed
+//! finding and no change; the others go on.
 //!
 //! Writes update in place: a new default version (deleting the oldest non-default one at
 //! IAM's five-version limit), never detach-delete-recreate, which would leave a window
@@ -61,6 +63,18 @@ fn finding(user: &UserDetails, action: Action, status: Status, reason: String, s
         reason,
         services: Some(services),
         audit_trail_error: None,
+    }
+}
+
+/// The item as a failure for this user alone: nothing is changed for them, the run goes on.
+fn failed(item: DenyItem, reason: String) -> DenyItem {
+    DenyItem {
+        finding: Finding {
+            status: Status::Failed,
+            reason,
+            ..item.finding
+        },
+        ..item
     }
 }
 
@@ -129,14 +143,19 @@ pub async fn assess(
             let services = match read_advisor(iam, &user.arn).await {
                 Ok(s) => s,
                 Err(e) => {
-                    return Some(DenyItem {
-                        finding: Finding {
-                            status: Status::Failed,
-                            reason: format!("Access Advisor could not be read, nothing changed: {e}"),
-                            ..item.finding
-                        },
-                        ..item
-                    });
+                    return Some(failed(
+                        item,
+                        format!("Access Advisor could not be read, nothing changed: {e}"),
+                    ));
+                }
+            };
+            let services = match lp::check_advisor_answer(services) {
+                Ok(s) => s,
+                Err(e) => {
+                    return Some(failed(
+                        item,
+                        format!("Access Advisor answer rejected, nothing changed: {e}"),
+                    ));
                 }
             };
             let keep = lp::kept_services(user, lps);

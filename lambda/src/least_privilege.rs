@@ -15,6 +15,13 @@
 //!   sessions: S3 with SSE-KMS, EBS, Secrets Manager…) is still in use, because Access
 //!   Advisor is not documented to show those calls as KMS use.
 //!
+//! Access Advisor answers are checked first ([`check_advisor_answer`]): an answer with a
+//! namespace that is not a service prefix (`*`, `s?`, `S3`, `s3:Get`, empty…) is rejected
+//! for that user and never acted on, since `*:*` or `s?:*` would deny far more than one
+//! unused service; duplicate namespaces are merged keeping the most recent use. Only
+//! service prefixes ever reach a document: invalid ones read from an edited deny policy,
+//! a keep tag or the never-deny list are ignored.
+//!
 //! The document is one Deny statement with the sorted `namespace:*` actions on `*`. When
 //! that exceeds the 6,144-character managed-policy limit, the fallback is a `NotAction`
 //! over the services still in use (plus never-deny and kept ones): it fits any user, but
@@ -78,6 +85,75 @@ pub struct ServiceAccess {
     pub last_authenticated: Option<OffsetDateTime>,
 }
 
+/// The longest service prefix accepted.
+pub const MAX_SERVICE_PREFIX: usize = 64;
+
+/// Whether `s` is an IAM service prefix (`s3`, `execute-api`, `aws-marketplace`, `a4b`):
+/// `^[a-z0-9]+(-[a-z0-9]+)*$`, at most [`MAX_SERVICE_PREFIX`] characters.
+pub fn is_service_prefix(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_SERVICE_PREFIX
+        && s.split('-')
+            .all(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+}
+
+/// An Access Advisor answer the engine does not act on: service `index` (0-based, in
+/// the order IAM listed them) has a namespace that is not a service prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedAnswer {
+    pub index: usize,
+    pub namespace: String,
+}
+
+impl std::fmt::Display for MalformedAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Shown escaped, and cut: the value ends up in the report and the Slack digest.
+        const SHOWN: usize = 80;
+        let shown: String = self.namespace.chars().take(SHOWN).collect();
+        write!(f, "service {} has namespace {shown:?}", self.index)?;
+        let total = self.namespace.chars().count();
+        if total > SHOWN {
+            write!(f, " (cut, {total} characters)")?;
+        }
+        write!(f, ", not a service prefix")
+    }
+}
+
+impl std::error::Error for MalformedAnswer {}
+
+/// Checks a user's Access Advisor answer before anything is decided from it.
+///
+/// Rejects the whole answer if any namespace is not a service prefix
+/// ([`is_service_prefix`]): malformed data is reported, never acted on. Merges
+/// duplicate namespaces (first position and name kept) with the most recent
+/// `last_authenticated` (any date beats none): recent use only ever spares a service.
+/// Dates are not judged: a future one counts as recent use, the safe direction.
+pub fn check_advisor_answer(services: Vec<ServiceAccess>) -> Result<Vec<ServiceAccess>, MalformedAnswer> {
+    if let Some((index, bad)) = services
+        .iter()
+        .enumerate()
+        .find(|(_, s)| !is_service_prefix(&s.namespace))
+    {
+        return Err(MalformedAnswer {
+            index,
+            namespace: bad.namespace.clone(),
+        });
+    }
+    let mut merged: Vec<ServiceAccess> = Vec::with_capacity(services.len());
+    let mut position: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for service in services {
+        match position.get(&service.namespace).and_then(|&i| merged.get_mut(i)) {
+            // `Option`'s order: `None` < any `Some`, later dates greater.
+            Some(first) => first.last_authenticated = first.last_authenticated.max(service.last_authenticated),
+            None => {
+                position.insert(service.namespace.clone(), merged.len());
+                merged.push(service);
+            }
+        }
+    }
+    Ok(merged)
+}
+
 /// The least-privilege settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeastPrivilegeSettings {
@@ -120,15 +196,18 @@ impl Denied {
     }
 }
 
-/// The namespace of an action pattern (`s3:*` → `s3`).
+/// The namespace of an action pattern (`s3:*` → `s3`), if it is a service prefix (not
+/// `*:*` or `s?:*` in a hand-edited policy).
 fn namespace_of(action: &str) -> Option<String> {
     let (ns, _) = action.split_once(':')?;
-    (!ns.is_empty()).then(|| ns.to_ascii_lowercase())
+    let ns = ns.to_ascii_lowercase();
+    is_service_prefix(&ns).then_some(ns)
 }
 
 /// Reads what one of our deny policies denies. `None` if the document is not in the
 /// engine's form (someone edited it): the engine then treats it as denying nothing and
-/// rewrites it, which the report shows.
+/// rewrites it, which the report shows. Entries whose namespace is not a service prefix
+/// are left out (and so dropped at the next rewrite).
 pub fn denied_by(document: &PolicyDocument) -> Option<Denied> {
     let [statement] = document.statement.as_slice() else {
         return None;
@@ -182,7 +261,8 @@ pub fn deny_set(
     if let Some(Denied::Listed(previously)) = previous {
         deny.extend(previously.iter().cloned());
     }
-    deny.retain(|ns| !keep.contains(ns) && !settings.never_deny.contains(ns));
+    // Only service prefixes are ever denied, even if the caller skipped `check_advisor_answer`.
+    deny.retain(|ns| is_service_prefix(ns) && !keep.contains(ns) && !settings.never_deny.contains(ns));
     let kms_caller_in_use = services
         .iter()
         .any(|s| KMS_CALLERS.contains(&s.namespace.as_str()) && !deny.contains(&s.namespace));
@@ -264,7 +344,8 @@ pub fn deny_document(
 }
 
 /// The namespaces that stay allowed in the `NotAction` fallback: every listed service
-/// not denied, plus the kept and never-deny ones.
+/// not denied, plus the kept and never-deny ones; service prefixes only (a keep tag
+/// saying `*` does not turn the fallback into "deny nothing").
 pub fn allowed_set(
     services: &[ServiceAccess],
     deny: &BTreeSet<String>,
@@ -277,6 +358,7 @@ pub fn allowed_set(
         .filter(|ns| !deny.contains(ns))
         .chain(keep.iter().cloned())
         .chain(settings.never_deny.iter().cloned())
+        .filter(|ns| is_service_prefix(ns))
         .collect()
 }
 
