@@ -597,6 +597,18 @@ impl Iam {
         Ok(out.user().and_then(|u| u.password_last_used()).and_then(to_time))
     }
 
+    /// Whether the user has a console password now (GetLoginProfile; a missing user has
+    /// none).
+    pub async fn has_login_profile(&self, user: &str) -> Result<bool, AwsError> {
+        match self.client.get_login_profile().user_name(user).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = AwsError::from_sdk("GetLoginProfile", e);
+                if e.is_code("NoSuchEntity") { Ok(false) } else { Err(e) }
+            }
+        }
+    }
+
     /// The user's access keys as IAM has them now.
     pub async fn access_keys(&self, user: &str) -> Result<Vec<LiveKey>, AwsError> {
         let mut pages = self.client.list_access_keys().user_name(user).into_paginator().send();

@@ -62,7 +62,6 @@ fn finding(user: &UserDetails, action: Action, status: Status, reason: String, s
         status,
         reason,
         services: Some(services),
-        audit_trail_error: None,
     }
 }
 

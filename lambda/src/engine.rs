@@ -23,10 +23,14 @@ use crate::settings::{Mode, Settings};
 
 /// Prefix of the audit-trail tags the engine writes on users it changed.
 pub const TAG_PREFIX: &str = "iam-janitor:";
-/// Tag set when the console password was deleted; the value is the time (RFC 3339).
+/// Tag set when the console password was deleted. The tags are written just before the
+/// change: the value is its time (RFC 3339), or [`NOT_DONE`] and the time when the change
+/// then failed.
 pub const TAG_CONSOLE_DISABLED: &str = "iam-janitor:console-disabled";
 /// Prefix of the tag set when a key was deactivated: `iam-janitor:key-disabled:<key id>`.
 pub const TAG_KEY_DISABLED_PREFIX: &str = "iam-janitor:key-disabled:";
+/// Start of an audit-trail tag value whose change was not made (`not-done <time>`).
+pub const NOT_DONE: &str = "not-done";
 
 /// A run that could not evaluate the account. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -157,8 +161,15 @@ async fn confirm_and_apply(iam: &Iam, settings: &Settings, now: OffsetDateTime, 
     all.into_iter().map(|(_, item)| item).collect()
 }
 
-/// Confirms one user's candidates on live data and applies them in enforce mode, then
-/// writes one audit-trail TagUser call for everything changed.
+/// Confirms one user's candidates on live data and, in enforce mode, changes them.
+///
+/// The audit trail is written first: one TagUser call with a tag per credential about
+/// to change, then the changes. A change is never made without its record (restore
+/// reads these tags), whatever fails or stops in between: a failed TagUser means no
+/// change at all, and a run stopped after the tag (a Lambda timeout, a lost answer)
+/// leaves a record that the next run completes, since the credential is still
+/// dormant. The price is a record of a change that then failed (reported as failed);
+/// restore acts on the live state, so giving back what was not taken does nothing.
 async fn process_user(
     iam: &Iam,
     settings: &Settings,
@@ -170,12 +181,11 @@ async fn process_user(
     };
     let stamp = now.format(&Rfc3339).unwrap_or_default();
     let enforce = settings.mode == Mode::Enforce;
-    let mut audit_tags = Vec::new();
-    let mut applied = Vec::new();
 
+    // 1. Confirm every candidate on live data.
     // Keys are listed once per user, and only if the user has a key candidate.
     let mut live_keys: Option<Result<Vec<crate::aws::LiveKey>, AwsError>> = None;
-
+    let mut confirmed = Vec::new();
     for (idx, (_, item)) in items.iter_mut().enumerate() {
         let outcome = match item.credential {
             Credential::Console => confirm_console(iam, &user, item.facts, settings, now).await,
@@ -212,55 +222,124 @@ async fn process_user(
                     f.reason = format!("{} (confirmed on live data)", f.reason);
                     continue;
                 }
-                let write = match (&item.credential, &f.access_key_id) {
-                    (Credential::Console, _) => iam.delete_login_profile(&user).await.map(Some),
-                    (Credential::AccessKey { .. }, Some(id)) => {
-                        iam.deactivate_access_key(&user, id).await.map(|_| None)
-                    }
-                    (Credential::AccessKey { .. }, None) => Err(AwsError {
-                        operation: "UpdateAccessKey",
-                        code: None,
-                        message: "no key ID resolved".to_string(),
-                    }),
-                };
-                match write {
-                    Ok(Some(Deleted::AlreadyGone)) => {
-                        f.status = Status::Skipped;
-                        f.reason = "login profile already deleted".to_string();
-                    }
-                    Ok(_) => {
-                        f.status = Status::Applied;
-                        audit_tags.push(Tag {
-                            key: match &f.access_key_id {
-                                Some(id) => format!("{TAG_KEY_DISABLED_PREFIX}{id}"),
-                                None => TAG_CONSOLE_DISABLED.to_string(),
-                            },
-                            value: stamp.clone(),
-                        });
-                        applied.push(idx);
-                        tracing::info!(user = %user, action = ?f.action, key = ?f.access_key_id, "applied");
-                    }
-                    Err(e) => {
+                match (&item.credential, &f.access_key_id) {
+                    (Credential::AccessKey { .. }, None) => {
                         f.status = Status::Failed;
-                        f.reason = format!("{e} ({})", f.reason);
-                        tracing::error!(user = %user, action = ?f.action, error = %e, "write failed");
+                        f.reason = format!("no key ID resolved, not changed ({})", f.reason);
                     }
+                    _ => confirmed.push(idx),
                 }
             }
         }
     }
+    if confirmed.is_empty() {
+        return items;
+    }
 
-    if !audit_tags.is_empty()
-        && let Err(e) = iam.tag_user(&user, &audit_tags).await
-    {
-        tracing::error!(user = %user, error = %e, "audit tag failed");
-        for idx in applied {
+    // 2. The audit trail, before any change.
+    let audit_tags: Vec<Tag> = confirmed
+        .iter()
+        .map(|&idx| Tag {
+            key: audit_tag_key(items[idx].1.finding.access_key_id.as_deref()),
+            value: stamp.clone(),
+        })
+        .collect();
+    if let Err(e) = iam.tag_user(&user, &audit_tags).await {
+        tracing::error!(user = %user, error = %e, "audit tag failed; nothing changed");
+        for idx in confirmed {
             let f = &mut items[idx].1.finding;
-            f.reason = format!("{}; the audit-trail tag could not be written: {e}", f.reason);
-            f.audit_trail_error = Some(e.to_string());
+            f.status = Status::Failed;
+            f.reason = format!(
+                "the audit-trail tag could not be written, not changed: {e} ({})",
+                f.reason
+            );
+        }
+        return items;
+    }
+
+    // 3. The changes.
+    let mut not_done = Vec::new();
+    let mut not_done_idx = Vec::new();
+    for idx in confirmed {
+        let item = &mut items[idx].1;
+        let f = &mut item.finding;
+        let write = match (&item.credential, &f.access_key_id) {
+            (Credential::Console, _) => iam.delete_login_profile(&user).await.map(Some),
+            (Credential::AccessKey { .. }, Some(id)) => iam.deactivate_access_key(&user, id).await.map(|_| None),
+            (Credential::AccessKey { .. }, None) => continue,
+        };
+        if let Ok(Some(Deleted::AlreadyGone)) = write {
+            // Confirmed present a moment ago: an earlier attempt of this request took
+            // effect and its answer was lost (the SDK retried), or someone deleted it at
+            // the same moment. Either way it is gone, as recorded.
+            f.reason = format!(
+                "{} (the login profile was gone when the delete was retried: an earlier attempt took effect)",
+                f.reason
+            );
+        }
+        let Err(e) = write else {
+            f.status = Status::Applied;
+            tracing::info!(user = %user, action = ?f.action, key = ?f.access_key_id, "applied");
+            continue;
+        };
+        // The request may have taken effect although its answer was lost (a dropped
+        // connection, a retry that then failed): look before saying what was not done.
+        f.status = Status::Failed;
+        match took_effect(iam, &user, &item.credential, f.access_key_id.as_deref()).await {
+            Ok(true) => {
+                f.status = Status::Applied;
+                f.reason = format!("{} (confirmed on re-read after: {e})", f.reason);
+                tracing::info!(user = %user, action = ?f.action, key = ?f.access_key_id, "applied (answer lost)");
+            }
+            Ok(false) => {
+                f.reason = format!("{e} ({})", f.reason);
+                tracing::error!(user = %user, action = ?f.action, error = %e, "write failed");
+                not_done_idx.push(idx);
+                not_done.push(Tag {
+                    key: audit_tag_key(f.access_key_id.as_deref()),
+                    value: format!("{NOT_DONE} {stamp}"),
+                });
+            }
+            Err(unknown) => {
+                // The record stays: the change may have been made. The next run confirms
+                // again, and re-does it if the credential is still there.
+                f.reason = format!("{e}; whether it took effect is unknown ({unknown}) ({})", f.reason);
+                tracing::error!(user = %user, action = ?f.action, error = %e, "write failed, outcome unknown");
+            }
+        }
+    }
+
+    // 4. The record of a change that was not made says so.
+    if !not_done.is_empty()
+        && let Err(e) = iam.tag_user(&user, &not_done).await
+    {
+        tracing::error!(user = %user, error = %e, "could not mark the audit trail not-done");
+        for idx in not_done_idx {
+            let f = &mut items[idx].1.finding;
+            f.reason = format!("{}; its audit-trail tag still records the change: {e}", f.reason);
         }
     }
     items
+}
+
+/// The audit-trail tag key of a credential.
+fn audit_tag_key(key_id: Option<&str>) -> String {
+    match key_id {
+        Some(id) => format!("{TAG_KEY_DISABLED_PREFIX}{id}"),
+        None => TAG_CONSOLE_DISABLED.to_string(),
+    }
+}
+
+/// Whether a change whose request failed is nevertheless in effect (live state).
+async fn took_effect(iam: &Iam, user: &str, credential: &Credential, key_id: Option<&str>) -> Result<bool, AwsError> {
+    match (credential, key_id) {
+        (Credential::Console, _) => Ok(!iam.has_login_profile(user).await?),
+        (Credential::AccessKey { .. }, Some(id)) => {
+            let keys = iam.access_keys(user).await?;
+            Ok(keys.iter().any(|k| k.id == id && !k.active))
+        }
+        (Credential::AccessKey { .. }, None) => Ok(false),
+    }
 }
 
 enum Confirmed {
@@ -298,6 +377,15 @@ async fn confirm_console(
     settings: &Settings,
     now: OffsetDateTime,
 ) -> Confirmed {
+    // The report may be hours old (IAM caches it up to 4 h): a password deleted since,
+    // by an earlier run or by someone else, is not deleted "again". It also tells an
+    // answer of NoSuchEntity to DeleteLoginProfile (a retry whose first attempt took
+    // effect) from a password that was never there.
+    match iam.has_login_profile(user).await {
+        Ok(true) => {}
+        Ok(false) => return Confirmed::Skip("login profile already deleted".to_string()),
+        Err(e) => return Confirmed::Failed(e.to_string()),
+    }
     match iam.password_last_used(user).await {
         Err(e) if e.is_code("NoSuchEntity") => Confirmed::Skip("user no longer exists".to_string()),
         Err(e) => Confirmed::Failed(e.to_string()),

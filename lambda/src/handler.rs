@@ -29,8 +29,8 @@ pub enum HandlerError {
     Run(#[from] engine::RunError),
     #[error("circuit breaker tripped: {planned} changes planned, more than max-actions {max}; nothing was changed")]
     Breaker { planned: usize, max: u32 },
-    #[error("{failed} changes failed and {untagged} made without their audit-trail tag (see the report in the logs)")]
-    Partial { failed: usize, untagged: usize },
+    #[error("{failed} changes failed (see the report in the logs)")]
+    Partial { failed: usize },
 }
 
 /// The mode override of a manual invoke, if any. Scheduled events carry none.
@@ -62,10 +62,9 @@ pub async fn handle(app: &App, event: Value, now: OffsetDateTime) -> Result<Repo
             max: b.max_actions,
         });
     }
-    if report.summary.failed > 0 || report.summary.audit_trail_failures > 0 {
+    if report.summary.failed > 0 {
         return Err(HandlerError::Partial {
             failed: report.summary.failed,
-            untagged: report.summary.audit_trail_failures,
         });
     }
     Ok(report)

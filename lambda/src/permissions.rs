@@ -62,6 +62,11 @@ pub const PERMISSIONS: &[Permission] = &[
     ),
     p("iam:GetCredentialReport", Scope::Read, "read the credential report"),
     p(
+        "iam:GetLoginProfile",
+        Scope::Read,
+        "confirm a console password still exists before deleting it",
+    ),
+    p(
         "iam:GetServiceLastAccessedDetails",
         Scope::Read,
         "read an Access Advisor job's result",

@@ -71,11 +71,6 @@ pub struct Finding {
     /// Service namespaces (`unused_services` findings only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<String>>,
-    /// Set when the change was made but its audit-trail tag could not be written:
-    /// `cargo xtask restore` finds what to give back from those tags, so the run counts
-    /// as partly failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub audit_trail_error: Option<String>,
 }
 
 /// Why the circuit breaker stopped the run.
@@ -101,9 +96,6 @@ pub struct Summary {
     pub applied: usize,
     pub skipped: usize,
     pub failed: usize,
-    /// Changes made whose audit-trail tag could not be written (see
-    /// [`Finding::audit_trail_error`]).
-    pub audit_trail_failures: usize,
     pub rejected_rows: usize,
     pub circuit_breaker: Option<BreakerTrip>,
 }
@@ -136,7 +128,6 @@ impl Report {
         s.applied = 0;
         s.skipped = 0;
         s.failed = 0;
-        s.audit_trail_failures = self.findings.iter().filter(|f| f.audit_trail_error.is_some()).count();
         for f in &self.findings {
             if f.action == Action::Warn {
                 s.warnings += 1;
@@ -154,9 +145,7 @@ impl Report {
 
     /// Whether the run should end with a non-zero status: a tripped breaker or a failure.
     pub fn is_failure(&self) -> bool {
-        self.summary.failed > 0
-            || self.summary.audit_trail_failures > 0
-            || self.summary.circuit_breaker.as_ref().is_some_and(|b| b.tripped)
+        self.summary.failed > 0 || self.summary.circuit_breaker.as_ref().is_some_and(|b| b.tripped)
     }
 
     /// The report as a human-readable table.

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::aws::decode_policy_document;
-use crate::engine::{TAG_CONSOLE_DISABLED, TAG_KEY_DISABLED_PREFIX};
+use crate::engine::{NOT_DONE, TAG_CONSOLE_DISABLED, TAG_KEY_DISABLED_PREFIX};
 use crate::least_privilege::{self as lp, Denied};
 
 /// Tag set on a user when something was restored; the value is the time.
@@ -139,6 +139,13 @@ pub async fn restore(
             .await
             .map_err(|e| err("ListAccessKeys", e.into_service_error()))?;
         for (tag, id) in disabled {
+            if tags.iter().any(|(k, v)| *k == tag && v.starts_with(NOT_DONE)) {
+                outcome
+                    .keys_skipped
+                    .push((id, "iam-janitor's deactivation did not take effect".to_string()));
+                untag.push(tag);
+                continue;
+            }
             match live
                 .access_key_metadata()
                 .iter()
@@ -166,7 +173,16 @@ pub async fn restore(
     }
 
     if request.console {
-        let disabled_by_us = tags.iter().any(|(k, _)| k == TAG_CONSOLE_DISABLED);
+        let disabled_by_us = tags
+            .iter()
+            .any(|(k, v)| k == TAG_CONSOLE_DISABLED && !v.starts_with(NOT_DONE));
+        if tags
+            .iter()
+            .any(|(k, v)| k == TAG_CONSOLE_DISABLED && v.starts_with(NOT_DONE))
+        {
+            // The record of a deletion that failed: nothing to give back.
+            untag.push(TAG_CONSOLE_DISABLED.to_string());
+        }
         let has_password = match client.get_login_profile().user_name(user).send().await {
             Ok(_) => true,
             Err(e) => {

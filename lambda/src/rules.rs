@@ -246,7 +246,6 @@ fn plan_credential(
             status,
             reason,
             services: None,
-            audit_trail_error: None,
         },
         credential,
         facts,

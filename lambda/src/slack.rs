@@ -125,12 +125,6 @@ pub fn digest(report: &Report) -> Vec<Value> {
             s.skipped
         )
     };
-    if s.audit_trail_failures > 0 {
-        intro.push_str(&format!(
-            "\n:warning: {} without the audit-trail tag that `cargo xtask restore` reads (their reasons say why).",
-            plural(s.audit_trail_failures, "change was made", "changes were made")
-        ));
-    }
     if let Some(b) = &s.circuit_breaker {
         intro.push_str(&format!(
             "\n:rotating_light: Circuit breaker: {} changes planned, more than max-actions {}. {}",
@@ -372,7 +366,6 @@ mod tests {
                 status: Status::Applied,
                 reason: format!("access key AKIAEXAMPLE{i:09} idle 120 days (never used), more than 90 days"),
                 services: (i % 3 == 0).then(|| vec!["ec2".to_string(), "rds".to_string()]),
-                audit_trail_error: None,
             })
             .collect();
         let mut r = Report {
