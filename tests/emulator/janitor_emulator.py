@@ -13,7 +13,12 @@ middleware that adds what the tests need and moto lacks:
 * IAM Access Advisor (``GenerateServiceLastAccessedDetails`` /
   ``GetServiceLastAccessedDetails``), with per-user data set through the
   control API;
-* counting, latency and fault injection for every IAM call;
+* counting, latency and fault injection for every IAM call: scripted faults
+  (this action, this user, N times) and chaos (a seeded fraction of calls
+  throttled, answered 5xx, or dropped without an answer before or after the
+  request took effect);
+* authorization of IAM requests like IAM's (resources and condition keys) for
+  role sessions created through the control API (iam_authz.py);
 * ListUsers paging (MaxItems / Marker) like real IAM; moto returns all users;
 * the policy quota and PasswordResetRequired apply to the caller's account
   (credentials from sts:AssumeRole into a member account included), the one
@@ -42,6 +47,12 @@ Control API (JSON in and out; bad input -> 400 {"error": "..."}; optional
     POST   /_janitor/access-advisor-page-cap     {"max": N}: pages hold at most N services (0: MaxItems)
     POST   /_janitor/policies-quota              {"max": N}: the account's customer managed policy quota (default 1500), enforced on CreatePolicy
     POST   /_janitor/credential-report/freeze    -> {"generated_time"}  (DELETE unfreezes)
+    POST   /_janitor/sessions                    {role?, path?, policies: [doc]} -> {access_key_id, secret_access_key, session_token, arn}
+                                                 IAM requests signed with these credentials are authorized against
+                                                 exactly those policies (iam_authz.py); any other key acts as root
+    POST   /_janitor/chaos                       {seed, fraction, kinds: [throttle|5xx|drop-before|drop-after], actions?, access_key?}
+                                                 a seeded fraction of IAM requests fails (DELETE stops it;
+                                                 GET -> {"injected": {kind: n}})
 
 In patches an absent field is left unchanged and null clears it.
 
@@ -58,9 +69,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import json
 import re
+import socket
 import sys
 import threading
 import time
@@ -228,6 +241,41 @@ class AdvisorJob:
     completed: datetime | None = None
 
 
+CHAOS_KINDS = ("throttle", "5xx", "drop-before", "drop-after")
+
+
+@dataclass
+class Chaos:
+    seed: int
+    fraction: float
+    kinds: list[str]
+    # Only these IAM actions (all when empty).
+    actions: set[str]
+    # Only requests signed with this access key ID (all when empty).
+    access_key: str
+    # How often each request (by content) was seen: the n-th sight of the same
+    # request draws anew, so a retried call can succeed.
+    seen: dict[str, int] = field(default_factory=dict)
+    injected: dict[str, int] = field(default_factory=dict)
+
+    def draw(self, access_key: str, action: str, params: dict[str, str]) -> str | None:
+        """The fault for this request, if any: a function of the seed, the
+        request's content and how many times it was seen, so a run sees the same
+        faults whatever the order its concurrent calls arrive in."""
+        if self.actions and action not in self.actions:
+            return None
+        if self.access_key and access_key != self.access_key:
+            return None
+        content = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "Version")
+        n = self.seen[content] = self.seen.get(content, 0) + 1
+        digest = hashlib.sha256(f"{self.seed}|{content}|{n}".encode()).digest()
+        if int.from_bytes(digest[:8], "big") / 2.0**64 >= self.fraction:
+            return None
+        kind = self.kinds[int.from_bytes(digest[8:12], "big") % len(self.kinds)]
+        self.injected[kind] = self.injected.get(kind, 0) + 1
+        return kind
+
+
 @dataclass
 class Session:
     account: str
@@ -257,6 +305,7 @@ class State:
     # Sessions whose IAM requests are authorized against their policies
     # (iam_authz); requests signed with any other key act as the account root.
     sessions: dict[str, "Session"] = field(default_factory=dict)
+    chaos: Chaos | None = None
 
     def reset(self) -> None:
         with self.lock:
@@ -269,6 +318,7 @@ class State:
             self.advisor_page_cap = 0
             self.policies_quota = 1500
             self.sessions.clear()
+            self.chaos = None
 
 
 STATE = State()
@@ -911,6 +961,59 @@ def parse_fault(body: dict[str, Any]) -> FaultRule:
     )
 
 
+def parse_chaos(body: dict[str, Any]) -> Chaos:
+    seed = expect_int(body.get("seed"), "seed", 0, 2**63)
+    fraction = body.get("fraction")
+    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 <= fraction <= 1:
+        raise ControlError(f"fraction: expected a number from 0 to 1, got {fraction!r}")
+    kinds = [expect_str(k, f"kinds[{i}]") for i, k in enumerate(expect_list(body.get("kinds"), "kinds"))]
+    if not kinds:
+        raise ControlError("kinds: expected at least one of " + ", ".join(CHAOS_KINDS))
+    for k in kinds:
+        if k not in CHAOS_KINDS:
+            raise ControlError(f"kinds: {k!r} is not one of " + ", ".join(CHAOS_KINDS))
+    actions = body.get("actions", [])
+    actions = {expect_str(a, f"actions[{i}]") for i, a in enumerate(expect_list(actions, "actions"))}
+    access_key = expect_str(body.get("access_key", ""), "access_key")
+    return Chaos(seed=seed, fraction=float(fraction), kinds=kinds, actions=actions, access_key=access_key)
+
+
+def stable_params(params: dict[str, str]) -> dict[str, str]:
+    """The request's parameters with the values that differ from one seeding or
+    run to the next (job IDs, access key IDs) replaced by what they stand for, so
+    that chaos draws the same faults for the same requests. Takes STATE.lock and
+    MOTO_LOCK one after the other, never nested (iam_effect nests them the other way)."""
+    out = dict(params)
+    with STATE.lock:
+        job = STATE.jobs.get(params.get("JobId", ""))
+    if job is not None:
+        out["JobId"] = job.arn
+    key_id = params.get("AccessKeyId")
+    if key_id:
+        with MOTO_LOCK:
+            for account in list(iam_backends.keys()):
+                backend = iam_backends[account].get(PARTITION)
+                owner = next((u for u in backend.users.values()
+                              if any(k.access_key_id == key_id for k in u.access_keys)), None) if backend else None
+                if owner is not None:
+                    index = [k.access_key_id for k in owner.access_keys].index(key_id)
+                    out["AccessKeyId"] = f"{owner.name}#{index}"
+                    break
+    return out
+
+
+def drop_connection(environ: dict[str, Any]) -> None:
+    """Ends the TCP connection without an answer (the client sees the
+    connection close mid-request)."""
+    sock = environ.get("werkzeug.socket")
+    if sock is None:
+        raise RuntimeError("werkzeug.socket missing: cannot drop the connection")
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 def parse_advisor_services(body: dict[str, Any]) -> list[dict[str, Any]]:
     services = []
     for i, raw in enumerate(expect_list(body.get("services"), "services")):
@@ -1044,6 +1147,19 @@ def handle_control(method: str, path: str, account: str, body: dict[str, Any]) -
         with STATE.lock:
             STATE.advisor_page_cap = cap
         return {"ok": True}
+    if (method, rest) == ("POST", "chaos"):
+        chaos = parse_chaos(body)
+        with STATE.lock:
+            STATE.chaos = chaos
+        return {"ok": True}
+    if (method, rest) == ("GET", "chaos"):
+        with STATE.lock:
+            return {"injected": dict(sorted(STATE.chaos.injected.items())) if STATE.chaos else {}}
+    if (method, rest) == ("DELETE", "chaos"):
+        with STATE.lock:
+            injected = dict(sorted(STATE.chaos.injected.items())) if STATE.chaos else {}
+            STATE.chaos = None
+        return {"injected": injected}
     if (method, rest) == ("POST", "sessions"):
         return create_session(account, body)
     if method == "POST" and head == "access-advisor" and tail:
@@ -1143,6 +1259,8 @@ class JanitorMiddleware:
                 params.setdefault(k, v[0])
         action = params.get("Action", "<none>")
 
+        # Chaos draws on the request's stable content (computed outside STATE.lock).
+        stable = stable_params(params) if STATE.chaos is not None else None
         with STATE.lock:
             STATE.calls[action] = STATE.calls.get(action, 0) + 1
             latency = STATE.latency_ms
@@ -1155,10 +1273,29 @@ class JanitorMiddleware:
                     if rule.remaining <= 0:
                         STATE.faults.remove(rule)
                     break
+            chaos = (STATE.chaos.draw(match_access_key(environ), action, stable)
+                     if STATE.chaos is not None and stable is not None else None)
         if latency:
             time.sleep(latency / 1000.0)
         if fault is not None:
             return iam_error(start_response, fault.status, fault.code, fault.message)
+        if chaos == "throttle":
+            return iam_error(start_response, 400, "Throttling", "Rate exceeded")
+        if chaos == "5xx":
+            return iam_error(start_response, 500, "ServiceFailure",
+                             "The request processing has failed because of an unknown error.", "Receiver")
+        if chaos == "drop-before":
+            drop_connection(environ)
+            start_response("500 Dropped", [("Content-Length", "0")])
+            return [b""]
+        result = self.iam_effect(environ, start_response, action, params)
+        if chaos == "drop-after":
+            # The request took effect; its answer is lost.
+            drop_connection(environ)
+        return result
+
+    def iam_effect(self, environ: dict[str, Any], start_response: Callable[..., Any],
+                   action: str, params: dict[str, str]) -> Iterable[bytes]:
         with STATE.lock:
             session = STATE.sessions.get(match_access_key(environ))
         if session is not None:

@@ -255,6 +255,49 @@ impl Fault {
     }
 }
 
+/// Chaos: a seeded fraction of IAM calls fails with one of `kinds`. Which calls is a
+/// function of the seed, the request's content and how many times the same request
+/// was seen, so concurrent calls arriving in another order meet the same faults.
+#[derive(Debug, Clone, Serialize)]
+pub struct Chaos {
+    pub seed: u64,
+    /// 0.0 to 1.0.
+    pub fraction: f64,
+    pub kinds: Vec<ChaosKind>,
+    /// Only these IAM actions (all when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+    /// Only requests signed with this access key ID (all when `None`), so that a test
+    /// can read the state with other credentials while the code under test meets faults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ChaosKind {
+    /// 400 Throttling.
+    #[serde(rename = "throttle")]
+    Throttle,
+    /// 500 ServiceFailure.
+    #[serde(rename = "5xx")]
+    ServerError,
+    /// The connection closes before the request is looked at.
+    #[serde(rename = "drop-before")]
+    DropBefore,
+    /// The request takes effect, then the connection closes without an answer.
+    #[serde(rename = "drop-after")]
+    DropAfter,
+}
+
+impl ChaosKind {
+    pub const ALL: [ChaosKind; 4] = [
+        ChaosKind::Throttle,
+        ChaosKind::ServerError,
+        ChaosKind::DropBefore,
+        ChaosKind::DropAfter,
+    ];
+}
+
 /// IAM calls received since the last reset, by action.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct CallCounts {

@@ -20,7 +20,8 @@ use time::OffsetDateTime;
 use crate::control::{AdvisorRequest, SeedRequest, SeedResponse};
 use crate::http::HttpClient;
 use crate::{
-    AdvisorService, CallCounts, Fault, HarnessError, KeyPatch, SeedUser, SeededUser, UserPatch, workspace_root,
+    AdvisorService, CallCounts, Chaos, ChaosKind, Fault, HarnessError, KeyPatch, SeedUser, SeededUser, UserPatch,
+    workspace_root,
 };
 
 /// The account the emulator's IAM API acts on with the harness credentials.
@@ -387,6 +388,21 @@ impl Emulator {
     /// Add a fault rule (rules stack; the first matching one fires).
     pub async fn inject_fault(&self, fault: Fault) -> Result<(), HarnessError> {
         self.control_ok(Method::POST, "faults", Some(&fault)).await
+    }
+
+    /// Start failing a seeded fraction of IAM calls (replaces earlier chaos).
+    pub async fn set_chaos(&self, chaos: &Chaos) -> Result<(), HarnessError> {
+        self.control_ok(Method::POST, "chaos", Some(chaos)).await
+    }
+
+    /// Stop the chaos; returns how many faults of each kind were injected.
+    pub async fn stop_chaos(&self) -> Result<BTreeMap<ChaosKind, u64>, HarnessError> {
+        #[derive(serde::Deserialize)]
+        struct Injected {
+            injected: BTreeMap<ChaosKind, u64>,
+        }
+        let answer: Injected = self.control(Method::DELETE, "chaos", None::<&()>).await?;
+        Ok(answer.injected)
     }
 
     pub async fn clear_faults(&self) -> Result<(), HarnessError> {

@@ -32,7 +32,8 @@ mod harness_tests;
 use std::path::PathBuf;
 
 pub use control::{
-    AdvisorService, CallCounts, Fault, KeyPatch, KeyStatus, SeedKey, SeedPassword, SeedUser, SeededUser, UserPatch,
+    AdvisorService, CallCounts, Chaos, ChaosKind, Fault, KeyPatch, KeyStatus, SeedKey, SeedPassword, SeedUser,
+    SeededUser, UserPatch,
 };
 pub use emulator::{DEFAULT_ACCOUNT_ID, Emulator, parse_credential_report};
 pub use runtime_api::{Outcome, RuntimeApi};

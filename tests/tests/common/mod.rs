@@ -3,7 +3,9 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use iam_janitor::least_privilege::{POLICY_PATH, policy_name};
 
 use clap::Parser;
 use iam_janitor::audit::{self, AuditArgs};
@@ -68,4 +70,96 @@ pub fn findings_of<'a>(report: &'a Value, user: &str) -> Vec<&'a Value> {
 
 pub fn writes(calls: &BTreeMap<String, u64>) -> u64 {
     WRITES.iter().map(|w| calls.get(*w).copied().unwrap_or(0)).sum()
+}
+
+/// What the engine can change on a user, read with root credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserState {
+    pub login_profile: bool,
+    pub key_statuses: Vec<String>,
+    pub attached: BTreeSet<String>,
+    /// The deny policy's default document and its number of versions.
+    pub deny_policy: Option<(String, usize)>,
+    /// `iam-janitor:*` audit tags (key IDs as `<id>`); `=not-done` marks the record of a
+    /// change that was not made.
+    pub audit_tags: BTreeSet<String>,
+}
+
+pub async fn user_state(emu: &Emulator, user: &str) -> UserState {
+    let iam = emu.iam().await;
+    let login_profile = iam.get_login_profile().user_name(user).send().await.is_ok();
+    let keys = iam.list_access_keys().user_name(user).send().await.unwrap();
+    let key_statuses = keys
+        .access_key_metadata()
+        .iter()
+        .map(|k| k.status().unwrap().as_str().to_string())
+        .collect();
+    let attached = iam
+        .list_attached_user_policies()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .attached_policies()
+        .iter()
+        .map(|p| p.policy_arn().unwrap().to_string())
+        .collect();
+    let arn = format!(
+        "arn:aws:iam::{}:policy{POLICY_PATH}{}",
+        emu.account_id(),
+        policy_name(user)
+    );
+    let deny_policy = match iam.list_policy_versions().policy_arn(&arn).send().await {
+        Ok(v) => {
+            let default = v.versions().iter().find(|v| v.is_default_version()).unwrap();
+            let doc = iam
+                .get_policy_version()
+                .policy_arn(&arn)
+                .version_id(default.version_id().unwrap())
+                .send()
+                .await
+                .unwrap();
+            let raw = doc.policy_version().unwrap().document().unwrap();
+            Some((iam_janitor::aws::decode_policy_document(raw), v.versions().len()))
+        }
+        Err(_) => None,
+    };
+    let audit_tags = iam
+        .list_user_tags()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .tags()
+        .iter()
+        .filter(|t| t.key().starts_with("iam-janitor:") && t.key() != "iam-janitor:keep-services")
+        .map(|t| {
+            // Key IDs are new on every seed.
+            let key = match t.key().strip_prefix("iam-janitor:key-disabled:") {
+                Some(_) => "iam-janitor:key-disabled:<id>".to_string(),
+                None => t.key().to_string(),
+            };
+            // The record of a change that was not made.
+            if t.value().starts_with("not-done") {
+                format!("{key}=not-done")
+            } else {
+                key
+            }
+        })
+        .collect();
+    UserState {
+        login_profile,
+        key_statuses,
+        attached,
+        deny_policy,
+        audit_tags,
+    }
+}
+
+pub async fn state(emu: &Emulator, users: &[&str]) -> BTreeMap<String, UserState> {
+    let mut out = BTreeMap::new();
+    for user in users {
+        out.insert(user.to_string(), user_state(emu, user).await);
+    }
+    out
 }
