@@ -140,3 +140,58 @@ async fn restore_gives_back_exactly_what_the_engine_took() {
         .unwrap();
     assert!(again.keys_reactivated.is_empty() && !again.console_restored);
 }
+
+/// A record of a change that then failed (`not-done <time>`) gives nothing back: the key
+/// made inactive by someone else since stays inactive, and no password is created.
+#[tokio::test]
+async fn restore_gives_nothing_back_for_a_change_recorded_as_not_done() {
+    let emu = Emulator::start().await.unwrap();
+    let seeded = emu
+        .seed(&[SeedUser {
+            name: "never-changed".into(),
+            create_date: Some(days_ago(900)),
+            keys: vec![SeedKey {
+                create_date: Some(days_ago(700)),
+                status: KeyStatus::Inactive,
+                ..SeedKey::default()
+            }],
+            ..SeedUser::default()
+        }])
+        .await
+        .unwrap();
+    let key = &seeded[0].access_key_ids[0];
+    let iam = emu.iam().await;
+    let tag = |k: String| {
+        aws_sdk_iam::types::Tag::builder()
+            .key(k)
+            .value("not-done 2026-11-01T00:00:00Z")
+            .build()
+            .unwrap()
+    };
+    iam.tag_user()
+        .user_name("never-changed")
+        .tags(tag(format!("iam-janitor:key-disabled:{key}")))
+        .tags(tag("iam-janitor:console-disabled".to_string()))
+        .send()
+        .await
+        .unwrap();
+    let request = RestoreRequest {
+        user: "never-changed".into(),
+        keys: true,
+        console: true,
+        services: BTreeSet::new(),
+    };
+    let outcome = restore(&iam, &request, now(), "iam-janitor:keep-services")
+        .await
+        .unwrap();
+    assert!(outcome.keys_reactivated.is_empty(), "{outcome:?}");
+    assert_eq!(outcome.keys_skipped.len(), 1, "{outcome:?}");
+    assert!(outcome.keys_skipped[0].1.contains("did not take effect"), "{outcome:?}");
+    assert!(!outcome.console_restored && outcome.temporary_password.is_none());
+    let keys = iam.list_access_keys().user_name("never-changed").send().await.unwrap();
+    assert_eq!(keys.access_key_metadata()[0].status().unwrap().as_str(), "Inactive");
+    assert!(iam.get_login_profile().user_name("never-changed").send().await.is_err());
+    // The not-done records are cleared.
+    let tags = iam.list_user_tags().user_name("never-changed").send().await.unwrap();
+    assert!(tags.tags().iter().all(|t| !t.key().contains("disabled")), "{tags:?}");
+}
