@@ -143,23 +143,22 @@ def condition_holds(block: Any, context: dict[str, list[str]]) -> bool:
     return True
 
 
+def element_matches(statement: dict[str, Any], element: str, value: str,
+                    ignore_case: bool) -> bool:
+    """Whether `element` (Action or Resource) or its Not- form admits `value`."""
+    if element in statement:
+        return any(wildcard_match(p, value, ignore_case) for p in as_list(statement[element]))
+    if f"Not{element}" in statement:
+        return not any(wildcard_match(p, value, ignore_case)
+                       for p in as_list(statement[f"Not{element}"]))
+    raise Unsupported(f"identity-based statement without {element} or Not{element}: {statement!r}")
+
+
 def statement_applies(statement: dict[str, Any], check: Check) -> bool:
-    if "Action" in statement:
-        if not any(wildcard_match(p, check.action, True) for p in as_list(statement["Action"])):
-            return False
-    elif "NotAction" in statement:
-        if any(wildcard_match(p, check.action, True) for p in as_list(statement["NotAction"])):
-            return False
-    else:
-        raise Unsupported(f"statement without Action or NotAction: {statement!r}")
-    if "Resource" in statement:
-        if not any(wildcard_match(p, check.resource, False) for p in as_list(statement["Resource"])):
-            return False
-    elif "NotResource" in statement:
-        if any(wildcard_match(p, check.resource, False) for p in as_list(statement["NotResource"])):
-            return False
-    else:
-        raise Unsupported(f"identity-based statement without Resource or NotResource: {statement!r}")
+    if not element_matches(statement, "Action", check.action, ignore_case=True):
+        return False
+    if not element_matches(statement, "Resource", check.resource, ignore_case=False):
+        return False
     if "Condition" in statement:
         return condition_holds(statement["Condition"], check.context)
     return True

@@ -13,9 +13,8 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_iam::config::Credentials;
-use clap::Parser;
 use common::{UserState, days_ago};
-use iam_janitor::audit::{self, AuditArgs};
+use iam_janitor::audit;
 use iam_janitor_tests::{AdvisorService, Chaos, ChaosKind, Emulator, SeedKey, SeedPassword, SeedUser};
 use serde_json::Value;
 
@@ -96,23 +95,11 @@ async fn state(emu: &Emulator) -> BTreeMap<String, UserState> {
         .collect()
 }
 
-/// One enforce run: `Ok(report)` if the account was evaluated, `Err` if not.
+/// One enforce run with the engine's credentials: `Ok(report)` if the account was
+/// evaluated, `Err` if not.
 async fn enforce(emu: &Emulator) -> Result<(i32, Value), String> {
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: AuditArgs,
-    }
-    let mut argv = vec!["audit", "--format", "json"];
-    argv.extend_from_slice(FLAGS);
-    let cli = Cli::try_parse_from(argv).unwrap();
-    let mut out = Vec::new();
     let credentials = Credentials::new(ENGINE_KEY, "engine-secret", None, None, "faults-test");
-    let config = emu.sdk_config_as(credentials).await;
-    match audit::run(&cli.args, &config, common::now(), &mut out).await {
-        Ok(code) => Ok((code, serde_json::from_slice(&out).unwrap())),
-        Err(e) => Err(e.to_string()),
-    }
+    common::audit_result(&emu.sdk_config_as(credentials).await, FLAGS).await
 }
 
 /// Every credential of `now` is as `before` or as `reference` has it.

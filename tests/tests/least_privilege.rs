@@ -51,20 +51,8 @@ fn policy_arn(emu: &Emulator, user: &str) -> String {
 
 /// The default version's document and the number of versions.
 async fn policy_state(emu: &Emulator, user: &str) -> (PolicyDocument, usize) {
-    let iam = emu.iam().await;
-    let arn = policy_arn(emu, user);
-    let versions = iam.list_policy_versions().policy_arn(&arn).send().await.unwrap();
-    let default = versions.versions().iter().find(|v| v.is_default_version()).unwrap();
-    let version = iam
-        .get_policy_version()
-        .policy_arn(&arn)
-        .version_id(default.version_id().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let raw = version.policy_version().unwrap().document().unwrap();
-    let json = iam_janitor::aws::decode_policy_document(raw);
-    (serde_json::from_str(&json).unwrap(), versions.versions().len())
+    let (json, versions) = common::deny_policy(emu, user).await.unwrap();
+    (serde_json::from_str(&json).unwrap(), versions)
 }
 
 fn denied(doc: &PolicyDocument) -> Vec<String> {

@@ -42,6 +42,53 @@ pub fn days_ago(d: i64) -> OffsetDateTime {
     now() - Duration::days(d) - Duration::hours(1)
 }
 
+/// Runs `audit --format json <flags>` with `config`: `Ok((exit code, report))`, or the
+/// error of a run that could not evaluate the account (and printed no report).
+pub async fn audit_result(config: &aws_config::SdkConfig, flags: &[&str]) -> Result<(i32, Value), String> {
+    let mut argv = vec!["audit", "--format", "json"];
+    argv.extend_from_slice(flags);
+    let cli = Cli::try_parse_from(argv).unwrap();
+    let mut out = Vec::new();
+    match audit::run(&cli.args, config, now(), &mut out).await {
+        Ok(code) => Ok((code, serde_json::from_slice(&out).unwrap())),
+        Err(e) => {
+            assert!(out.is_empty(), "no report after an error");
+            Err(e.to_string())
+        }
+    }
+}
+
+/// The error code of a failed SDK call (`None` if it succeeded or IAM did not answer).
+pub fn error_code<T, E: aws_sdk_iam::error::ProvideErrorMetadata, R>(
+    result: Result<T, aws_sdk_iam::error::SdkError<E, R>>,
+) -> Option<String> {
+    result
+        .err()
+        .and_then(|e| e.as_service_error().and_then(|s| s.code()).map(str::to_string))
+}
+
+/// The default version's document (decoded) and the number of versions of the user's
+/// deny policy, if it exists.
+pub async fn deny_policy(emu: &Emulator, user: &str) -> Option<(String, usize)> {
+    let iam = emu.iam().await;
+    let arn = format!(
+        "arn:aws:iam::{}:policy{POLICY_PATH}{}",
+        emu.account_id(),
+        policy_name(user)
+    );
+    let versions = iam.list_policy_versions().policy_arn(&arn).send().await.ok()?;
+    let default = versions.versions().iter().find(|v| v.is_default_version()).unwrap();
+    let version = iam
+        .get_policy_version()
+        .policy_arn(&arn)
+        .version_id(default.version_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let raw = version.policy_version().unwrap().document().unwrap();
+    Some((iam_janitor::aws::decode_policy_document(raw), versions.versions().len()))
+}
+
 /// Runs `audit --format json <flags>`; returns (exit code, report).
 pub async fn audit_json(emu: &Emulator, flags: &[&str]) -> (i32, Value) {
     audit_json_with(&emu.sdk_config().await, flags).await
@@ -104,26 +151,7 @@ pub async fn user_state(emu: &Emulator, user: &str) -> UserState {
         .iter()
         .map(|p| p.policy_arn().unwrap().to_string())
         .collect();
-    let arn = format!(
-        "arn:aws:iam::{}:policy{POLICY_PATH}{}",
-        emu.account_id(),
-        policy_name(user)
-    );
-    let deny_policy = match iam.list_policy_versions().policy_arn(&arn).send().await {
-        Ok(v) => {
-            let default = v.versions().iter().find(|v| v.is_default_version()).unwrap();
-            let doc = iam
-                .get_policy_version()
-                .policy_arn(&arn)
-                .version_id(default.version_id().unwrap())
-                .send()
-                .await
-                .unwrap();
-            let raw = doc.policy_version().unwrap().document().unwrap();
-            Some((iam_janitor::aws::decode_policy_document(raw), v.versions().len()))
-        }
-        Err(_) => None,
-    };
+    let deny_policy = deny_policy(emu, user).await;
     let audit_tags = iam
         .list_user_tags()
         .user_name(user)
