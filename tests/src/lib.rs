@@ -46,6 +46,41 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
+/// The `xtask` binary (`cargo xtask`), built once per test process, for tests that run
+/// it as a user would.
+pub fn xtask_binary() -> Result<PathBuf, HarnessError> {
+    static BINARY: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+            let output = std::process::Command::new(cargo)
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "xtask",
+                    "--message-format=json-render-diagnostics",
+                ])
+                .current_dir(workspace_root())
+                .output()
+                .map_err(|e| format!("running cargo build -p xtask: {e}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "cargo build -p xtask failed:\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                ));
+            }
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "xtask")
+                .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+                .ok_or_else(|| "cargo build reported no xtask executable".to_string())
+        })
+        .clone()
+        .map_err(|message| HarnessError::io("building xtask", std::io::Error::other(message)))
+}
+
 /// Everything that can go wrong in the harness.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use iam_janitor_tests::workspace_root;
@@ -25,33 +25,8 @@ const MEMBERS: [&str; 3] = ["prod", "analytics", "sandbox"];
 static TURN: Mutex<()> = Mutex::new(());
 
 /// The xtask binary, built once per test run.
-fn xtask_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let output = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "xtask",
-                "--message-format=json-render-diagnostics",
-            ])
-            .current_dir(workspace_root())
-            .output()
-            .expect("running cargo build -p xtask");
-        assert!(
-            output.status.success(),
-            "cargo build -p xtask failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "xtask")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo build reported no xtask executable")
-    })
+fn xtask_binary() -> PathBuf {
+    iam_janitor_tests::xtask_binary().unwrap()
 }
 
 /// `xtask <args>` with no terminal and nothing from the host's AWS or iam-janitor

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use aws_sdk_organizations::types::OrganizationFeatureSet;
@@ -459,33 +459,8 @@ impl Org {
 // ---------------------------------------------------------------------------
 
 /// The xtask binary, built once per test run.
-fn xtask_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let output = std::process::Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "xtask",
-                "--message-format=json-render-diagnostics",
-            ])
-            .current_dir(workspace_root())
-            .output()
-            .expect("running cargo build -p xtask");
-        assert!(
-            output.status.success(),
-            "cargo build -p xtask failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "xtask")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo build reported no xtask executable")
-    })
+fn xtask_binary() -> PathBuf {
+    iam_janitor_tests::xtask_binary().unwrap()
 }
 
 #[derive(Debug)]
