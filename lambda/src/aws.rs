@@ -585,6 +585,70 @@ impl Iam {
         }
     }
 
+    /// The user's tags as IAM has them now (to tell whether a TagUser whose answer was
+    /// lost took effect).
+    pub async fn user_tags(&self, user: &str) -> Result<Vec<Tag>, AwsError> {
+        let mut pages = self.client.list_user_tags().user_name(user).into_paginator().send();
+        let mut tags = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("ListUserTags", e))?;
+            tags.extend(page.tags().iter().map(|t| Tag {
+                key: t.key().to_string(),
+                value: t.value().to_string(),
+            }));
+        }
+        Ok(tags)
+    }
+
+    /// A deny policy as IAM has it now: its default version's document (`None` if the
+    /// policy does not exist) and whether it is attached to the user. Read after a
+    /// change failed, to tell whether it took effect.
+    pub async fn deny_policy_state(&self, user: &str, arn: &str) -> Result<(Option<String>, bool), AwsError> {
+        let policy = match self.client.get_policy().policy_arn(arn).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let e = AwsError::from_sdk("GetPolicy", e);
+                return if e.is_code("NoSuchEntity") {
+                    Ok((None, false))
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        let Some(version) = policy.policy().and_then(|p| p.default_version_id()) else {
+            return Err(AwsError {
+                operation: "GetPolicy",
+                code: None,
+                message: format!("{arn} has no default version"),
+            });
+        };
+        let out = self
+            .client
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetPolicyVersion", e))?;
+        let document = out
+            .policy_version()
+            .and_then(|v| v.document())
+            .map(decode_policy_document);
+        let mut pages = self
+            .client
+            .list_attached_user_policies()
+            .user_name(user)
+            .path_prefix(POLICY_PATH)
+            .into_paginator()
+            .send();
+        let mut attached = false;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("ListAttachedUserPolicies", e))?;
+            attached |= page.attached_policies().iter().any(|p| p.policy_arn() == Some(arn));
+        }
+        Ok((document, attached))
+    }
+
     /// The user's PasswordLastUsed as IAM has it now.
     pub async fn password_last_used(&self, user: &str) -> Result<Option<OffsetDateTime>, AwsError> {
         let out = self

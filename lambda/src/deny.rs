@@ -302,11 +302,27 @@ pub async fn apply(iam: &Iam, settings: &Settings, items: Vec<DenyItem>) -> Vec<
             if item.is_change() {
                 match apply_one(iam, &item).await {
                     Ok(()) => item.finding.status = Status::Applied,
-                    Err(e) => {
-                        item.finding.status = Status::Failed;
-                        item.finding.reason = format!("{e} ({})", item.finding.reason);
-                        tracing::error!(user = %item.finding.user, error = %e, "deny policy change failed");
-                    }
+                    // The change may have taken effect although an answer was lost: look
+                    // before saying it was not made.
+                    Err(e) => match took_effect(iam, &item).await {
+                        Ok(true) => {
+                            item.finding.status = Status::Applied;
+                            item.finding.reason = format!("{} (confirmed on re-read after: {e})", item.finding.reason);
+                        }
+                        Ok(false) => {
+                            item.finding.status = Status::Failed;
+                            item.finding.reason = format!("{e} ({})", item.finding.reason);
+                            tracing::error!(user = %item.finding.user, error = %e, "deny policy change failed");
+                        }
+                        Err(unknown) => {
+                            item.finding.status = Status::Failed;
+                            item.finding.reason = format!(
+                                "{e}; whether it took effect is unknown ({unknown}) ({})",
+                                item.finding.reason
+                            );
+                            tracing::error!(user = %item.finding.user, error = %e, "deny policy change failed, outcome unknown");
+                        }
+                    },
                 }
             }
             item
@@ -314,6 +330,37 @@ pub async fn apply(iam: &Iam, settings: &Settings, items: Vec<DenyItem>) -> Vec<
         .buffered(settings.concurrency.max(1))
         .collect()
         .await
+}
+
+/// After a failed change: whether it is in effect now (an answer was lost after the
+/// request took effect), finishing it when only the attach is missing (the policy is
+/// there with the wanted document, e.g. CreatePolicy took effect but its answer was
+/// lost). `Ok(false)`: not in effect; `Err`: the live state could not be read.
+async fn took_effect(iam: &Iam, item: &DenyItem) -> Result<bool, AwsError> {
+    let user = &item.finding.user;
+    let (document, attached) = iam.deny_policy_state(user, &item.policy_arn).await?;
+    Ok(match &item.change {
+        Change::Detach => !attached,
+        Change::Write { json, .. } => {
+            let parse = |text: &str| serde_json::from_str::<PolicyDocument>(text).ok();
+            let written = document
+                .as_deref()
+                .and_then(parse)
+                .is_some_and(|live| Some(live) == parse(json));
+            if !written {
+                return Ok(false);
+            }
+            if attached {
+                return Ok(true);
+            }
+            // Finish the job; this answer may be lost as well, so look again.
+            if let Err(e) = iam.attach_user_policy(user, &item.policy_arn).await {
+                tracing::warn!(user = %user, error = %e, "attach after a failed change");
+            }
+            iam.deny_policy_state(user, &item.policy_arn).await?.1
+        }
+        _ => false,
+    })
 }
 
 async fn apply_one(iam: &Iam, item: &DenyItem) -> Result<(), AwsError> {
@@ -371,7 +418,15 @@ async fn new_version(iam: &Iam, arn: &str, json: &str, known: &[PolicyVersion]) 
     if known.len() >= MAX_VERSIONS
         && let Some(old) = oldest_non_default(known)
     {
-        iam.delete_policy_version(arn, &old.id).await?;
+        match iam.delete_policy_version(arn, &old.id).await {
+            Ok(()) => {}
+            // Gone already (a retry after an answer was lost).
+            Err(e) if e.is_code("NoSuchEntity") => {}
+            // No answer: it may be deleted. If not, CreatePolicyVersion says LimitExceeded
+            // and the listing below sorts it out.
+            Err(e) if e.code.is_none() => tracing::warn!(policy = %arn, error = %e, "DeletePolicyVersion unanswered"),
+            Err(e) => return Err(e),
+        }
     }
     match iam.create_policy_version(arn, json).await {
         Err(e) if e.is_code("LimitExceeded") => {

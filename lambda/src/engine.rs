@@ -244,7 +244,9 @@ async fn process_user(
             value: stamp.clone(),
         })
         .collect();
-    if let Err(e) = iam.tag_user(&user, &audit_tags).await {
+    if let Err(e) = iam.tag_user(&user, &audit_tags).await
+        && !tags_written(iam, &user, &audit_tags).await
+    {
         tracing::error!(user = %user, error = %e, "audit tag failed; nothing changed");
         for idx in confirmed {
             let f = &mut items[idx].1.finding;
@@ -320,6 +322,18 @@ async fn process_user(
         }
     }
     items
+}
+
+/// Whether a TagUser whose answer was lost took effect: every tag is on the user with
+/// its value. A failed re-read counts as "no" (then nothing is changed).
+async fn tags_written(iam: &Iam, user: &str, tags: &[Tag]) -> bool {
+    match iam.user_tags(user).await {
+        Ok(live) => tags.iter().all(|t| live.contains(t)),
+        Err(e) => {
+            tracing::warn!(user = %user, error = %e, "could not re-read the audit trail");
+            false
+        }
+    }
 }
 
 /// The audit-trail tag key of a credential.

@@ -67,6 +67,16 @@ pub const PERMISSIONS: &[Permission] = &[
         "confirm a console password still exists before deleting it",
     ),
     p(
+        "iam:GetPolicy",
+        Scope::Read,
+        "after a failed deny-policy change, find its default version (did it take effect?)",
+    ),
+    p(
+        "iam:GetPolicyVersion",
+        Scope::Read,
+        "after a failed deny-policy change, read the policy in effect",
+    ),
+    p(
         "iam:GetServiceLastAccessedDetails",
         Scope::Read,
         "read an Access Advisor job's result",
@@ -82,9 +92,19 @@ pub const PERMISSIONS: &[Permission] = &[
         "match a dormant key in the report to its key ID",
     ),
     p(
+        "iam:ListAttachedUserPolicies",
+        Scope::Read,
+        "after a failed attach or detach, see whether the deny policy is attached",
+    ),
+    p(
         "iam:ListPolicyVersions",
         Scope::Read,
         "find the oldest version of a deny policy at the five-version limit",
+    ),
+    p(
+        "iam:ListUserTags",
+        Scope::Read,
+        "after a failed audit-trail tag, see whether it was written",
     ),
     p(
         "iam:DeleteLoginProfile",

@@ -290,3 +290,50 @@ async fn enforce_runs_under_faults_converge_to_the_fault_free_result() {
         assert_eq!(common::writes(&emu.calls().await.unwrap().calls), 0, "{report:#}");
     }
 }
+
+/// Every answer to a write is lost after the write took effect (and every retry's
+/// answer too): the engine looks before it reports, so the run reports every change as
+/// made, exactly as a fault-free run, and the state is the fault-free state.
+#[tokio::test]
+async fn writes_whose_answers_are_lost_are_confirmed_on_re_read() {
+    let emu = Emulator::start().await.unwrap();
+    seed(&emu).await;
+    let (code, reference_report) = enforce(&emu).await.unwrap();
+    assert_eq!(code, 0, "{reference_report:#}");
+    let reference = state(&emu).await;
+
+    seed(&emu).await;
+    emu.set_chaos(&Chaos {
+        seed: 7,
+        fraction: 1.0,
+        kinds: vec![ChaosKind::DropAfter],
+        actions: [
+            "TagUser",
+            "DeleteLoginProfile",
+            "UpdateAccessKey",
+            "CreatePolicy",
+            "AttachUserPolicy",
+        ]
+        .map(String::from)
+        .to_vec(),
+        access_key: Some(ENGINE_KEY.to_string()),
+    })
+    .await
+    .unwrap();
+    let (code, report) = enforce(&emu).await.unwrap();
+    let injected = emu.stop_chaos().await.unwrap();
+    assert_eq!(code, 0, "{report:#}");
+    assert!(injected[&ChaosKind::DropAfter] > 0);
+    assert_eq!(state(&emu).await, reference);
+    assert_eq!(
+        report["summary"]["applied"], reference_report["summary"]["applied"],
+        "{report:#}"
+    );
+    let confirmed = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["reason"].as_str().unwrap().contains("confirmed on re-read"))
+        .count();
+    assert!(confirmed > 0, "{report:#}");
+}
