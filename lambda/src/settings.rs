@@ -398,15 +398,12 @@ fn least_privilege_settings(args: &SettingsArgs) -> Result<LeastPrivilegeSetting
         None => defaults.never_deny,
         Some(v) => {
             let list = crate::least_privilege::parse_service_list(v);
-            if let Some(bad) = list
-                .iter()
-                .find(|ns| !ns.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-            {
+            if let Some(bad) = list.iter().find(|ns| !crate::least_privilege::is_service_prefix(ns)) {
                 return Err(err(
                     "--never-deny",
                     "IAM_JANITOR_NEVER_DENY",
                     bad,
-                    "service namespaces such as sts,iam (letters, digits and -)",
+                    "service prefixes such as sts,iam (lowercase letters and digits, single hyphens inside)",
                 ));
             }
             list
@@ -641,6 +638,20 @@ mod tests {
             (
                 SettingsArgs {
                     never_deny: Some("s3:*".into()),
+                    ..args()
+                },
+                "--never-deny",
+            ),
+            (
+                SettingsArgs {
+                    never_deny: Some("sts,-".into()),
+                    ..args()
+                },
+                "--never-deny",
+            ),
+            (
+                SettingsArgs {
+                    never_deny: Some("a--b".into()),
                     ..args()
                 },
                 "--never-deny",

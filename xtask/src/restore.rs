@@ -37,9 +37,9 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
     let services: BTreeSet<String> = args.services.as_deref().map(parse_service_list).unwrap_or_default();
     if let Some(bad) = services
         .iter()
-        .find(|s| !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .find(|s| !iam_janitor::least_privilege::is_service_prefix(s))
     {
-        bail!("--services: {bad:?} is not a service namespace (such as s3, ec2)");
+        bail!("--services: {bad:?} is not a service prefix (such as s3, ec2, execute-api)");
     }
     if !args.keys && !args.console && services.is_empty() {
         bail!("nothing to restore: pass --keys, --console and/or --services LIST");
