@@ -113,10 +113,11 @@ def condition_holds(block: Any, context: dict[str, list[str]]) -> bool:
     if not isinstance(block, dict):
         raise Unsupported(f"Condition must be an object, got {block!r}")
     for operator, keys in block.items():
-        if ":" in operator:
-            raise Unsupported(f"set operators are not modelled: {operator}")
-        if_exists = operator.endswith("IfExists")
-        base = operator[: -len("IfExists")] if if_exists else operator
+        qualifier, _, rest = operator.rpartition(":")
+        if qualifier not in ("", "ForAnyValue", "ForAllValues"):
+            raise Unsupported(f"condition operator not modelled: {operator}")
+        if_exists = rest.endswith("IfExists")
+        base = rest[: -len("IfExists")] if if_exists else rest
         if not isinstance(keys, dict):
             raise Unsupported(f"Condition {operator} must be an object, got {keys!r}")
         for key, expected_raw in keys.items():
@@ -131,6 +132,18 @@ def condition_holds(block: Any, context: dict[str, list[str]]) -> bool:
             if base not in OPERATORS:
                 raise Unsupported(f"condition operator not modelled: {operator}")
             compare, negated = OPERATORS[base]
+            if qualifier:
+                # Set operators: each value of a multivalued key is tested alone.
+                def value_holds(a: str) -> bool:
+                    return any(compare(e, a) for e in expected) != negated
+                if qualifier == "ForAnyValue":
+                    # A missing key (no values) holds for no value: false.
+                    if not (actual and any(value_holds(a) for a in actual)):
+                        return False
+                elif not all(value_holds(a) for a in actual or []):
+                    # ForAllValues: a missing key holds vacuously (IAM's known trap).
+                    return False
+                continue
             if actual is None:
                 # A missing key matches nothing: true only for IfExists and
                 # for the negated operators.
@@ -162,6 +175,16 @@ def statement_applies(statement: dict[str, Any], check: Check) -> bool:
     if "Condition" in statement:
         return condition_holds(statement["Condition"], check.context)
     return True
+
+
+def denied_by_scps(scps: list[dict[str, Any]], check: Check) -> bool:
+    """Whether a service control policy explicitly denies the check. The Allow side
+    of SCPs is taken as FullAWSAccess (the default attachment); only denies are read."""
+    for document in scps:
+        for statement in as_list(document.get("Statement", [])):
+            if statement.get("Effect") == "Deny" and statement_applies(statement, check):
+                return True
+    return False
 
 
 def evaluate(documents: list[dict[str, Any]], check: Check) -> Decision:
@@ -204,6 +227,13 @@ USER_ACTIONS = {
     "ListServiceSpecificCredentials", "ListSigningCertificates",
 }
 
+# Actions on a role, named by the RoleName parameter.
+ROLE_ACTIONS = {
+    "GetRole", "DeleteRole", "UpdateRole", "UpdateAssumeRolePolicy", "AttachRolePolicy",
+    "DetachRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "PutRolePermissionsBoundary",
+    "DeleteRolePermissionsBoundary", "TagRole", "UntagRole",
+}
+
 # Actions on a user that also carry the iam:PolicyARN condition key.
 USER_POLICY_ARN_ACTIONS = {"AttachUserPolicy", "DetachUserPolicy"}
 
@@ -227,7 +257,8 @@ def _tag_keys(params: dict[str, str], prefix: str = "Tags.member") -> list[str]:
 def iam_checks(account: str, action: str, params: dict[str, str],
                user_path: Callable[[str], str | None],
                key_owner: Callable[[str], str | None],
-               caller_user: str | None) -> list[Check]:
+               caller_user: str | None,
+               role_path: Callable[[str], str | None] = lambda _: None) -> list[Check]:
     """The checks IAM makes for one IAM request.
 
     `user_path(name)` is the path of an existing user (None if there is no such
@@ -251,7 +282,19 @@ def iam_checks(account: str, action: str, params: dict[str, str],
         checks = [Check(full, user_arn(name), context)]
         if action in ("TagUser", "CreateUser") and _tag_keys(params):
             checks[0].context["aws:tagkeys"] = _tag_keys(params)
+        if action == "UntagUser":
+            keys = []
+            while f"TagKeys.member.{len(keys) + 1}" in params:
+                keys.append(params[f"TagKeys.member.{len(keys) + 1}"])
+            checks[0].context["aws:tagkeys"] = keys
         return checks
+    if action in ROLE_ACTIONS:
+        name = params.get("RoleName", "")
+        path = role_path(name) or "/"
+        context = {}
+        if action in ("AttachRolePolicy", "DetachRolePolicy"):
+            context["iam:policyarn"] = [params.get("PolicyArn", "")]
+        return [Check(full, f"arn:{PARTITION}:iam::{account}:role{path}{name}", context)]
     if action == "GetAccessKeyLastUsed":
         owner = key_owner(params.get("AccessKeyId", ""))
         # IAM authorizes on the key's owner; an unknown key fails later anyway.
@@ -276,7 +319,9 @@ def iam_checks(account: str, action: str, params: dict[str, str],
 
 def denial_message(principal_arn: str, decision: Decision) -> str:
     check = decision.check
-    why = ("with an explicit deny in an identity-based policy" if decision.reason == "explicit deny"
-           else f"because no identity-based policy allows the {check.action} action")
+    why = {
+        "explicit deny": "with an explicit deny in an identity-based policy",
+        "scp deny": "with an explicit deny in a service control policy",
+    }.get(decision.reason, f"because no identity-based policy allows the {check.action} action")
     return (f"User: {principal_arn} is not authorized to perform: {check.action} "
             f"on resource: {check.resource} {why}")

@@ -47,7 +47,7 @@ Control API (JSON in and out; bad input -> 400 {"error": "..."}; optional
     POST   /_janitor/access-advisor-page-cap     {"max": N}: pages hold at most N services (0: MaxItems)
     POST   /_janitor/policies-quota              {"max": N}: the account's customer managed policy quota (default 1500), enforced on CreatePolicy
     POST   /_janitor/credential-report/freeze    -> {"generated_time"}  (DELETE unfreezes)
-    POST   /_janitor/sessions                    {role?, path?, policies: [doc]} -> {access_key_id, secret_access_key, session_token, arn}
+    POST   /_janitor/sessions                    {role?, path?, policies: [doc], scps?: [doc]} -> {access_key_id, secret_access_key, session_token, arn}
                                                  IAM requests signed with these credentials are authorized against
                                                  exactly those policies (iam_authz.py); any other key acts as root
     POST   /_janitor/chaos                       {seed, fraction, kinds: [throttle|5xx|drop-before|drop-after], actions?, access_key?}
@@ -283,6 +283,10 @@ class Session:
     arn: str
     # The identity-based policy documents the session carries.
     policies: list[dict[str, Any]]
+    # Service control policies over the session's account (deny statements).
+    scps: list[dict[str, Any]] = field(default_factory=list)
+    # aws:PrincipalArn: the role's ARN (not the session's).
+    role_arn: str = ""
 
 
 @dataclass
@@ -1040,10 +1044,13 @@ def create_session(account: str, body: dict[str, Any]) -> dict[str, Any]:
         raise ControlError(f"path: must start and end with '/', got {path!r}")
     policies = [expect_obj(p, f"policies[{i}]")
                 for i, p in enumerate(expect_list(body.get("policies"), "policies"))]
+    scps = [expect_obj(p, f"scps[{i}]")
+            for i, p in enumerate(expect_list(body.get("scps", []), "scps"))]
     # Fail at creation, not at first use, on what the evaluator can't model.
     probe = iam_authz.Check("iam:GetUser", f"arn:aws:iam::{account}:user/probe")
     try:
         iam_authz.evaluate(policies, probe)
+        iam_authz.denied_by_scps(scps, probe)
     except iam_authz.Unsupported as e:
         raise ControlError(f"policies: {e}") from None
     role_arn = f"arn:{PARTITION}:iam::{account}:role{path}{role}"
@@ -1053,7 +1060,8 @@ def create_session(account: str, body: dict[str, Any]) -> dict[str, Any]:
             policy="", duration=3600, external_id="")
     arn = f"arn:{PARTITION}:sts::{account}:assumed-role/{role}/iam-janitor-tests"
     with STATE.lock:
-        STATE.sessions[assumed.access_key_id] = Session(account=account, arn=arn, policies=policies)
+        STATE.sessions[assumed.access_key_id] = Session(account=account, arn=arn, policies=policies,
+                                                        scps=scps, role_arn=role_arn)
     return {"access_key_id": assumed.access_key_id,
             "secret_access_key": assumed.secret_access_key,
             "session_token": assumed.session_token,
@@ -1075,9 +1083,17 @@ def authorize(session: Session, action: str, params: dict[str, str]) -> tuple[bo
                     return user.name
             return None
 
+        def role_path(name: str) -> str | None:
+            role = next((r for r in backend.roles.values() if r.name == name), None)
+            return role.path if role is not None else None
+
         checks = iam_authz.iam_checks(session.account, action, params, user_path, key_owner,
-                                      caller_user=None)
+                                      caller_user=None, role_path=role_path)
     for check in checks:
+        check.context["aws:principalarn"] = [session.role_arn]
+        if iam_authz.denied_by_scps(session.scps, check):
+            return False, iam_authz.denial_message(
+                session.arn, iam_authz.Decision(False, "scp deny", check))
         decision = iam_authz.evaluate(session.policies, check)
         if not decision.allowed:
             return False, iam_authz.denial_message(session.arn, decision)

@@ -312,13 +312,26 @@ impl Emulator {
     /// IAM does: resources and condition keys included. Requests signed with
     /// any other credentials act as the account root.
     pub async fn session(&self, role: &str, policies: &[serde_json::Value]) -> Result<Credentials, HarnessError> {
+        self.session_under_scps(role, "/iam-janitor/", policies, &[]).await
+    }
+
+    /// [`Emulator::session`] in an account under service control policies: a request is
+    /// denied if an SCP statement denies it (the Allow side is FullAWSAccess). The
+    /// session's `aws:PrincipalArn` is the role's ARN, `arn:aws:iam::<account>:role<path><role>`.
+    pub async fn session_under_scps(
+        &self,
+        role: &str,
+        path: &str,
+        policies: &[serde_json::Value],
+        scps: &[serde_json::Value],
+    ) -> Result<Credentials, HarnessError> {
         #[derive(serde::Deserialize)]
         struct Answer {
             access_key_id: String,
             secret_access_key: String,
             session_token: String,
         }
-        let body = serde_json::json!({ "role": role, "path": "/iam-janitor/", "policies": policies });
+        let body = serde_json::json!({ "role": role, "path": path, "policies": policies, "scps": scps });
         let a: Answer = self.control(Method::POST, "sessions", Some(&body)).await?;
         Ok(Credentials::new(
             a.access_key_id,

@@ -460,8 +460,8 @@ fn error_code<T, E: aws_sdk_iam::error::ProvideErrorMetadata, R>(
 
 /// The emulator's IAM authorizer on policies other than the engine's: explicit deny
 /// wins over allow, NotAction, Resource patterns, condition keys (a missing key fails a
-/// positive operator and passes a negated one), and what it cannot model is refused
-/// when the session is created, not answered with a guess.
+/// positive operator and passes a negated one), set operators, and what it cannot model
+/// is refused when the session is created, not answered with a guess.
 #[tokio::test]
 async fn role_sessions_are_authorized_like_iam() -> TestResult {
     let emu = Emulator::start().await?;
@@ -494,17 +494,38 @@ async fn role_sessions_are_authorized_like_iam() -> TestResult {
         error_code(iam.delete_user().user_name("alice").send().await),
         Some("AccessDenied".to_string())
     );
+    // Set operators: ForAnyValue over the tag keys of the request.
+    let no_team_tags = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iam:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "iam:TagUser", "Resource": "*",
+         "Condition": {"ForAnyValue:StringLike": {"aws:TagKeys": "team*"}}}]});
+    let tagger = aws_sdk_iam::Client::new(&emu.sdk_config_as(emu.session("tagger", &[no_team_tags]).await?).await);
+    let team = aws_sdk_iam::types::Tag::builder().key("team").value("x").build()?;
+    let other = aws_sdk_iam::types::Tag::builder().key("cost").value("x").build()?;
+    assert_eq!(
+        error_code(
+            tagger
+                .tag_user()
+                .user_name("alice")
+                .tags(other.clone())
+                .tags(team)
+                .send()
+                .await
+        ),
+        Some("AccessDenied".to_string())
+    );
+    tagger.tag_user().user_name("alice").tags(other).send().await?;
     // A negated operator with IfExists holds when the key is missing: denied.
     assert_eq!(
         error_code(iam.list_user_tags().user_name("alice").send().await),
         Some("AccessDenied".to_string())
     );
 
-    // A set operator is not modelled: refused at creation, naming it.
+    // An operator that is not modelled is refused at creation, naming it.
     let unsupported = serde_json::json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "iam:*", "Resource": "*",
-         "Condition": {"ForAnyValue:StringLike": {"aws:TagKeys": "x"}}}]});
+         "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}}]});
     let e = emu.session("tester", &[unsupported]).await.err().ok_or("accepted")?;
-    assert!(e.to_string().contains("ForAnyValue:StringLike"), "{e}");
+    assert!(e.to_string().contains("DateGreaterThan"), "{e}");
     Ok(())
 }

@@ -23,56 +23,11 @@ use common::{UserState, audit_json_with, days_ago, error_code, findings_of};
 use iam_janitor::audit;
 use iam_janitor::least_privilege::{OWNER_TAG, POLICY_PATH, action_document, policy_name};
 use iam_janitor::permissions::{PERMISSIONS, Scope};
-use iam_janitor_tests::{AdvisorService, Chaos, ChaosKind, Emulator, SeedKey, SeedPassword, SeedUser, workspace_root};
+use iam_janitor_tests::{AdvisorService, Chaos, ChaosKind, Emulator, SeedKey, SeedPassword, SeedUser};
 use serde_json::{Value, json};
 
 const FLAGS: &[&str] = &["--enforce", "--least-privilege", "on"];
 const USERS: &[&str] = &["console", "key", "lp-new", "lp-update", "lp-detach", "active"];
-
-/// `Resources.RolePolicy.Properties.PolicyDocument` of the committed member template,
-/// with its intrinsics resolved for `account`.
-fn role_policy(account: &str) -> Value {
-    let text = std::fs::read_to_string(workspace_root().join("cfn/templates/member.yaml")).unwrap();
-    let template: Value = yaml_serde::from_str(&text).unwrap();
-    let policy = &template["Resources"]["RolePolicy"];
-    assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy");
-    let role = &template["Resources"]["Role"]["Properties"];
-    assert_eq!(
-        role["ManagedPolicyArns"],
-        json!([{"Ref": "RolePolicy"}]),
-        "the role has no other policy"
-    );
-    assert!(role.get("Policies").is_none(), "the role has no inline policy");
-    resolve(&policy["Properties"]["PolicyDocument"], account)
-}
-
-/// Resolves `Fn::Sub` of pseudo parameters and `Fn::GetAtt [LogGroup, Arn]`; any other
-/// intrinsic fails the test.
-fn resolve(v: &Value, account: &str) -> Value {
-    match v {
-        Value::Object(map) if map.len() == 1 && map.keys().next().unwrap().starts_with("Fn::") => {
-            let (name, arg) = map.iter().next().unwrap();
-            match (name.as_str(), arg) {
-                ("Fn::Sub", Value::String(s)) => Value::String(
-                    s.replace("${AWS::Partition}", "aws")
-                        .replace("${AWS::AccountId}", account)
-                        .replace("${AWS::Region}", "us-east-1"),
-                ),
-                ("Fn::GetAtt", Value::Array(a)) if a == &[json!("LogGroup"), json!("Arn")] => Value::String(format!(
-                    "arn:aws:logs:us-east-1:{account}:log-group:iam-janitor-LogGroup:*"
-                )),
-                _ => panic!("unresolved intrinsic {v}"),
-            }
-        }
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), resolve(v, account))).collect()),
-        Value::Array(a) => Value::Array(a.iter().map(|v| resolve(v, account)).collect()),
-        Value::String(s) => {
-            assert!(!s.contains("${"), "unresolved placeholder in {s}");
-            v.clone()
-        }
-        other => other.clone(),
-    }
-}
 
 /// The policy with `action` taken out of every statement (a statement left with no
 /// action is dropped).
@@ -215,7 +170,7 @@ async fn reference(emu: &Emulator) -> (BTreeMap<String, UserState>, BTreeMap<Str
 #[tokio::test]
 async fn the_generated_role_policy_is_exactly_enough() {
     let emu = Emulator::start().await.unwrap();
-    let policy = role_policy(emu.account_id());
+    let policy = common::role_policy(emu.account_id());
     let (before, after, root_report) = reference(&emu).await;
     let expected: BTreeMap<_, _> = [
         ("console", "delete_login_profile"),
@@ -256,7 +211,7 @@ async fn the_generated_role_policy_is_exactly_enough() {
 #[tokio::test]
 async fn without_any_one_write_permission_only_the_changes_that_need_it_fail() {
     let emu = Emulator::start().await.unwrap();
-    let policy = role_policy(emu.account_id());
+    let policy = common::role_policy(emu.account_id());
     let (before, after, root_report) = reference(&emu).await;
     let full = changes(&root_report);
 
@@ -324,7 +279,7 @@ async fn without_any_one_write_permission_only_the_changes_that_need_it_fail() {
 #[tokio::test]
 async fn without_any_one_read_permission_nothing_unconfirmed_is_changed() {
     let emu = Emulator::start().await.unwrap();
-    let policy = role_policy(emu.account_id());
+    let policy = common::role_policy(emu.account_id());
     let (before, after, _) = reference(&emu).await;
 
     let mut not_called = BTreeSet::new();
@@ -408,7 +363,7 @@ async fn without_any_one_read_permission_nothing_unconfirmed_is_changed() {
 #[tokio::test]
 async fn the_role_cannot_attach_other_policies_or_change_its_own() {
     let emu = Emulator::start().await.unwrap();
-    let policy = role_policy(emu.account_id());
+    let policy = common::role_policy(emu.account_id());
     emu.seed(&[old_user("victim")]).await.unwrap();
     let root = emu.iam().await;
     // The role's own policy, at the default path as in the template.
@@ -483,7 +438,7 @@ async fn the_role_cannot_attach_other_policies_or_change_its_own() {
 #[tokio::test]
 async fn the_role_can_confirm_changes_whose_answers_were_lost() {
     let emu = Emulator::start().await.unwrap();
-    let policy = role_policy(emu.account_id());
+    let policy = common::role_policy(emu.account_id());
     let (_, after, _) = reference(&emu).await;
     seed(&emu).await;
     let credentials: Credentials = emu.session("iam-janitor", std::slice::from_ref(&policy)).await.unwrap();

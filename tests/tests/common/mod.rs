@@ -10,7 +10,7 @@ use iam_janitor::least_privilege::{POLICY_PATH, policy_name};
 use clap::Parser;
 use iam_janitor::audit::{self, AuditArgs};
 use iam_janitor_tests::Emulator;
-use serde_json::Value;
+use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
 #[derive(Debug, Parser)]
@@ -190,4 +190,92 @@ pub async fn state(emu: &Emulator, users: &[&str]) -> BTreeMap<String, UserState
         out.insert(user.to_string(), user_state(emu, user).await);
     }
     out
+}
+
+/// `Resources.RolePolicy.Properties.PolicyDocument` of the committed member template,
+/// with its intrinsics resolved for `account`.
+pub fn role_policy(account: &str) -> Value {
+    let template = template("member.yaml");
+    let policy = &template["Resources"]["RolePolicy"];
+    assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy");
+    let role = &template["Resources"]["Role"]["Properties"];
+    assert_eq!(
+        role["ManagedPolicyArns"],
+        json!([{"Ref": "RolePolicy"}]),
+        "the role has no other policy"
+    );
+    assert!(role.get("Policies").is_none(), "the role has no inline policy");
+    resolve(
+        &policy["Properties"]["PolicyDocument"],
+        account,
+        &template["Parameters"],
+    )
+}
+
+/// A committed template from `cfn/templates/`, parsed.
+pub fn template(name: &str) -> Value {
+    let text = std::fs::read_to_string(iam_janitor_tests::workspace_root().join("cfn/templates").join(name)).unwrap();
+    yaml_serde::from_str(&text).unwrap()
+}
+
+/// Resolves the intrinsics of a template fragment for `account`: `Ref` and `Fn::Sub` of
+/// pseudo parameters and of parameters (their defaults; a CommaDelimitedList becomes a
+/// list), and `Fn::GetAtt [LogGroup, Arn]`. Any other intrinsic fails the test.
+pub fn resolve(v: &Value, account: &str, parameters: &Value) -> Value {
+    let param = |name: &str| -> Value {
+        let p = &parameters[name];
+        let default = p["Default"]
+            .as_str()
+            .unwrap_or_else(|| panic!("parameter {name} has no default"));
+        if p["Type"] == "CommaDelimitedList" {
+            Value::Array(default.split(',').map(|s| Value::String(s.to_string())).collect())
+        } else {
+            Value::String(default.to_string())
+        }
+    };
+    match v {
+        Value::Object(map)
+            if map.len() == 1 && (map.contains_key("Ref") || map.keys().next().unwrap().starts_with("Fn::")) =>
+        {
+            let (name, arg) = map.iter().next().unwrap();
+            match (name.as_str(), arg) {
+                ("Ref", Value::String(p)) => param(p),
+                ("Fn::Sub", Value::String(s)) => {
+                    let mut out = s
+                        .replace("${AWS::Partition}", "aws")
+                        .replace("${AWS::AccountId}", account)
+                        .replace("${AWS::Region}", "us-east-1");
+                    while let Some(start) = out.find("${") {
+                        let end = out[start..].find('}').unwrap() + start;
+                        let value = param(&out[start + 2..end]);
+                        out.replace_range(start..=end, value.as_str().unwrap());
+                    }
+                    Value::String(out)
+                }
+                ("Fn::GetAtt", Value::Array(a)) if a == &[json!("LogGroup"), json!("Arn")] => Value::String(format!(
+                    "arn:aws:logs:us-east-1:{account}:log-group:iam-janitor-LogGroup:*"
+                )),
+                _ => panic!("unresolved intrinsic {v}"),
+            }
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), resolve(v, account, parameters)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .flat_map(|v| match resolve(v, account, parameters) {
+                    // A list parameter inside a list splices in.
+                    Value::Array(inner) if v.get("Ref").is_some() => inner,
+                    other => vec![other],
+                })
+                .collect(),
+        ),
+        Value::String(s) => {
+            assert!(!s.contains("${"), "unresolved placeholder in {s}");
+            v.clone()
+        }
+        other => other.clone(),
+    }
 }
