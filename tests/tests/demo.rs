@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use iam_janitor_tests::workspace_root;
+use iam_janitor_tests::{CommandRun, workspace_root};
 use serde_json::Value;
 
 const ACCOUNTS: [&str; 4] = ["management", "prod", "analytics", "sandbox"];
@@ -43,38 +43,19 @@ fn xtask(args: &[&str], env: &[(String, String)]) -> Run {
     command.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let started = Instant::now();
     let output = command.output().expect("running xtask");
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    // Shown for failing tests (and with --nocapture).
-    eprintln!(
-        "xtask {} → exit {} in {:.1?}\n--- stdout\n{}--- stderr\n{}---",
-        args.join(" "),
-        run.code,
-        started.elapsed(),
-        run.stdout,
-        run.stderr
-    );
-    run
+    CommandRun::new(&format!("xtask {}", args.join(" ")), &output, started.elapsed())
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+type Run = CommandRun;
+
+/// What the demo prints.
+trait DemoOutput {
+    fn after(&self, prefix: &str, end: char) -> &str;
+    fn summary(&self) -> BTreeMap<String, Vec<String>>;
+    fn emulator(&self) -> (String, u32);
 }
 
-impl Run {
-    fn assert_ok(&self) {
-        assert_eq!(
-            self.code, 0,
-            "exit {}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        );
-    }
-
+impl DemoOutput for CommandRun {
     /// The text after `prefix` on the first line that has it, up to `end`.
     fn after(&self, prefix: &str, end: char) -> &str {
         let start = self

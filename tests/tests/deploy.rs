@@ -27,7 +27,7 @@ use hyper::{Request, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use iam_janitor_tests::{Emulator, workspace_root};
+use iam_janitor_tests::{CommandRun, Emulator, workspace_root};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
@@ -463,38 +463,7 @@ fn xtask_binary() -> PathBuf {
     iam_janitor_tests::xtask_binary().unwrap()
 }
 
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn assert_ok(&self) -> &Run {
-        assert_eq!(
-            self.code, 0,
-            "exit {}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        );
-        self
-    }
-
-    fn assert_failed(&self, message: &str) -> &Run {
-        assert_ne!(
-            self.code, 0,
-            "should have failed\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        assert!(
-            self.stderr.contains(message),
-            "stderr lacks {message:?}\nstdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-}
+type Run = CommandRun;
 
 /// Runs `xtask <args>` with no terminal, the standard AWS environment pointing at
 /// `endpoint`, and nothing from the host's AWS or iam-janitor configuration.
@@ -526,21 +495,7 @@ async fn xtask(endpoint: &str, args: &[&str]) -> Run {
         .env("RUST_LOG", "warn");
     let started = Instant::now();
     let output = command.output().await.unwrap();
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    // Captured by the test harness: shown for failing tests (and with --nocapture).
-    eprintln!(
-        "xtask {} → exit {} in {:.1?}\n--- stdout\n{}--- stderr\n{}---",
-        args.join(" "),
-        run.code,
-        started.elapsed(),
-        run.stdout,
-        run.stderr
-    );
-    run
+    CommandRun::new(&format!("xtask {}", args.join(" ")), &output, started.elapsed())
 }
 
 /// A zip as `cargo xtask package` makes it (the bootstrap is a stand-in).
