@@ -8,9 +8,9 @@
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::aws::Iam;
-use crate::engine;
-use crate::report::Report;
+use crate::iam::Iam;
+use crate::model::report::Report;
+use crate::run;
 use crate::settings::{Mode, Settings};
 
 /// What a cold start builds once: validated settings and the IAM client.
@@ -26,7 +26,7 @@ pub enum HandlerError {
     #[error("invalid event: {0}")]
     BadEvent(String),
     #[error(transparent)]
-    Run(#[from] engine::RunError),
+    Run(#[from] run::RunError),
     #[error("circuit breaker tripped: {planned} changes planned, more than max-actions {max}; nothing was changed")]
     Breaker { planned: usize, max: u32 },
     #[error("{failed} changes failed (see the report in the logs)")]
@@ -53,9 +53,9 @@ pub async fn handle(app: &App, event: Value, now: OffsetDateTime) -> Result<Repo
         settings.mode = mode;
     }
     tracing::info!(mode = %settings.mode, source = ?event.get("source"), "run starting");
-    let report = engine::run(&app.iam, &settings, now).await?;
+    let report = run::run(&app.iam, &settings, now).await?;
     tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "run finished");
-    crate::notify(&report, &settings).await;
+    crate::notify::notify(&report, &settings).await;
     if let Some(b) = report.summary.circuit_breaker.as_ref().filter(|b| b.tripped) {
         return Err(HandlerError::Breaker {
             planned: b.planned_changes,

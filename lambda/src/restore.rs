@@ -11,7 +11,7 @@
 //!   deny them again) and writes a new version of the deny policy without them at once.
 //!
 //! The Lambda's role never needs these powers (CreateLoginProfile above all), so these
-//! calls live here and not in [`crate::aws`], whose calls define that role.
+//! calls live here and not in [`crate::iam`], whose calls define that role.
 
 use std::collections::BTreeSet;
 
@@ -21,9 +21,12 @@ use iam_janitor_cfn::policy::PolicyDocument;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::aws::decode_policy_document;
-use crate::engine::{NOT_DONE, TAG_CONSOLE_DISABLED, TAG_KEY_DISABLED_PREFIX};
+use crate::iam::decode_policy_document;
 use crate::least_privilege::{self as lp, Denied};
+use crate::model::services::parse_service_list;
+use crate::trail::{
+    CONSOLE_DISABLED as TAG_CONSOLE_DISABLED, KEY_DISABLED_PREFIX as TAG_KEY_DISABLED_PREFIX, NOT_DONE, POLICY_PATH,
+};
 
 /// Tag set on a user when something was restored; the value is the time.
 pub const TAG_RESTORED: &str = "iam-janitor:restored";
@@ -269,7 +272,7 @@ async fn restore_services(
     let mut keep: BTreeSet<String> = tags
         .iter()
         .filter(|(k, _)| k.eq_ignore_ascii_case(keep_services_tag))
-        .flat_map(|(_, v)| lp::parse_service_list(v))
+        .flat_map(|(_, v)| parse_service_list(v))
         .collect();
     keep.extend(services.iter().cloned());
     let value = keep.iter().cloned().collect::<Vec<_>>().join(",");
@@ -291,7 +294,7 @@ async fn restore_services(
     let attached = client
         .list_attached_user_policies()
         .user_name(user)
-        .path_prefix(lp::POLICY_PATH)
+        .path_prefix(POLICY_PATH)
         .send()
         .await
         .map_err(|e| err("ListAttachedUserPolicies", e.into_service_error()))?;

@@ -1,4 +1,4 @@
-//! End-to-end tests of `cargo xtask audit` (the `iam_janitor::audit` front end, with its
+//! End-to-end tests of `cargo xtask audit` (the `iam_janitor::cli` front end, with its
 //! real flag parsing and JSON output) against the emulator: moto on loopback with the
 //! harness's control endpoint for dates, faults and call counts.
 
@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use clap::Parser;
-use iam_janitor::audit;
+use iam_janitor::cli as audit;
 use iam_janitor_tests::{Emulator, Fault, SeedKey, SeedPassword, SeedUser, SeededUser, WebhookReceiver};
 use serde_json::Value;
 use time::Duration;

@@ -20,9 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_iam::config::Credentials;
 use common::{UserState, audit_json_with, days_ago, error_code, findings_of};
-use iam_janitor::audit;
-use iam_janitor::least_privilege::{OWNER_TAG, POLICY_PATH, action_document, policy_name};
-use iam_janitor::permissions::{PERMISSIONS, Scope};
+use iam_janitor::cli as audit;
+use iam_janitor::iam::permissions::{PERMISSIONS, Scope};
+use iam_janitor::least_privilege::{action_document, policy_name};
+use iam_janitor::trail::{POLICY_OWNER as OWNER_TAG, POLICY_PATH};
 use iam_janitor_tests::{AdvisorService, Chaos, ChaosKind, Emulator, SeedKey, SeedPassword, SeedUser};
 use serde_json::{Value, json};
 

@@ -4,8 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use iam_janitor::aws::Iam;
 use iam_janitor::handler::{App, HandlerError, handle};
+use iam_janitor::iam::Iam;
 use iam_janitor::settings::{Mode, Settings};
 use iam_janitor_tests::{Emulator, SeedKey, SeedUser};
 use serde_json::json;

@@ -9,8 +9,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{audit_json, days_ago, findings_of, writes};
+use iam_janitor::iam::permissions;
 use iam_janitor::least_privilege::{MAX_POLICY_SIZE, policy_name};
-use iam_janitor::permissions;
 use iam_janitor_cfn::policy::{PolicyDocument, policy_size};
 use iam_janitor_tests::{AdvisorService, Emulator, Fault, SeedUser};
 use serde_json::Value;
@@ -314,7 +314,7 @@ async fn throttled_and_failed_access_advisor_jobs() {
         .await
         .unwrap();
     let (code, report) = audit_json(&emu, &["--enforce"]).await;
-    assert_eq!(code, iam_janitor::audit::EXIT_PARTIAL, "{report:#}");
+    assert_eq!(code, iam_janitor::cli::EXIT_PARTIAL, "{report:#}");
     let b = lp_findings(&report, "b");
     assert_eq!(b[0]["status"], "failed");
     assert!(b[0]["reason"].as_str().unwrap().contains("FAILED"), "{b:#?}");
@@ -335,7 +335,7 @@ async fn circuit_breaker_counts_deny_policies_and_every_call_is_permitted() {
             .unwrap();
     }
     let (code, report) = audit_json(&emu, &["--enforce", "--max-actions", "3"]).await;
-    assert_eq!(code, iam_janitor::audit::EXIT_BREAKER);
+    assert_eq!(code, iam_janitor::cli::EXIT_BREAKER);
     assert_eq!(report["summary"]["circuit_breaker"]["planned_changes"], 4);
     assert_eq!(writes(&emu.calls().await.unwrap().calls), 0);
 

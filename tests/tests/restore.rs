@@ -9,7 +9,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{audit_json, days_ago, findings_of, now, writes};
-use iam_janitor::restore::{RestoreRequest, TAG_RESTORED, restore};
+use iam_janitor::restore::{RestoreRequest, restore};
+use iam_janitor::trail::RESTORED as TAG_RESTORED;
 use iam_janitor_tests::{AdvisorService, Emulator, KeyStatus, SeedKey, SeedPassword, SeedUser};
 
 #[tokio::test]
@@ -121,7 +122,7 @@ async fn restore_gives_back_exactly_what_the_engine_took() {
         .send()
         .await
         .unwrap();
-    let document = iam_janitor::aws::decode_policy_document(version.policy_version().unwrap().document().unwrap());
+    let document = iam_janitor::iam::decode_policy_document(version.policy_version().unwrap().document().unwrap());
     assert!(
         document.contains("rds:*") && document.contains("s3:*") && !document.contains("ec2:*"),
         "{document}"

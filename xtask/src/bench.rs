@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use iam_janitor::audit::{self, AuditArgs};
+use iam_janitor::cli::{self as audit, AuditArgs};
 use iam_janitor_tests::{AdvisorService, Emulator, SeedKey, SeedPassword, SeedUser};
 use time::{Duration, OffsetDateTime};
 

@@ -187,7 +187,7 @@ pub fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
 }
 
 async fn sdk_config(args: &AwsArgs) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(iam_janitor::aws::retry_config());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(iam_janitor::iam::retry_config());
     if let Some(profile) = &args.profile {
         loader = loader.profile_name(profile);
     }

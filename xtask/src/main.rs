@@ -1,7 +1,7 @@
 //! Project tasks, run as `cargo xtask <task>` (the cargo-xtask pattern).
 //!
 //! - `demo`: the whole product on a local emulator, in one command (see `demo`).
-//! - `audit`: the engine run locally against any account (see `iam_janitor::audit`).
+//! - `audit`: the engine run locally against any account (see `iam_janitor::cli`).
 //! - `test`: everything CI runs: formatting, clippy, and the whole test suite.
 //! - `bench`: IAM calls and wall time of `audit` on the emulator at 1,000 and 5,000 users.
 //! - `package`: the Lambda zip (see `package`).
@@ -33,7 +33,7 @@ enum Task {
     /// See iam-janitor do its whole job on a local AWS emulator: package, deploy to a demo organization, run
     Demo(demo::DemoArgs),
     /// Run the engine against an account (report only unless --enforce)
-    Audit(Box<iam_janitor::audit::AuditArgs>),
+    Audit(Box<iam_janitor::cli::AuditArgs>),
     /// Run what CI runs: fmt --check, clippy -D warnings, all tests
     Test(test::TestArgs),
     /// Measure IAM calls and wall time of audit runs on the emulator
@@ -85,13 +85,13 @@ fn init_logs() {
         .init();
 }
 
-fn audit(args: iam_janitor::audit::AuditArgs) -> anyhow::Result<i32> {
+fn audit(args: iam_janitor::cli::AuditArgs) -> anyhow::Result<i32> {
     init_logs();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let config = args.aws.sdk_config().await;
         let mut stdout = std::io::stdout().lock();
-        match iam_janitor::audit::run(&args, &config, time::OffsetDateTime::now_utc(), &mut stdout).await {
+        match iam_janitor::cli::run(&args, &config, time::OffsetDateTime::now_utc(), &mut stdout).await {
             Ok(code) => Ok(code),
             Err(e) => {
                 eprintln!("error: {e}");

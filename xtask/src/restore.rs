@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use anyhow::{Context, bail};
-use iam_janitor::least_privilege::parse_service_list;
+use iam_janitor::model::services::parse_service_list;
 use iam_janitor::restore::{RestoreRequest, restore};
 
 #[derive(Debug, clap::Args)]
@@ -30,14 +30,14 @@ pub struct RestoreArgs {
     )]
     pub keep_services_tag: String,
     #[command(flatten)]
-    pub aws: iam_janitor::audit::AwsArgs,
+    pub aws: iam_janitor::cli::AwsArgs,
 }
 
 pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
     let services: BTreeSet<String> = args.services.as_deref().map(parse_service_list).unwrap_or_default();
     if let Some(bad) = services
         .iter()
-        .find(|s| !iam_janitor::least_privilege::is_service_prefix(s))
+        .find(|s| !iam_janitor::model::services::is_service_prefix(s))
     {
         bail!("--services: {bad:?} is not a service prefix (such as s3, ec2, execute-api)");
     }

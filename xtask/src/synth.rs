@@ -1,5 +1,5 @@
 //! `cargo xtask synth`: generates `cfn/templates/` from the typed templates in `cfn/src`
-//! and the engine's permission list (`lambda/src/permissions.rs`).
+//! and the engine's permission list (`lambda/src/iam/permissions.rs`).
 //!
 //! The generated files are committed, so that a reviewer sees every change to what is
 //! deployed and to what the Lambda may do. [`generate`] is pure; [`write_if_changed`] is
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
-use iam_janitor::permissions::{PERMISSIONS, Scope};
+use iam_janitor::iam::permissions::{PERMISSIONS, Scope};
 use iam_janitor_cfn::stacks::artifacts::artifact_stack;
 use iam_janitor_cfn::stacks::member::member_stack;
 use iam_janitor_cfn::stacks::permissions::{ActionScope, RolePermission, permissions_summary};
@@ -123,7 +123,7 @@ fn write_if_changed(root: &Path, path: &Path, contents: &str) -> anyhow::Result<
 fn stale_error(stale: &[PathBuf]) -> anyhow::Error {
     let names: Vec<String> = stale.iter().map(|p| p.display().to_string()).collect();
     anyhow::format_err!(
-        "{} {} out of date with cfn/src and lambda/src/permissions.rs: run `cargo xtask synth` and commit the result",
+        "{} {} out of date with cfn/src and lambda/src/iam/permissions.rs: run `cargo xtask synth` and commit the result",
         names.join(", "),
         if names.len() == 1 { "is" } else { "are" }
     )
@@ -225,7 +225,7 @@ mod tests {
         std::fs::write(dir.join("a.yaml"), "b\n").unwrap();
         assert_eq!(
             stale_error(&stale_files(&dir, &files)).to_string(),
-            "a.yaml is out of date with cfn/src and lambda/src/permissions.rs: run `cargo xtask synth` and commit the result"
+            "a.yaml is out of date with cfn/src and lambda/src/iam/permissions.rs: run `cargo xtask synth` and commit the result"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -1,8 +1,8 @@
 //! The Lambda entry point: structured JSON logs, settings and the IAM client built once
 //! per cold start, then the handler for each scheduled (or manual) invocation.
 
-use iam_janitor::aws::{Iam, retry_config};
 use iam_janitor::handler::{App, handle};
+use iam_janitor::iam::{Iam, retry_config};
 use iam_janitor::settings::Settings;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;

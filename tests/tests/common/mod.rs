@@ -5,10 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use iam_janitor::least_privilege::{POLICY_PATH, policy_name};
+use iam_janitor::least_privilege::policy_name;
+use iam_janitor::trail::POLICY_PATH;
 
 use clap::Parser;
-use iam_janitor::audit::{self, AuditArgs};
+use iam_janitor::cli::{self as audit, AuditArgs};
 use iam_janitor_tests::Emulator;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
@@ -86,7 +87,7 @@ pub async fn deny_policy(emu: &Emulator, user: &str) -> Option<(String, usize)> 
         .await
         .unwrap();
     let raw = version.policy_version().unwrap().document().unwrap();
-    Some((iam_janitor::aws::decode_policy_document(raw), versions.versions().len()))
+    Some((iam_janitor::iam::decode_policy_document(raw), versions.versions().len()))
 }
 
 /// Runs `audit --format json <flags>`; returns (exit code, report).

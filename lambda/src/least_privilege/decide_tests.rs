@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::inventory::Tag;
+use crate::model::inventory::Tag;
+use crate::model::services::MAX_SERVICE_PREFIX;
 use proptest::prelude::*;
 use time::Duration;
 use time::macros::datetime;

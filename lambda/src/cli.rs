@@ -9,8 +9,8 @@ use std::io::Write;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use time::OffsetDateTime;
 
-use crate::aws::{Iam, retry_config};
-use crate::engine::{self, RunError};
+use crate::iam::{Iam, retry_config};
+use crate::run::{self, RunError};
 use crate::settings::{Settings, SettingsArgs, SettingsError};
 
 /// Exit status: the run could not evaluate the account (nothing changed).
@@ -109,8 +109,8 @@ pub async fn run(
     let settings = Settings::from_args(&args.settings)?;
     let iam = Iam::new(config);
     let now = settings.as_of.unwrap_or(now.replace_nanosecond(0).unwrap_or(now));
-    let report = engine::run(&iam, &settings, now).await?;
-    crate::notify(&report, &settings).await;
+    let report = run::run(&iam, &settings, now).await?;
+    crate::notify::notify(&report, &settings).await;
     match args.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::other)?;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use time::OffsetDateTime;
 
-use crate::credential_report::{CredentialRow, ParsedReport, RejectedRow};
+use crate::model::credential_report::{CredentialRow, ParsedReport, RejectedRow};
 
 /// A user tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,8 +143,9 @@ mod tests {
     #[test]
     fn users_missing_from_the_report() {
         use time::macros::datetime;
-        let report = crate::credential_report::parse(include_bytes!("../tests/fixtures/credential-report-aws.csv"))
-            .unwrap_or_default();
+        let report =
+            crate::model::credential_report::parse(include_bytes!("../../tests/fixtures/credential-report-aws.csv"))
+                .unwrap_or_default();
         let generated = datetime!(2026-11-21 06:00 UTC);
         let inv = Inventory::new(
             report,

@@ -11,8 +11,13 @@ use std::fmt;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::glob::Glob;
-use crate::least_privilege::LeastPrivilegeSettings;
+use crate::model::inventory::UserDetails;
+pub use crate::model::report::Mode;
+use crate::model::services::{is_service_prefix, parse_service_list};
+
+pub mod glob;
+use glob::Glob;
+use std::collections::BTreeSet;
 
 /// Default idle days after which a credential is dormant.
 pub const DEFAULT_DORMANT_DAYS: u32 = 90;
@@ -30,35 +35,35 @@ pub const DEFAULT_CONCURRENCY: u32 = 8;
 /// Default deadline for the credential report to be generated.
 pub const DEFAULT_REPORT_TIMEOUT_SECS: u32 = 300;
 
-/// Whether the run changes anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Report what would be done; change nothing.
-    Report,
-    /// Change what the rules say.
-    Enforce,
+/// The services never denied by default.
+///
+/// `sts`: assuming roles is how users are meant to work; denying it pushes them back to
+/// long-lived user permissions. `iam`: per-namespace denial cannot spare the self-service
+/// actions (ChangePassword, own MFA and access keys), and a user locked out of rotating
+/// their own credentials is worse than an unused IAM grant, which should be removed at
+/// its source. Override with `--never-deny`.
+pub const DEFAULT_NEVER_DENY: &[&str] = &["iam", "sts"];
+/// The least-privilege settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeastPrivilegeSettings {
+    pub enabled: bool,
+    pub unused_service_days: u32,
+    pub advisor_concurrency: usize,
+    pub keep_services_tag: String,
+    pub never_deny: BTreeSet<String>,
+    pub policy_quota: u32,
 }
 
-impl Mode {
-    /// Parses `report` or `enforce` (case-insensitive).
-    pub fn parse(value: &str) -> Option<Mode> {
-        if value.eq_ignore_ascii_case("report") {
-            Some(Mode::Report)
-        } else if value.eq_ignore_ascii_case("enforce") {
-            Some(Mode::Enforce)
-        } else {
-            None
+impl Default for LeastPrivilegeSettings {
+    fn default() -> Self {
+        LeastPrivilegeSettings {
+            enabled: true,
+            unused_service_days: 90,
+            advisor_concurrency: 8,
+            keep_services_tag: crate::trail::KEEP_SERVICES.to_string(),
+            never_deny: DEFAULT_NEVER_DENY.iter().map(|s| s.to_string()).collect(),
+            policy_quota: 10,
         }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Report => "report",
-            Mode::Enforce => "enforce",
-        })
     }
 }
 
@@ -127,7 +132,7 @@ impl Default for Settings {
             dormant_days: DEFAULT_DORMANT_DAYS,
             warn_days: DEFAULT_WARN_DAYS,
             exempt_tag: ExemptTag {
-                key: "iam-janitor:exempt".to_string(),
+                key: crate::trail::EXEMPT.to_string(),
                 value: Some("true".to_string()),
             },
             exempt_users: Vec::new(),
@@ -216,6 +221,20 @@ pub struct SettingsArgs {
 }
 
 impl Settings {
+    /// Why a user is exempt (by user-name glob or exemption tag), if they are. Both
+    /// features skip exempt users.
+    pub fn exemption(&self, user: &str, details: Option<&UserDetails>) -> Option<String> {
+        if let Some(glob) = self.exempt_users.iter().find(|g| g.matches(user)) {
+            return Some(format!("exempt: user name matches --exempt-user {:?}", glob.as_str()));
+        }
+        let details = details?;
+        details
+            .tags
+            .iter()
+            .find(|t| self.exempt_tag.matches(&t.key, &t.value))
+            .map(|t| format!("exempt: tag {}={}", t.key, t.value))
+    }
+
     /// Validates raw settings. Nothing is defaulted silently from a bad value.
     pub fn from_args(args: &SettingsArgs) -> Result<Settings, SettingsError> {
         let defaults = Settings::default();
@@ -397,8 +416,8 @@ fn least_privilege_settings(args: &SettingsArgs) -> Result<LeastPrivilegeSetting
     let never_deny = match args.never_deny.as_deref() {
         None => defaults.never_deny,
         Some(v) => {
-            let list = crate::least_privilege::parse_service_list(v);
-            if let Some(bad) = list.iter().find(|ns| !crate::least_privilege::is_service_prefix(ns)) {
+            let list = parse_service_list(v);
+            if let Some(bad) = list.iter().find(|ns| !is_service_prefix(ns)) {
                 return Err(err(
                     "--never-deny",
                     "IAM_JANITOR_NEVER_DENY",

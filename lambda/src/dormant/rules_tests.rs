@@ -1,10 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::credential_report::{KeySlot, parse};
-use crate::glob::Glob;
-use crate::inventory::Tag;
-use crate::report::Kind;
+use crate::model::credential_report::{KeySlot, parse};
+use crate::model::inventory::Tag;
+use crate::model::report::Kind;
+use crate::settings::glob::Glob;
 use proptest::prelude::*;
 use time::Duration;
 use time::macros::datetime;
@@ -265,7 +265,7 @@ fn user_without_details_is_not_changed() {
 
 #[test]
 fn the_root_row_is_never_a_finding() {
-    let report = parse(include_bytes!("../tests/fixtures/credential-report-aws.csv")).unwrap();
+    let report = parse(include_bytes!("../../tests/fixtures/credential-report-aws.csv")).unwrap();
     let inv = Inventory::new(report, None, vec![], vec![]);
     // Far in the future: everything in the fixture is dormant.
     let p = plan(&inv, &settings(), datetime!(2040-01-01 0:00 UTC));
@@ -276,7 +276,7 @@ fn the_root_row_is_never_a_finding() {
 
 #[test]
 fn fixture_at_a_known_time() {
-    let report = parse(include_bytes!("../tests/fixtures/credential-report-aws.csv")).unwrap();
+    let report = parse(include_bytes!("../../tests/fixtures/credential-report-aws.csv")).unwrap();
     let users = ["alice", "bob", "carol", "dave.ci+deploy@corp"];
     let d: Vec<UserDetails> = users.iter().map(|u| details(u, &[])).collect();
     let inv = Inventory::new(report, None, d, vec![]);

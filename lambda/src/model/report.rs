@@ -8,8 +8,40 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::credential_report::RejectedRow;
-use crate::settings::Mode;
+use crate::model::credential_report::RejectedRow;
+use std::fmt;
+
+/// Whether the run changes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Report what would be done; change nothing.
+    Report,
+    /// Change what the rules say.
+    Enforce,
+}
+
+impl Mode {
+    /// Parses `report` or `enforce` (case-insensitive).
+    pub fn parse(value: &str) -> Option<Mode> {
+        if value.eq_ignore_ascii_case("report") {
+            Some(Mode::Report)
+        } else if value.eq_ignore_ascii_case("enforce") {
+            Some(Mode::Enforce)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Report => "report",
+            Mode::Enforce => "enforce",
+        })
+    }
+}
 
 /// Which credential a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
-use crate::report::{Action, Finding, Kind, Report, Status, credential_label};
+use crate::model::report::{Action, Finding, Kind, Report, Status, credential_label};
 use crate::settings::SlackWebhook;
 
 /// Slack rejects section text over 3,000 characters.
@@ -341,7 +341,7 @@ mod tests {
         assert_eq!(redact_text("user AKIAshort stays"), "user AKIAshort stays");
     }
 
-    use crate::report::{Report, Summary};
+    use crate::model::report::{Report, Summary};
     use crate::settings::Mode;
 
     fn report(n: usize) -> Report {

@@ -32,28 +32,19 @@ use std::collections::BTreeSet;
 use iam_janitor_cfn::policy::{Effect, PolicyDocument, Statement, Values, policy_size};
 use time::OffsetDateTime;
 
-use crate::inventory::UserDetails;
+use crate::model::inventory::UserDetails;
+use crate::model::services::{ServiceAccess, is_service_prefix, parse_service_list};
+use crate::settings::LeastPrivilegeSettings;
+use crate::trail::POLICY_PATH;
 
 /// IAM's managed-policy document limit (characters, whitespace not counted).
 pub const MAX_POLICY_SIZE: usize = 6_144;
-/// The path of the engine's policies: IAM policies and SCPs can target it.
-pub const POLICY_PATH: &str = "/iam-janitor/";
 /// Policy names are `<prefix><user name>`.
 pub const POLICY_NAME_PREFIX: &str = "iam-janitor-deny-";
 /// Policy names are at most 128 characters.
 const MAX_POLICY_NAME: usize = 128;
 /// The statement ID of the deny statement.
 pub const STATEMENT_SID: &str = "IamJanitorDenyUnusedServices";
-/// Tag on each deny policy naming the user it belongs to.
-pub const OWNER_TAG: &str = "iam-janitor:user";
-/// The services never denied by default.
-///
-/// `sts`: assuming roles is how users are meant to work; denying it pushes them back to
-/// long-lived user permissions. `iam`: per-namespace denial cannot spare the self-service
-/// actions (ChangePassword, own MFA and access keys), and a user locked out of rotating
-/// their own credentials is worse than an unused IAM grant, which should be removed at
-/// its source. Override with `--never-deny`.
-pub const DEFAULT_NEVER_DENY: &[&str] = &["iam", "sts"];
 /// Services that call KMS on the user's behalf (forward access sessions).
 const KMS_CALLERS: &[&str] = &[
     "s3",
@@ -76,26 +67,6 @@ const KMS_CALLERS: &[&str] = &[
     "athena",
     "sagemaker",
 ];
-
-/// One service of an Access Advisor report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceAccess {
-    pub namespace: String,
-    pub name: String,
-    pub last_authenticated: Option<OffsetDateTime>,
-}
-
-/// The longest service prefix accepted.
-pub const MAX_SERVICE_PREFIX: usize = 64;
-
-/// Whether `s` is an IAM service prefix (`s3`, `execute-api`, `aws-marketplace`, `a4b`):
-/// `^[a-z0-9]+(-[a-z0-9]+)*$`, at most [`MAX_SERVICE_PREFIX`] characters.
-pub fn is_service_prefix(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_SERVICE_PREFIX
-        && s.split('-')
-            .all(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-}
 
 /// An Access Advisor answer the engine does not act on: service `index` (0-based, in
 /// the order IAM listed them) has a namespace that is not a service prefix.
@@ -154,30 +125,6 @@ pub fn check_advisor_answer(services: Vec<ServiceAccess>) -> Result<Vec<ServiceA
     Ok(merged)
 }
 
-/// The least-privilege settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeastPrivilegeSettings {
-    pub enabled: bool,
-    pub unused_service_days: u32,
-    pub advisor_concurrency: usize,
-    pub keep_services_tag: String,
-    pub never_deny: BTreeSet<String>,
-    pub policy_quota: u32,
-}
-
-impl Default for LeastPrivilegeSettings {
-    fn default() -> Self {
-        LeastPrivilegeSettings {
-            enabled: true,
-            unused_service_days: 90,
-            advisor_concurrency: 8,
-            keep_services_tag: "iam-janitor:keep-services".to_string(),
-            never_deny: DEFAULT_NEVER_DENY.iter().map(|s| s.to_string()).collect(),
-            policy_quota: 10,
-        }
-    }
-}
-
 /// What a deny policy currently denies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denied {
@@ -221,15 +168,6 @@ pub fn denied_by(document: &PolicyDocument) -> Option<Denied> {
         (None, Some(not_actions)) => Some(Denied::AllExcept(collect(not_actions))),
         _ => None,
     }
-}
-
-/// Parses a keep-services tag value: namespaces separated by commas or spaces.
-pub fn parse_service_list(value: &str) -> BTreeSet<String> {
-    value
-        .split([',', ' ', ';'])
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 /// The services the user's keep-services tag lists (tag keys compared case-insensitively).
@@ -484,5 +422,5 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 #[cfg(test)]
-#[path = "least_privilege_tests.rs"]
+#[path = "decide_tests.rs"]
 mod tests;

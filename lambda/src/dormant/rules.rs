@@ -12,9 +12,9 @@
 
 use time::OffsetDateTime;
 
-use crate::credential_report::{CredentialRow, Observed};
-use crate::inventory::{Inventory, UserDetails};
-use crate::report::{Action, Finding, Kind, Status};
+use crate::model::credential_report::{CredentialRow, Observed};
+use crate::model::inventory::{Inventory, UserDetails};
+use crate::model::report::{Action, Finding, Kind, Status};
 use crate::settings::Settings;
 
 /// Where a credential stands against the limits.
@@ -106,19 +106,6 @@ impl Plan {
     }
 }
 
-/// Why a user is exempt, if they are.
-pub fn exemption(user: &str, details: Option<&UserDetails>, settings: &Settings) -> Option<String> {
-    if let Some(glob) = settings.exempt_users.iter().find(|g| g.matches(user)) {
-        return Some(format!("exempt: user name matches --exempt-user {:?}", glob.as_str()));
-    }
-    let details = details?;
-    details
-        .tags
-        .iter()
-        .find(|t| settings.exempt_tag.matches(&t.key, &t.value))
-        .map(|t| format!("exempt: tag {}={}", t.key, t.value))
-}
-
 /// When `cargo xtask restore` last gave this user something back (the
 /// `iam-janitor:restored` tag): restored credentials get a new window from then on, or
 /// the next run would disable them again.
@@ -126,7 +113,7 @@ pub fn restored_at(details: Option<&UserDetails>) -> Option<OffsetDateTime> {
     details?
         .tags
         .iter()
-        .find(|t| t.key.eq_ignore_ascii_case(crate::restore::TAG_RESTORED))
+        .find(|t| t.key.eq_ignore_ascii_case(crate::trail::RESTORED))
         .and_then(|t| OffsetDateTime::parse(t.value.trim(), &time::format_description::well_known::Rfc3339).ok())
 }
 
@@ -225,7 +212,7 @@ fn plan_credential(
             ),
         ),
     };
-    if let Some(why) = exemption(&row.user, details, settings) {
+    if let Some(why) = settings.exemption(&row.user, details) {
         status = Status::Skipped;
         reason = format!("{why}; {reason}");
     } else if details.is_none() {

@@ -4,8 +4,8 @@ use super::*;
 use proptest::prelude::*;
 use time::macros::datetime;
 
-const AWS: &str = include_str!("../tests/fixtures/credential-report-aws.csv");
-const MOTO: &str = include_str!("../tests/fixtures/credential-report-moto.csv");
+const AWS: &str = include_str!("../../tests/fixtures/credential-report-aws.csv");
+const MOTO: &str = include_str!("../../tests/fixtures/credential-report-moto.csv");
 
 #[test]
 fn real_aws_format() {

@@ -15,14 +15,13 @@ use futures::StreamExt;
 use iam_janitor_cfn::policy::PolicyDocument;
 use time::OffsetDateTime;
 
-use crate::aws::{AwsError, Iam};
-use crate::inventory::{Inventory, PolicyVersion, Tag, UserDetails};
-use crate::least_privilege::{
-    self as lp, Change, CurrentPolicy, Denied, DocumentForm, OWNER_TAG, ServiceAccess, policy_name,
-};
-use crate::report::{Action, Finding, Kind, Status};
-use crate::rules;
+use crate::iam::{AwsError, ErrorKind, Iam};
+use crate::least_privilege::{self as lp, Change, CurrentPolicy, Denied, DocumentForm, policy_name};
+use crate::model::inventory::{Inventory, PolicyVersion, Tag, UserDetails};
+use crate::model::report::{Action, Finding, Kind, Status};
+use crate::model::services::ServiceAccess;
 use crate::settings::Settings;
+use crate::trail::{POLICY_OWNER, POLICY_PATH};
 
 /// How long one Access Advisor job may take.
 const JOB_TIMEOUT: Duration = Duration::from_secs(180);
@@ -82,7 +81,7 @@ fn policy_arn_for(user: &UserDetails, name: &str) -> String {
     let mut parts = user.arn.split(':');
     let partition = parts.nth(1).unwrap_or("aws");
     let account = parts.nth(2).unwrap_or("");
-    format!("arn:{partition}:iam::{account}:policy{}{name}", lp::POLICY_PATH)
+    format!("arn:{partition}:iam::{account}:policy{}{name}", POLICY_PATH)
 }
 
 /// Reads Access Advisor for every eligible user and decides. Returns the findings that
@@ -125,7 +124,8 @@ pub async fn assess(
             attached: current.attached,
             versions: existing.map(|p| p.versions.clone()).unwrap_or_default(),
         };
-        let why = rules::exemption(&user.name, Some(user), settings)
+        let why = settings
+            .exemption(&user.name, Some(user))
             .or_else(|| lp::eligibility(user, &current, lps, now).err());
         match why {
             Some(reason) => skipped.push(DenyItem {
@@ -378,24 +378,21 @@ async fn apply_one(iam: &Iam, item: &DenyItem) -> Result<(), AwsError> {
                     new_version(iam, &arn, json, &item.versions).await?;
                 } else {
                     let owner = Tag {
-                        key: OWNER_TAG.to_string(),
+                        key: POLICY_OWNER.to_string(),
                         value: user.clone(),
                     };
                     match iam.create_policy(&item.policy_name, json, &owner).await {
                         Ok(created) => arn = created,
                         // Created by an earlier run that stopped before listing it: update it.
-                        Err(e) if e.is_code("EntityAlreadyExists") => new_version(iam, &arn, json, &[]).await?,
+                        Err(e) if e.kind() == ErrorKind::AlreadyExists => new_version(iam, &arn, json, &[]).await?,
                         Err(e) => return Err(e),
                     }
                 }
             }
             if !item.attached {
                 iam.attach_user_policy(user, &arn).await.map_err(|e| {
-                    if e.is_code("LimitExceeded") {
-                        AwsError {
-                            message: format!("{} (the user is at the managed-policy quota)", e.message),
-                            ..e
-                        }
+                    if e.kind() == ErrorKind::LimitExceeded {
+                        e.with_note("the user is at the managed-policy quota")
                     } else {
                         e
                     }
@@ -421,15 +418,17 @@ async fn new_version(iam: &Iam, arn: &str, json: &str, known: &[PolicyVersion]) 
         match iam.delete_policy_version(arn, &old.id).await {
             Ok(()) => {}
             // Gone already (a retry after an answer was lost).
-            Err(e) if e.is_code("NoSuchEntity") => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
             // No answer: it may be deleted. If not, CreatePolicyVersion says LimitExceeded
             // and the listing below sorts it out.
-            Err(e) if e.code.is_none() => tracing::warn!(policy = %arn, error = %e, "DeletePolicyVersion unanswered"),
+            Err(e) if e.kind() == ErrorKind::NoAnswer => {
+                tracing::warn!(policy = %arn, error = %e, "DeletePolicyVersion unanswered")
+            }
             Err(e) => return Err(e),
         }
     }
     match iam.create_policy_version(arn, json).await {
-        Err(e) if e.is_code("LimitExceeded") => {
+        Err(e) if e.kind() == ErrorKind::LimitExceeded => {
             // The listing was stale (or unknown): list, free the oldest slot, retry once.
             let versions = iam.list_policy_versions(arn).await?;
             if let Some(old) = oldest_non_default(&versions) {

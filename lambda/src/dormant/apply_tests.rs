@@ -1,0 +1,410 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+//! The per-user step functions on every path, without I/O: confirmation (each read asked
+//! for in turn), the audit trail, and each write's answer, lost or not.
+
+use super::*;
+use crate::model::report::{Action, Kind};
+use time::Duration;
+use time::macros::datetime;
+
+const NOW: OffsetDateTime = datetime!(2026-11-21 12:00:00 UTC);
+const KEY: &str = "AKIAEXAMPLEKEY000001";
+
+fn days_ago(d: i64) -> OffsetDateTime {
+    NOW - Duration::days(d)
+}
+
+fn enforce() -> Settings {
+    Settings {
+        mode: Mode::Enforce,
+        ..Settings::default()
+    }
+}
+
+fn error(code: Option<&str>) -> AwsError {
+    AwsError {
+        operation: "Op",
+        code: code.map(str::to_string),
+        message: "it went wrong".to_string(),
+    }
+}
+
+fn finding(kind: Kind, action: Action, slot: Option<u8>) -> Finding {
+    Finding {
+        user: "bob".to_string(),
+        arn: "arn:aws:iam::111122223333:user/bob".to_string(),
+        kind,
+        access_key_id: None,
+        access_key_slot: slot,
+        last_used: Some(days_ago(200)),
+        idle_days: Some(200),
+        action,
+        status: Status::Planned,
+        reason: "idle 200 days".to_string(),
+        services: None,
+    }
+}
+
+/// A console password last used 200 days ago (dormant at 90).
+fn console() -> Planned {
+    Planned {
+        finding: finding(Kind::ConsolePassword, Action::DeleteLoginProfile, None),
+        credential: Credential::Console,
+        facts: CredentialFacts {
+            last_used: Some(days_ago(200)),
+            baseline: days_ago(400),
+        },
+    }
+}
+
+/// Key 1, created 400 days ago, last used 200 days ago.
+fn key() -> Planned {
+    Planned {
+        finding: finding(Kind::AccessKey, Action::DeactivateAccessKey, Some(1)),
+        credential: Credential::AccessKey {
+            slot: 1,
+            created: days_ago(400),
+        },
+        facts: CredentialFacts {
+            last_used: Some(days_ago(200)),
+            baseline: days_ago(400),
+        },
+    }
+}
+
+fn live_key(active: bool) -> LiveKey {
+    LiveKey {
+        id: KEY.to_string(),
+        active,
+        created: days_ago(400),
+    }
+}
+
+/// Runs confirmation against fixed answers, returning the verdict and the reads asked for.
+fn confirm_with(item: &Planned, answers: &Live) -> (Confirmed, Vec<Read>) {
+    let mut live = Live::default();
+    let mut reads = Vec::new();
+    loop {
+        match confirm(item, &live, &enforce(), NOW) {
+            Ok(verdict) => return (verdict, reads),
+            Err(read) => {
+                assert!(!reads.contains(&read), "{read:?} asked for twice");
+                match &read {
+                    Read::LoginProfile => live.login_profile = answers.login_profile.clone(),
+                    Read::PasswordLastUsed => live.password_last_used = answers.password_last_used.clone(),
+                    Read::AccessKeys => live.keys = answers.keys.clone(),
+                    Read::KeyLastUsed(id) => {
+                        live.key_last_used
+                            .insert(id.clone(), answers.key_last_used.get(id).cloned().unwrap());
+                    }
+                }
+                reads.push(read);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_console_password_still_dormant_is_confirmed_after_two_reads() {
+    let answers = Live {
+        login_profile: Some(Ok(true)),
+        password_last_used: Some(Ok(Some(days_ago(150)))),
+        ..Live::default()
+    };
+    let (verdict, reads) = confirm_with(&console(), &answers);
+    assert_eq!(reads, [Read::LoginProfile, Read::PasswordLastUsed]);
+    assert_eq!(
+        verdict,
+        Confirmed::Dormant {
+            key_id: None,
+            idle_days: 150,
+            last_used: Some(days_ago(150)),
+        }
+    );
+}
+
+#[test]
+fn a_password_already_deleted_is_skipped_without_reading_its_last_use() {
+    let answers = Live {
+        login_profile: Some(Ok(false)),
+        ..Live::default()
+    };
+    let (verdict, reads) = confirm_with(&console(), &answers);
+    assert_eq!(reads, [Read::LoginProfile]);
+    assert_eq!(verdict, Confirmed::Skip("login profile already deleted".to_string()));
+}
+
+#[test]
+fn a_credential_used_since_the_report_is_no_longer_dormant() {
+    let answers = Live {
+        login_profile: Some(Ok(true)),
+        password_last_used: Some(Ok(Some(days_ago(3)))),
+        ..Live::default()
+    };
+    let (verdict, _) = confirm_with(&console(), &answers);
+    let Confirmed::Skip(why) = verdict else {
+        panic!("{verdict:?}")
+    };
+    assert!(why.starts_with("console password used since the credential report: live data says idle 3 days"));
+
+    let answers = Live {
+        keys: Some(Ok(vec![live_key(true)])),
+        key_last_used: BTreeMap::from([(KEY.to_string(), Ok(Some(days_ago(1))))]),
+        ..Live::default()
+    };
+    let (verdict, reads) = confirm_with(&key(), &answers);
+    assert_eq!(reads, [Read::AccessKeys, Read::KeyLastUsed(KEY.to_string())]);
+    let Confirmed::Skip(why) = verdict else {
+        panic!("{verdict:?}")
+    };
+    assert!(
+        why.contains(&format!("access key {KEY} used since the credential report")),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_report_older_than_the_live_data_never_makes_a_credential_look_idler() {
+    // The live last use is older than the report's (or unknown): the report's stands.
+    let answers = Live {
+        login_profile: Some(Ok(true)),
+        password_last_used: Some(Ok(None)),
+        ..Live::default()
+    };
+    let (verdict, _) = confirm_with(&console(), &answers);
+    assert!(
+        matches!(verdict, Confirmed::Dormant { idle_days: 200, .. }),
+        "{verdict:?}"
+    );
+}
+
+#[test]
+fn a_user_deleted_since_the_report_is_skipped_and_failed_reads_fail() {
+    let answers = Live {
+        login_profile: Some(Ok(true)),
+        password_last_used: Some(Err(error(Some("NoSuchEntity")))),
+        ..Live::default()
+    };
+    assert_eq!(
+        confirm_with(&console(), &answers).0,
+        Confirmed::Skip("user no longer exists".to_string())
+    );
+    let answers = Live {
+        login_profile: Some(Err(error(Some("AccessDenied")))),
+        ..Live::default()
+    };
+    assert_eq!(
+        confirm_with(&console(), &answers).0,
+        Confirmed::Failed("Op failed: AccessDenied: it went wrong".to_string())
+    );
+    let answers = Live {
+        keys: Some(Err(error(None))),
+        ..Live::default()
+    };
+    assert_eq!(
+        confirm_with(&key(), &answers).0,
+        Confirmed::Failed("Op failed: it went wrong".to_string())
+    );
+}
+
+#[test]
+fn keys_already_done_or_gone_are_skipped() {
+    let inactive = Live {
+        keys: Some(Ok(vec![live_key(false)])),
+        ..Live::default()
+    };
+    assert_eq!(
+        confirm_with(&key(), &inactive).0,
+        Confirmed::Skip(format!("access key {KEY} is already inactive"))
+    );
+    // Another key (rotated since the report): matched by creation time, so not this one.
+    let rotated = Live {
+        keys: Some(Ok(vec![LiveKey {
+            created: days_ago(2),
+            ..live_key(true)
+        }])),
+        ..Live::default()
+    };
+    let (verdict, reads) = confirm_with(&key(), &rotated);
+    assert_eq!(reads, [Read::AccessKeys]);
+    let Confirmed::Skip(why) = verdict else {
+        panic!("{verdict:?}")
+    };
+    assert!(why.contains("no longer exists; not changed"), "{why}");
+}
+
+#[test]
+fn a_verdict_marks_the_finding_and_says_whether_to_change() {
+    let dormant = Confirmed::Dormant {
+        key_id: Some(KEY.to_string()),
+        idle_days: 201,
+        last_used: Some(days_ago(201)),
+    };
+    let mut item = key();
+    assert!(take_verdict(&mut item, dormant.clone(), true));
+    assert_eq!(item.finding.access_key_id.as_deref(), Some(KEY));
+    assert_eq!(item.finding.idle_days, Some(201));
+    assert_eq!(item.finding.status, Status::Planned);
+
+    // Report mode: confirmed, not changed.
+    let mut item = key();
+    assert!(!take_verdict(&mut item, dormant, false));
+    assert_eq!(item.finding.reason, "idle 200 days (confirmed on live data)");
+    assert_eq!(item.finding.status, Status::Planned);
+
+    let mut item = console();
+    assert!(!take_verdict(&mut item, Confirmed::Skip("gone".into()), true));
+    assert_eq!(
+        (item.finding.status, item.finding.reason.as_str()),
+        (Status::Skipped, "gone")
+    );
+
+    let mut item = console();
+    assert!(!take_verdict(&mut item, Confirmed::Failed("boom".into()), true));
+    assert_eq!(item.finding.status, Status::Failed);
+    assert_eq!(item.finding.reason, "live confirmation failed, not changed: boom");
+
+    // A key confirmed without an ID cannot be changed.
+    let mut item = key();
+    let no_id = Confirmed::Dormant {
+        key_id: None,
+        idle_days: 201,
+        last_used: None,
+    };
+    assert!(!take_verdict(&mut item, no_id, true));
+    assert_eq!(item.finding.status, Status::Failed);
+    assert!(item.finding.reason.starts_with("no key ID resolved, not changed"));
+}
+
+#[test]
+fn records_come_first_one_per_credential_and_a_lost_answer_is_re_read() {
+    let mut k = key();
+    k.finding.access_key_id = Some(KEY.to_string());
+    let c = console();
+    let records = trail_records(&[&c.finding, &k.finding], NOW);
+    assert_eq!(
+        records,
+        [
+            Tag {
+                key: "iam-janitor:console-disabled".into(),
+                value: "2026-11-21T12:00:00Z".into()
+            },
+            Tag {
+                key: format!("iam-janitor:key-disabled:{KEY}"),
+                value: "2026-11-21T12:00:00Z".into()
+            },
+        ]
+    );
+    // TagUser's answer was lost: the re-read decides.
+    let mut live = records.clone();
+    live.push(Tag {
+        key: "team".into(),
+        value: "x".into(),
+    });
+    assert!(records_written(&records, &Ok(live)));
+    assert!(!records_written(&records, &Ok(records[..1].to_vec())));
+    assert!(!records_written(&records, &Err(error(None))));
+}
+
+#[test]
+fn when_the_trail_tag_fails_nothing_is_changed() {
+    let mut item = console();
+    trail_failed(&mut item.finding, &error(Some("LimitExceeded")));
+    assert_eq!(item.finding.status, Status::Failed);
+    assert_eq!(
+        item.finding.reason,
+        "the audit-trail tag could not be written, not changed: Op failed: LimitExceeded: it went wrong (idle 200 days)"
+    );
+}
+
+#[test]
+fn each_confirmed_credential_has_its_write_and_its_re_read() {
+    assert_eq!(write_of(&console()), Some(Write::DeleteLoginProfile));
+    assert_eq!(write_of(&key()), None);
+    let mut k = key();
+    k.finding.access_key_id = Some(KEY.to_string());
+    let write = write_of(&k).unwrap();
+    assert_eq!(write, Write::DeactivateKey(KEY.to_string()));
+    assert_eq!(reread_of(&write), Read::AccessKeys);
+    assert_eq!(reread_of(&Write::DeleteLoginProfile), Read::LoginProfile);
+
+    let keys = |active| Live {
+        keys: Some(Ok(vec![live_key(active)])),
+        ..Live::default()
+    };
+    assert_eq!(in_effect(&write, &keys(false)), Some(Ok(true)));
+    assert_eq!(in_effect(&write, &keys(true)), Some(Ok(false)));
+    let profile = |has| Live {
+        login_profile: Some(Ok(has)),
+        ..Live::default()
+    };
+    assert_eq!(in_effect(&Write::DeleteLoginProfile, &profile(false)), Some(Ok(true)));
+    assert_eq!(in_effect(&Write::DeleteLoginProfile, &profile(true)), Some(Ok(false)));
+    assert_eq!(in_effect(&Write::DeleteLoginProfile, &Live::default()), None);
+}
+
+#[test]
+fn a_write_that_succeeds_is_applied() {
+    let mut f = console().finding;
+    assert_eq!(settle(&mut f, &Ok(Some(Deleted::Deleted)), None, NOW), Settled::Applied);
+    assert_eq!((f.status, f.reason.as_str()), (Status::Applied, "idle 200 days"));
+}
+
+#[test]
+fn a_delete_retried_after_its_first_attempt_took_effect_is_applied_and_says_so() {
+    let mut f = console().finding;
+    assert_eq!(
+        settle(&mut f, &Ok(Some(Deleted::AlreadyGone)), None, NOW),
+        Settled::Applied
+    );
+    assert_eq!(f.status, Status::Applied);
+    assert!(f.reason.contains("an earlier attempt took effect"), "{}", f.reason);
+}
+
+#[test]
+fn an_answer_lost_then_re_read_as_applied_is_applied() {
+    let mut f = console().finding;
+    let settled = settle(&mut f, &Err(error(None)), Some(Ok(true)), NOW);
+    assert_eq!(settled, Settled::Applied);
+    assert_eq!(f.status, Status::Applied);
+    assert_eq!(
+        f.reason,
+        "idle 200 days (confirmed on re-read after: Op failed: it went wrong)"
+    );
+}
+
+#[test]
+fn an_answer_lost_then_re_read_as_not_done_fails_and_marks_its_record_not_done() {
+    let mut f = key().finding;
+    f.access_key_id = Some(KEY.to_string());
+    let settled = settle(&mut f, &Err(error(Some("ServiceFailure"))), Some(Ok(false)), NOW);
+    assert_eq!(
+        settled,
+        Settled::NotDone(Tag {
+            key: format!("iam-janitor:key-disabled:{KEY}"),
+            value: "not-done 2026-11-21T12:00:00Z".to_string(),
+        })
+    );
+    assert_eq!(f.status, Status::Failed);
+    assert_eq!(f.reason, "Op failed: ServiceFailure: it went wrong (idle 200 days)");
+
+    // And if the not-done record cannot be written either, the finding says so.
+    not_done_failed(&mut f, &error(Some("Throttling")));
+    assert!(
+        f.reason
+            .ends_with("; its audit-trail tag still records the change: Op failed: Throttling: it went wrong")
+    );
+}
+
+#[test]
+fn an_answer_lost_and_a_failed_re_read_is_unknown_and_keeps_its_record() {
+    let mut f = console().finding;
+    let settled = settle(&mut f, &Err(error(None)), Some(Err(error(Some("Throttling")))), NOW);
+    assert_eq!(settled, Settled::Unknown);
+    assert_eq!(f.status, Status::Failed);
+    assert_eq!(
+        f.reason,
+        "Op failed: it went wrong; whether it took effect is unknown (Op failed: Throttling: it went wrong) (idle 200 days)"
+    );
+}

@@ -1,0 +1,221 @@
+//! Users: the bulk listing (GetAccountAuthorizationDetails), live reads of one user's
+//! credentials and tags, and the dormant-credential writes.
+
+use aws_sdk_iam::types::{EntityType, StatusType, Tag as SdkTag};
+use time::OffsetDateTime;
+
+use super::{AwsError, Deleted, ErrorKind, Iam, LiveKey, decode_policy_document, retry_conflicts, to_time};
+use crate::model::inventory::{JanitorPolicy, PolicyVersion, Tag, UserDetails};
+use crate::trail::POLICY_PATH;
+
+impl Iam {
+    /// Every user's path, tags and attached managed policies, and the engine's own deny
+    /// policies (under [`POLICY_PATH`]) with their versions, from the paginated
+    /// GetAccountAuthorizationDetails: a handful of calls for thousands of users.
+    pub async fn account_details(&self) -> Result<(Vec<UserDetails>, Vec<JanitorPolicy>), AwsError> {
+        let mut pages = self
+            .client
+            .get_account_authorization_details()
+            .filter(EntityType::User)
+            .filter(EntityType::LocalManagedPolicy)
+            .max_items(1000)
+            .into_paginator()
+            .send();
+        let mut users = Vec::new();
+        let mut policies = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("GetAccountAuthorizationDetails", e))?;
+            for u in page.user_detail_list() {
+                let (Some(name), Some(arn), Some(created)) =
+                    (u.user_name(), u.arn(), u.create_date().and_then(to_time))
+                else {
+                    tracing::warn!(user = ?u.user_name(), "user detail without name, ARN or creation date; ignored");
+                    continue;
+                };
+                users.push(UserDetails {
+                    name: name.to_string(),
+                    arn: arn.to_string(),
+                    path: u.path().unwrap_or("/").to_string(),
+                    create_date: created,
+                    tags: u
+                        .tags()
+                        .iter()
+                        .map(|t| Tag {
+                            key: t.key().to_string(),
+                            value: t.value().to_string(),
+                        })
+                        .collect(),
+                    attached_policy_arns: u
+                        .attached_managed_policies()
+                        .iter()
+                        .filter_map(|p| p.policy_arn().map(str::to_string))
+                        .collect(),
+                });
+            }
+            for p in page.policies() {
+                if p.path() != Some(POLICY_PATH) {
+                    continue;
+                }
+                let Some(arn) = p.arn() else { continue };
+                // The name is the ARN's last segment (some emulators omit PolicyName).
+                let Some(name) = p.policy_name().or_else(|| arn.rsplit('/').next()) else {
+                    continue;
+                };
+                policies.push(JanitorPolicy {
+                    name: name.to_string(),
+                    arn: arn.to_string(),
+                    versions: p
+                        .policy_version_list()
+                        .iter()
+                        .filter_map(|v| {
+                            Some(PolicyVersion {
+                                id: v.version_id()?.to_string(),
+                                is_default: v.is_default_version(),
+                                created: v.create_date().and_then(to_time)?,
+                                document: v.document().map(decode_policy_document),
+                            })
+                        })
+                        .collect(),
+                });
+            }
+        }
+        Ok((users, policies))
+    }
+
+    /// The user's tags as IAM has them now (to tell whether a TagUser whose answer was
+    /// lost took effect).
+    pub async fn user_tags(&self, user: &str) -> Result<Vec<Tag>, AwsError> {
+        let mut pages = self.client.list_user_tags().user_name(user).into_paginator().send();
+        let mut tags = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("ListUserTags", e))?;
+            tags.extend(page.tags().iter().map(|t| Tag {
+                key: t.key().to_string(),
+                value: t.value().to_string(),
+            }));
+        }
+        Ok(tags)
+    }
+
+    /// The user's PasswordLastUsed as IAM has it now.
+    pub async fn password_last_used(&self, user: &str) -> Result<Option<OffsetDateTime>, AwsError> {
+        let out = self
+            .client
+            .get_user()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetUser", e))?;
+        Ok(out.user().and_then(|u| u.password_last_used()).and_then(to_time))
+    }
+
+    /// Whether the user has a console password now (GetLoginProfile; a missing user has
+    /// none).
+    pub async fn has_login_profile(&self, user: &str) -> Result<bool, AwsError> {
+        match self.client.get_login_profile().user_name(user).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = AwsError::from_sdk("GetLoginProfile", e);
+                if e.kind() == ErrorKind::NotFound {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// The user's access keys as IAM has them now.
+    pub async fn access_keys(&self, user: &str) -> Result<Vec<LiveKey>, AwsError> {
+        let mut pages = self.client.list_access_keys().user_name(user).into_paginator().send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("ListAccessKeys", e))?;
+            for k in page.access_key_metadata() {
+                let (Some(id), Some(created)) = (k.access_key_id(), k.create_date().and_then(to_time)) else {
+                    continue;
+                };
+                keys.push(LiveKey {
+                    id: id.to_string(),
+                    active: k.status() == Some(&StatusType::Active),
+                    created,
+                });
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The key's LastUsedDate as IAM has it now.
+    pub async fn access_key_last_used(&self, key_id: &str) -> Result<Option<OffsetDateTime>, AwsError> {
+        let out = self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetAccessKeyLastUsed", e))?;
+        Ok(out
+            .access_key_last_used()
+            .and_then(|u| u.last_used_date())
+            .and_then(to_time))
+    }
+
+    /// Deletes the user's console password. Irreversible: only a new password restores access.
+    pub async fn delete_login_profile(&self, user: &str) -> Result<Deleted, AwsError> {
+        let result = retry_conflicts(|| async {
+            self.client
+                .delete_login_profile()
+                .user_name(user)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("DeleteLoginProfile", e))
+        })
+        .await;
+        match result {
+            Ok(_) => Ok(Deleted::Deleted),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Deleted::AlreadyGone),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets the key Inactive (reversible).
+    pub async fn deactivate_access_key(&self, user: &str, key_id: &str) -> Result<(), AwsError> {
+        retry_conflicts(|| async {
+            self.client
+                .update_access_key()
+                .user_name(user)
+                .access_key_id(key_id)
+                .status(StatusType::Inactive)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("UpdateAccessKey", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Adds or replaces tags on the user.
+    pub async fn tag_user(&self, user: &str, tags: &[Tag]) -> Result<(), AwsError> {
+        let mut sdk_tags = Vec::with_capacity(tags.len());
+        for t in tags {
+            sdk_tags.push(
+                SdkTag::builder()
+                    .key(&t.key)
+                    .value(&t.value)
+                    .build()
+                    .map_err(|e| AwsError::local("TagUser", e.to_string()))?,
+            );
+        }
+        retry_conflicts(|| async {
+            self.client
+                .tag_user()
+                .user_name(user)
+                .set_tags(Some(sdk_tags.clone()))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("TagUser", e))
+        })
+        .await
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,126 @@
+//! One run: read the inventory with bulk calls, plan with the pure rules, trip the
+//! circuit breaker if needed, then confirm each candidate against live IAM data and (in
+//! enforce mode) apply it, user by user with bounded concurrency.
+//!
+//! Each user is independent: a failure is recorded on that user's findings and the run
+//! goes on. Nothing is written before the whole inventory has been read and planned, so
+//! a bad report or a tripped breaker changes nothing.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::dormant::{apply::confirm_and_apply, rules};
+use crate::iam::{AwsError, Iam};
+use crate::least_privilege::apply as deny;
+use crate::model::credential_report::{self, ReportError};
+use crate::model::inventory::Inventory;
+use crate::model::report::{BreakerTrip, Finding, Report, Status, Summary};
+use crate::settings::{Mode, Settings};
+
+/// A run that could not evaluate the account. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("could not read the credential report, nothing was changed: {0}")]
+    CredentialReport(AwsError),
+    #[error("could not list users' details, nothing was changed: {0}")]
+    UserDetails(AwsError),
+    #[error("unusable credential report, nothing was changed: {0}")]
+    BadReport(#[from] ReportError),
+    #[error(
+        "the credential report lacks {} users the account had when it was generated ({}{}); nothing was changed",
+        .0.len(),
+        .0.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+        if .0.len() > 5 { ", …" } else { "" }
+    )]
+    IncompleteReport(Vec<String>),
+}
+
+/// Runs the engine once. `now` is the clock reading (or `--as-of`).
+pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<Report, RunError> {
+    let timeout = Duration::from_secs(u64::from(settings.report_timeout_secs));
+    let (report, details) = tokio::join!(iam.credential_report(timeout), iam.account_details());
+    let (csv, generated_at) = report.map_err(RunError::CredentialReport)?;
+    let (details, policies) = details.map_err(RunError::UserDetails)?;
+    let parsed = credential_report::parse(&csv)?;
+    let inventory = Inventory::new(parsed, generated_at, details, policies);
+    let missing = inventory.missing_from_report();
+    if !missing.is_empty() {
+        return Err(RunError::IncompleteReport(missing));
+    }
+    let plan = rules::plan(&inventory, settings, now);
+    tracing::info!(
+        users = plan.users_evaluated,
+        credentials = plan.credentials_evaluated,
+        findings = plan.items.len(),
+        changes = plan.change_count(),
+        rejected_rows = inventory.rejected.len(),
+        "planned"
+    );
+
+    let (mut deny_items, advisor_users) = if settings.least_privilege.enabled {
+        deny::assess(iam, &inventory, settings, now).await
+    } else {
+        (Vec::new(), 0)
+    };
+    let changes = plan.change_count() + deny_items.iter().filter(|d| d.is_change()).count();
+    let breaker = (changes > settings.max_actions as usize).then(|| BreakerTrip {
+        planned_changes: changes,
+        max_actions: settings.max_actions,
+        tripped: settings.mode == Mode::Enforce,
+    });
+
+    let mut items = plan.items;
+    if let Some(trip) = breaker.as_ref().filter(|b| b.tripped) {
+        tracing::error!(
+            planned = trip.planned_changes,
+            max = trip.max_actions,
+            "circuit breaker tripped; nothing changed"
+        );
+        let trip_reason = |f: &mut Finding| {
+            f.status = Status::Skipped;
+            f.reason = format!(
+                "circuit breaker: {} changes planned, more than max-actions {}; nothing was changed ({})",
+                trip.planned_changes, trip.max_actions, f.reason
+            );
+        };
+        items
+            .iter_mut()
+            .filter(|i| i.is_change())
+            .for_each(|i| trip_reason(&mut i.finding));
+        deny_items
+            .iter_mut()
+            .filter(|i| i.is_change())
+            .for_each(|i| trip_reason(&mut i.finding));
+    } else if settings.as_of.is_none() {
+        items = confirm_and_apply(iam, settings, now, items).await;
+        if settings.mode == Mode::Enforce {
+            deny_items = deny::apply(iam, settings, deny_items).await;
+        }
+    }
+
+    let mut report = Report {
+        account_id: inventory.account_id.clone(),
+        generated_at: now,
+        enforce: settings.mode == Mode::Enforce,
+        mode: settings.mode,
+        credential_report_generated_at: inventory.report_generated_at,
+        dormant_days: settings.dormant_days,
+        warn_days: settings.warn_days,
+        findings: items
+            .into_iter()
+            .map(|i| i.finding)
+            .chain(deny_items.into_iter().map(|d| d.finding))
+            .collect(),
+        rejected_rows: inventory.rejected.clone(),
+        summary: Summary {
+            users_evaluated: plan.users_evaluated,
+            credentials_evaluated: plan.credentials_evaluated,
+            users_checked_for_unused_services: advisor_users,
+            circuit_breaker: breaker,
+            ..Summary::default()
+        },
+    };
+    report.recount();
+    Ok(report)
+}
