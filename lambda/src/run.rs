@@ -15,7 +15,7 @@ use crate::iam::{AwsError, Iam};
 use crate::least_privilege::apply as deny;
 use crate::model::credential_report::{self, ReportError};
 use crate::model::inventory::Inventory;
-use crate::model::report::{BreakerTrip, Finding, Report, Status, Summary};
+use crate::model::report::{BreakerTrip, Finding, ReasonCode, Report, Status, Summary};
 use crate::settings::{Mode, Settings};
 
 /// A run that could not evaluate the account. Nothing was changed.
@@ -79,6 +79,7 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
         );
         let trip_reason = |f: &mut Finding| {
             f.status = Status::Skipped;
+            f.reason_code = ReasonCode::CircuitBreaker;
             f.reason = format!(
                 "circuit breaker: {} changes planned, more than max-actions {}; nothing was changed ({})",
                 trip.planned_changes, trip.max_actions, f.reason

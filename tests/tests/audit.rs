@@ -135,6 +135,7 @@ async fn report_mode_finds_dormant_credentials_and_changes_nothing() {
             .iter()
             .all(|f| f["reason"].as_str().unwrap().starts_with("exempt: tag"))
     );
+    assert!(exempt.iter().all(|f| f["reason_code"] == "exempt"), "{exempt:#?}");
 
     let soon = findings_of(&report, "soon-dormant");
     assert_eq!(
@@ -250,6 +251,14 @@ async fn circuit_breaker_changes_nothing_and_fails_the_run() {
             .iter()
             .all(|f| f["status"] == "skipped" && f["reason"].as_str().unwrap().contains("circuit breaker"))
     );
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["reason_code"] == "circuit_breaker"),
+        "{report:#}"
+    );
     let calls = emu.calls().await.unwrap().calls;
     assert_eq!(writes(&calls), 0, "{calls:?}");
     // Not even a confirmation read: the breaker acts on the plan.
@@ -352,6 +361,7 @@ async fn live_data_newer_than_the_report_prevents_the_change() {
             .unwrap()
             .contains("used since the credential report")
     );
+    assert_eq!(f[0]["reason_code"], "used_since_report", "{f:#?}");
     assert_eq!(writes(&emu.calls().await.unwrap().calls), 0);
 }
 

@@ -243,6 +243,11 @@ async fn grace_exemption_quota_and_never_deny() {
         reason("break-glass")
     );
     assert!(reason("crowded").contains("quota of 10"), "{}", reason("crowded"));
+    let code = |user: &str| lp_findings(&report, user)[0]["reason_code"].clone();
+    assert_eq!(
+        [code("newcomer"), code("break-glass"), code("crowded")],
+        ["grace", "exempt", "attached_policy_quota"]
+    );
     for user in ["newcomer", "break-glass", "crowded"] {
         assert_eq!(lp_findings(&report, user)[0]["status"], "skipped");
         assert_eq!(attached(&emu, user).await.len(), if user == "crowded" { 10 } else { 1 });
@@ -318,6 +323,7 @@ async fn throttled_and_failed_access_advisor_jobs() {
     let b = lp_findings(&report, "b");
     assert_eq!(b[0]["status"], "failed");
     assert!(b[0]["reason"].as_str().unwrap().contains("FAILED"), "{b:#?}");
+    assert_eq!(b[0]["reason_code"], "advisor_failed", "{b:#?}");
     assert_eq!(attached(&emu, "b").await, [ADMIN]);
     for user in ["a", "c"] {
         assert_eq!(lp_findings(&report, user)[0]["status"], "applied", "{report:#}");
@@ -369,6 +375,7 @@ async fn the_accounts_policy_quota_is_respected_before_creating() {
     let p3 = lp_findings(&report, "p3");
     assert_eq!(p3[0]["status"], "skipped");
     assert!(p3[0]["reason"].as_str().unwrap().contains("PoliciesQuota"), "{p3:#?}");
+    assert_eq!(p3[0]["reason_code"], "policy_quota", "{p3:#?}");
     let calls = emu.calls().await.unwrap().calls;
     assert_eq!(calls["CreatePolicy"], 2, "{calls:?}");
     assert_eq!(calls["GetAccountSummary"], 1, "{calls:?}");

@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use crate::dormant::rules::{self, Credential, CredentialFacts, Planned, Standing};
 use crate::iam::{AwsError, Deleted, ErrorKind, Iam, LiveKey};
 use crate::model::inventory::Tag;
-use crate::model::report::{Finding, Status};
+use crate::model::report::{Finding, ReasonCode, Status};
 use crate::settings::{Mode, Settings};
 use crate::trail::{Record, Subject};
 
@@ -66,7 +66,7 @@ pub enum Confirmed {
         last_used: Option<OffsetDateTime>,
     },
     /// Nothing to do: already done, gone, or used since the report.
-    Skip(String),
+    Skip(ReasonCode, String),
     /// A live read failed: not changed.
     Failed(String),
 }
@@ -91,11 +91,18 @@ fn confirm_console(
     // effect) from a password that was never there.
     match live.login_profile.as_ref().ok_or(Read::LoginProfile)? {
         Ok(true) => {}
-        Ok(false) => return Ok(Confirmed::Skip("login profile already deleted".to_string())),
+        Ok(false) => {
+            return Ok(Confirmed::Skip(
+                ReasonCode::AlreadyDone,
+                "login profile already deleted".to_string(),
+            ));
+        }
         Err(e) => return Ok(Confirmed::Failed(e.to_string())),
     }
     Ok(match live.password_last_used.as_ref().ok_or(Read::PasswordLastUsed)? {
-        Err(e) if e.kind() == ErrorKind::NotFound => Confirmed::Skip("user no longer exists".to_string()),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            Confirmed::Skip(ReasonCode::Gone, "user no longer exists".to_string())
+        }
         Err(e) => Confirmed::Failed(e.to_string()),
         Ok(last_used) => recheck(facts, *last_used, None, settings, now, "console password"),
     })
@@ -118,13 +125,19 @@ fn confirm_key(
         .iter()
         .find(|k| k.created.unix_timestamp() == created.unix_timestamp())
     else {
-        return Ok(Confirmed::Skip(format!(
-            "access key {slot} (created {}) no longer exists; not changed",
-            created.date()
-        )));
+        return Ok(Confirmed::Skip(
+            ReasonCode::Gone,
+            format!(
+                "access key {slot} (created {}) no longer exists; not changed",
+                created.date()
+            ),
+        ));
     };
     if !key.active {
-        return Ok(Confirmed::Skip(format!("access key {} is already inactive", key.id)));
+        return Ok(Confirmed::Skip(
+            ReasonCode::AlreadyDone,
+            format!("access key {} is already inactive", key.id),
+        ));
     }
     let read = || Read::KeyLastUsed(key.id.clone());
     Ok(match live.key_last_used.get(&key.id).ok_or_else(read)? {
@@ -159,13 +172,16 @@ fn recheck(
             idle_days,
             last_used: facts.last_used,
         },
-        (idle, _) => Confirmed::Skip(format!(
-            "{what} used since the credential report: live data says idle {idle} days{}; not changed",
-            facts
-                .last_used
-                .map(|t| format!(", last used {}", t.date()))
-                .unwrap_or_default()
-        )),
+        (idle, _) => Confirmed::Skip(
+            ReasonCode::UsedSinceReport,
+            format!(
+                "{what} used since the credential report: live data says idle {idle} days{}; not changed",
+                facts
+                    .last_used
+                    .map(|t| format!(", last used {}", t.date()))
+                    .unwrap_or_default()
+            ),
+        ),
     }
 }
 
@@ -174,13 +190,15 @@ fn recheck(
 pub fn take_verdict(item: &mut Planned, verdict: Confirmed, enforce: bool) -> bool {
     let f = &mut item.finding;
     match verdict {
-        Confirmed::Skip(why) => {
+        Confirmed::Skip(code, why) => {
             f.status = Status::Skipped;
+            f.reason_code = code;
             f.reason = why;
             false
         }
         Confirmed::Failed(err) => {
             f.status = Status::Failed;
+            f.reason_code = ReasonCode::ConfirmationFailed;
             f.reason = format!("live confirmation failed, not changed: {err}");
             false
         }
@@ -199,6 +217,7 @@ pub fn take_verdict(item: &mut Planned, verdict: Confirmed, enforce: bool) -> bo
             match (&item.credential, &f.access_key_id) {
                 (Credential::AccessKey { .. }, None) => {
                     f.status = Status::Failed;
+                    f.reason_code = ReasonCode::NoKeyId;
                     f.reason = format!("no key ID resolved, not changed ({})", f.reason);
                     false
                 }
@@ -239,6 +258,7 @@ pub fn records_written(records: &[Tag], live_tags: &Result<Vec<Tag>, AwsError>) 
 /// The records could not be written: nothing is changed.
 pub fn trail_failed(finding: &mut Finding, error: &AwsError) {
     finding.status = Status::Failed;
+    finding.reason_code = ReasonCode::TrailFailed;
     finding.reason = format!(
         "the audit-trail tag could not be written, not changed: {error} ({})",
         finding.reason
@@ -328,6 +348,7 @@ pub fn settle(
         }
         Some(Ok(false)) => {
             finding.status = Status::Failed;
+            finding.reason_code = ReasonCode::WriteFailed;
             finding.reason = format!("{e} ({})", finding.reason);
             Settled::NotDone(Tag {
                 key: subject(finding).tag_key(),
@@ -338,6 +359,7 @@ pub fn settle(
             // The record stays: the change may have been made. The next run confirms
             // again, and re-does it if the credential is still there.
             finding.status = Status::Failed;
+            finding.reason_code = ReasonCode::OutcomeUnknown;
             finding.reason = format!(
                 "{e}; whether it took effect is unknown ({unknown}) ({})",
                 finding.reason
@@ -346,6 +368,7 @@ pub fn settle(
         }
         None => {
             finding.status = Status::Failed;
+            finding.reason_code = ReasonCode::OutcomeUnknown;
             finding.reason = format!(
                 "{e}; whether it took effect is unknown (not re-read) ({})",
                 finding.reason

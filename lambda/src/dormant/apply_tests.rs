@@ -4,7 +4,7 @@
 //! for in turn), the audit trail, and each write's answer, lost or not.
 
 use super::*;
-use crate::model::report::{Action, Kind};
+use crate::model::report::{Action, Kind, ReasonCode};
 use time::Duration;
 use time::macros::datetime;
 
@@ -42,6 +42,7 @@ fn finding(kind: Kind, action: Action, slot: Option<u8>) -> Finding {
         action,
         status: Status::Planned,
         reason: "idle 200 days".to_string(),
+        reason_code: ReasonCode::Dormant,
         services: None,
     }
 }
@@ -132,7 +133,10 @@ fn a_password_already_deleted_is_skipped_without_reading_its_last_use() {
     };
     let (verdict, reads) = confirm_with(&console(), &answers);
     assert_eq!(reads, [Read::LoginProfile]);
-    assert_eq!(verdict, Confirmed::Skip("login profile already deleted".to_string()));
+    assert_eq!(
+        verdict,
+        Confirmed::Skip(ReasonCode::AlreadyDone, "login profile already deleted".to_string())
+    );
 }
 
 #[test]
@@ -143,7 +147,7 @@ fn a_credential_used_since_the_report_is_no_longer_dormant() {
         ..Live::default()
     };
     let (verdict, _) = confirm_with(&console(), &answers);
-    let Confirmed::Skip(why) = verdict else {
+    let Confirmed::Skip(ReasonCode::UsedSinceReport, why) = verdict else {
         panic!("{verdict:?}")
     };
     assert!(why.starts_with("console password used since the credential report: live data says idle 3 days"));
@@ -155,7 +159,7 @@ fn a_credential_used_since_the_report_is_no_longer_dormant() {
     };
     let (verdict, reads) = confirm_with(&key(), &answers);
     assert_eq!(reads, [Read::AccessKeys, Read::KeyLastUsed(KEY.to_string())]);
-    let Confirmed::Skip(why) = verdict else {
+    let Confirmed::Skip(ReasonCode::UsedSinceReport, why) = verdict else {
         panic!("{verdict:?}")
     };
     assert!(
@@ -188,7 +192,7 @@ fn a_user_deleted_since_the_report_is_skipped_and_failed_reads_fail() {
     };
     assert_eq!(
         confirm_with(&console(), &answers).0,
-        Confirmed::Skip("user no longer exists".to_string())
+        Confirmed::Skip(ReasonCode::Gone, "user no longer exists".to_string())
     );
     let answers = Live {
         login_profile: Some(Err(error(Some("AccessDenied")))),
@@ -216,7 +220,7 @@ fn keys_already_done_or_gone_are_skipped() {
     };
     assert_eq!(
         confirm_with(&key(), &inactive).0,
-        Confirmed::Skip(format!("access key {KEY} is already inactive"))
+        Confirmed::Skip(ReasonCode::AlreadyDone, format!("access key {KEY} is already inactive"))
     );
     // Another key (rotated since the report): matched by creation time, so not this one.
     let rotated = Live {
@@ -228,7 +232,7 @@ fn keys_already_done_or_gone_are_skipped() {
     };
     let (verdict, reads) = confirm_with(&key(), &rotated);
     assert_eq!(reads, [Read::AccessKeys]);
-    let Confirmed::Skip(why) = verdict else {
+    let Confirmed::Skip(ReasonCode::Gone, why) = verdict else {
         panic!("{verdict:?}")
     };
     assert!(why.contains("no longer exists; not changed"), "{why}");
@@ -254,16 +258,22 @@ fn a_verdict_marks_the_finding_and_says_whether_to_change() {
     assert_eq!(item.finding.status, Status::Planned);
 
     let mut item = console();
-    assert!(!take_verdict(&mut item, Confirmed::Skip("gone".into()), true));
+    assert!(!take_verdict(
+        &mut item,
+        Confirmed::Skip(ReasonCode::Gone, "gone".into()),
+        true
+    ));
     assert_eq!(
         (item.finding.status, item.finding.reason.as_str()),
         (Status::Skipped, "gone")
     );
+    assert_eq!(item.finding.reason_code, ReasonCode::Gone);
 
     let mut item = console();
     assert!(!take_verdict(&mut item, Confirmed::Failed("boom".into()), true));
     assert_eq!(item.finding.status, Status::Failed);
     assert_eq!(item.finding.reason, "live confirmation failed, not changed: boom");
+    assert_eq!(item.finding.reason_code, ReasonCode::ConfirmationFailed);
 
     // A key confirmed without an ID cannot be changed.
     let mut item = key();
@@ -275,6 +285,7 @@ fn a_verdict_marks_the_finding_and_says_whether_to_change() {
     assert!(!take_verdict(&mut item, no_id, true));
     assert_eq!(item.finding.status, Status::Failed);
     assert!(item.finding.reason.starts_with("no key ID resolved, not changed"));
+    assert_eq!(item.finding.reason_code, ReasonCode::NoKeyId);
 }
 
 #[test]
@@ -316,6 +327,7 @@ fn when_the_trail_tag_fails_nothing_is_changed() {
         item.finding.reason,
         "the audit-trail tag could not be written, not changed: Op failed: LimitExceeded: it went wrong (idle 200 days)"
     );
+    assert_eq!(item.finding.reason_code, ReasonCode::TrailFailed);
 }
 
 #[test]
@@ -349,6 +361,7 @@ fn a_write_that_succeeds_is_applied() {
     let mut f = console().finding;
     assert_eq!(settle(&mut f, &Ok(Some(Deleted::Deleted)), None, NOW), Settled::Applied);
     assert_eq!((f.status, f.reason.as_str()), (Status::Applied, "idle 200 days"));
+    assert_eq!(f.reason_code, ReasonCode::Dormant);
 }
 
 #[test]
@@ -388,6 +401,7 @@ fn an_answer_lost_then_re_read_as_not_done_fails_and_marks_its_record_not_done()
     );
     assert_eq!(f.status, Status::Failed);
     assert_eq!(f.reason, "Op failed: ServiceFailure: it went wrong (idle 200 days)");
+    assert_eq!(f.reason_code, ReasonCode::WriteFailed);
 
     // And if the not-done record cannot be written either, the finding says so.
     not_done_failed(&mut f, &error(Some("Throttling")));
@@ -407,4 +421,5 @@ fn an_answer_lost_and_a_failed_re_read_is_unknown_and_keeps_its_record() {
         f.reason,
         "Op failed: it went wrong; whether it took effect is unknown (Op failed: Throttling: it went wrong) (idle 200 days)"
     );
+    assert_eq!(f.reason_code, ReasonCode::OutcomeUnknown);
 }

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::model::credential_report::{CredentialRow, Observed};
 use crate::model::inventory::{Inventory, UserDetails};
-use crate::model::report::{Action, Finding, Kind, Status};
+use crate::model::report::{Action, Finding, Kind, ReasonCode, Status};
 use crate::settings::Settings;
 
 /// Where a credential stands against the limits.
@@ -212,11 +212,17 @@ fn plan_credential(
             ),
         ),
     };
+    let mut reason_code = match action {
+        Action::Warn => ReasonCode::Warning,
+        _ => ReasonCode::Dormant,
+    };
     if let Some(why) = settings.exemption(&row.user, details) {
         status = Status::Skipped;
+        reason_code = ReasonCode::Exempt;
         reason = format!("{why}; {reason}");
     } else if details.is_none() {
         status = Status::Skipped;
+        reason_code = ReasonCode::DetailsMissing;
         reason =
             format!("user not listed by GetAccountAuthorizationDetails, so its exemption tags are unknown; {reason}");
     }
@@ -232,6 +238,7 @@ fn plan_credential(
             action,
             status,
             reason,
+            reason_code,
             services: None,
         },
         credential,

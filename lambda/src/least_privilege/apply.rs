@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use crate::iam::{AwsError, ErrorKind, Iam};
 use crate::least_privilege::{self as lp, Change, CurrentPolicy, Denied, DocumentForm, policy_name};
 use crate::model::inventory::{Inventory, PolicyVersion, Tag, UserDetails};
-use crate::model::report::{Action, Finding, Kind, Status};
+use crate::model::report::{Action, Finding, Kind, ReasonCode, Status};
 use crate::model::services::ServiceAccess;
 use crate::settings::Settings;
 use crate::trail::{POLICY_OWNER, POLICY_PATH};
@@ -48,7 +48,13 @@ impl DenyItem {
     }
 }
 
-fn finding(user: &UserDetails, action: Action, status: Status, reason: String, services: Vec<String>) -> Finding {
+fn finding(
+    user: &UserDetails,
+    action: Action,
+    status: Status,
+    (reason_code, reason): (ReasonCode, String),
+    services: Vec<String>,
+) -> Finding {
     Finding {
         user: user.name.clone(),
         arn: user.arn.clone(),
@@ -60,16 +66,18 @@ fn finding(user: &UserDetails, action: Action, status: Status, reason: String, s
         action,
         status,
         reason,
+        reason_code,
         services: Some(services),
     }
 }
 
 /// The item as a failure for this user alone: nothing is changed for them, the run goes on.
-fn failed(item: DenyItem, reason: String) -> DenyItem {
+fn failed(item: DenyItem, reason_code: ReasonCode, reason: String) -> DenyItem {
     DenyItem {
         finding: Finding {
             status: Status::Failed,
             reason,
+            reason_code,
             ..item.finding
         },
         ..item
@@ -114,7 +122,7 @@ pub async fn assess(
                 user,
                 Action::AttachDenyPolicy,
                 Status::Skipped,
-                String::new(),
+                (ReasonCode::UnusedServices, String::new()),
                 Vec::new(),
             ),
             change: Change::None,
@@ -126,10 +134,19 @@ pub async fn assess(
         };
         let why = settings
             .exemption(&user.name, Some(user))
-            .or_else(|| lp::eligibility(user, &current, lps, now).err());
+            .map(|reason| (ReasonCode::Exempt, reason))
+            .or_else(|| {
+                lp::eligibility(user, &current, lps, now)
+                    .err()
+                    .map(|i| (i.code, i.reason))
+            });
         match why {
-            Some(reason) => skipped.push(DenyItem {
-                finding: Finding { reason, ..item.finding },
+            Some((reason_code, reason)) => skipped.push(DenyItem {
+                finding: Finding {
+                    reason,
+                    reason_code,
+                    ..item.finding
+                },
                 ..item
             }),
             None => eligible.push((user, current, item)),
@@ -144,6 +161,7 @@ pub async fn assess(
                 Err(e) => {
                     return Some(failed(
                         item,
+                        ReasonCode::AdvisorFailed,
                         format!("Access Advisor could not be read, nothing changed: {e}"),
                     ));
                 }
@@ -153,6 +171,7 @@ pub async fn assess(
                 Err(e) => {
                     return Some(failed(
                         item,
+                        ReasonCode::AdvisorRejected,
                         format!("Access Advisor answer rejected, nothing changed: {e}"),
                     ));
                 }
@@ -188,6 +207,7 @@ async fn apply_policy_quota(iam: &Iam, items: &mut [DenyItem]) {
                     continue;
                 }
                 item.finding.status = Status::Skipped;
+                item.finding.reason_code = ReasonCode::PolicyQuota;
                 item.finding.reason = format!(
                     "the account has {used} of its {quota} customer managed policies (PoliciesQuota), no room for a new deny policy: raise the quota (up to 5,000) ({})",
                     item.finding.reason
@@ -221,11 +241,12 @@ fn describe(
             .collect(),
         None => BTreeSet::new(),
     };
-    let (action, status, reason, listed) = match &change {
+    let (action, status, reason_code, reason, listed) = match &change {
         Change::None => return None,
         Change::Detach => (
             Action::DetachDenyPolicy,
             Status::Planned,
+            ReasonCode::NothingToDeny,
             format!(
                 "nothing is left to deny (kept or in use); detach {} (kept, with its versions, as history)",
                 item.policy_name
@@ -235,6 +256,7 @@ fn describe(
         Change::TooLarge { services, error } => (
             Action::AttachDenyPolicy,
             Status::Failed,
+            ReasonCode::PolicyTooLarge,
             error.to_string(),
             services.clone(),
         ),
@@ -281,11 +303,17 @@ fn describe(
                     "; the Action list exceeds 6,144 characters, so the policy denies everything but the services in use (NotAction), which also denies services granted later",
                 );
             }
-            (Action::AttachDenyPolicy, Status::Planned, reason, listed.clone())
+            (
+                Action::AttachDenyPolicy,
+                Status::Planned,
+                ReasonCode::UnusedServices,
+                reason,
+                listed.clone(),
+            )
         }
     };
     Some(DenyItem {
-        finding: finding(user, action, status, reason, listed),
+        finding: finding(user, action, status, (reason_code, reason), listed),
         change,
         ..item
     })
@@ -311,11 +339,13 @@ pub async fn apply(iam: &Iam, settings: &Settings, items: Vec<DenyItem>) -> Vec<
                         }
                         Ok(false) => {
                             item.finding.status = Status::Failed;
+                            item.finding.reason_code = ReasonCode::WriteFailed;
                             item.finding.reason = format!("{e} ({})", item.finding.reason);
                             tracing::error!(user = %item.finding.user, error = %e, "deny policy change failed");
                         }
                         Err(unknown) => {
                             item.finding.status = Status::Failed;
+                            item.finding.reason_code = ReasonCode::OutcomeUnknown;
                             item.finding.reason = format!(
                                 "{e}; whether it took effect is unknown ({unknown}) ({})",
                                 item.finding.reason
@@ -410,8 +440,9 @@ fn oldest_non_default(versions: &[PolicyVersion]) -> Option<&PolicyVersion> {
     versions.iter().filter(|v| !v.is_default).min_by_key(|v| v.created)
 }
 
-/// Adds a default version, first freeing a slot at the five-version limit.
-async fn new_version(iam: &Iam, arn: &str, json: &str, known: &[PolicyVersion]) -> Result<(), AwsError> {
+/// Adds a default version, first freeing a slot at the five-version limit (`known`: the
+/// versions as last listed). Restore uses it too.
+pub async fn new_version(iam: &Iam, arn: &str, json: &str, known: &[PolicyVersion]) -> Result<(), AwsError> {
     if known.len() >= MAX_VERSIONS
         && let Some(old) = oldest_non_default(known)
     {

@@ -33,6 +33,7 @@ use iam_janitor_cfn::policy::{Effect, PolicyDocument, Statement, Values, policy_
 use time::OffsetDateTime;
 
 use crate::model::inventory::UserDetails;
+use crate::model::report::ReasonCode;
 use crate::model::services::{ServiceAccess, is_service_prefix, parse_service_list};
 use crate::settings::LeastPrivilegeSettings;
 use crate::trail::POLICY_PATH;
@@ -317,24 +318,43 @@ pub fn eligibility(
     current: &CurrentPolicy,
     settings: &LeastPrivilegeSettings,
     now: OffsetDateTime,
-) -> Result<(), String> {
+) -> Result<(), Ineligible> {
     let age = (now - user.create_date).whole_days();
     if age < i64::from(settings.unused_service_days) {
-        return Err(format!(
-            "grace: user created {} ({age} days ago), younger than {} days",
-            user.create_date.date(),
-            settings.unused_service_days
+        return Err(Ineligible::new(
+            ReasonCode::Grace,
+            format!(
+                "grace: user created {} ({age} days ago), younger than {} days",
+                user.create_date.date(),
+                settings.unused_service_days
+            ),
         ));
     }
     if !current.attached && user.attached_policy_arns.len() >= settings.policy_quota as usize {
-        return Err(format!(
-            "the user already has {} managed policies attached, the quota of {}: the deny policy cannot be attached \
+        return Err(Ineligible::new(
+            ReasonCode::AttachedPolicyQuota,
+            format!(
+                "the user already has {} managed policies attached, the quota of {}: the deny policy cannot be attached \
              (raise the AttachedPoliciesPerUser quota, up to 20, and --policy-quota)",
-            user.attached_policy_arns.len(),
-            settings.policy_quota
+                user.attached_policy_arns.len(),
+                settings.policy_quota
+            ),
         ));
     }
     Ok(())
+}
+
+/// Why a user gets no Access Advisor job this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ineligible {
+    pub code: ReasonCode,
+    pub reason: String,
+}
+
+impl Ineligible {
+    fn new(code: ReasonCode, reason: String) -> Ineligible {
+        Ineligible { code, reason }
+    }
 }
 
 /// What to do with a user's deny policy.

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::model::inventory::Tag;
+use crate::model::report::ReasonCode;
 use crate::model::services::MAX_SERVICE_PREFIX;
 use proptest::prelude::*;
 use time::Duration;
@@ -156,17 +157,13 @@ fn policy_names() {
 #[test]
 fn eligibility_grace_and_quota() {
     let none = CurrentPolicy::default();
-    assert!(
-        eligibility(&user(30, &[], 0), &none, &s(), NOW)
-            .unwrap_err()
-            .starts_with("grace")
-    );
+    let young = eligibility(&user(30, &[], 0), &none, &s(), NOW).unwrap_err();
+    assert!(young.reason.starts_with("grace"));
+    assert_eq!(young.code, ReasonCode::Grace);
     assert!(eligibility(&user(100, &[], 9), &none, &s(), NOW).is_ok());
-    assert!(
-        eligibility(&user(100, &[], 10), &none, &s(), NOW)
-            .unwrap_err()
-            .contains("quota of 10")
-    );
+    let full = eligibility(&user(100, &[], 10), &none, &s(), NOW).unwrap_err();
+    assert!(full.reason.contains("quota of 10"));
+    assert_eq!(full.code, ReasonCode::AttachedPolicyQuota);
     // Our own policy already attached: the quota does not matter.
     let attached = CurrentPolicy {
         exists: true,

@@ -99,10 +99,91 @@ pub struct Finding {
     pub idle_days: Option<i64>,
     pub action: Action,
     pub status: Status,
+    /// Why, for people (free text).
     pub reason: String,
+    /// Why, for programs: Slack, the demo, dashboards and tests branch on this, never on
+    /// `reason`'s words.
+    pub reason_code: ReasonCode,
     /// Service namespaces (`unused_services` findings only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<String>>,
+}
+
+/// Why a finding has its status: a stable, typed companion of the free-text `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCode {
+    /// The credential is idle beyond the limit (planned, confirmed or applied).
+    Dormant,
+    /// The credential is close to the limit: a warning.
+    Warning,
+    /// The user is exempt (user-name glob or exemption tag).
+    Exempt,
+    /// GetAccountAuthorizationDetails did not list the user: exemptions unknown.
+    DetailsMissing,
+    /// Live data shows the change was already made (password gone, key inactive).
+    AlreadyDone,
+    /// The credential or the user no longer exists.
+    Gone,
+    /// Live data shows use since the credential report.
+    UsedSinceReport,
+    /// A live confirmation read failed: not changed.
+    ConfirmationFailed,
+    /// No key ID could be matched to the report's key: not changed.
+    NoKeyId,
+    /// The audit-trail record could not be written: not changed.
+    TrailFailed,
+    /// The change failed and live data shows it was not made.
+    WriteFailed,
+    /// The change failed and whether it was made is unknown.
+    OutcomeUnknown,
+    /// The circuit breaker stopped the run: nothing was changed.
+    CircuitBreaker,
+    /// Services to deny (a new deny policy, a new version, or an attach).
+    UnusedServices,
+    /// Nothing is left to deny: the deny policy is detached.
+    NothingToDeny,
+    /// The deny document would exceed IAM's policy size.
+    PolicyTooLarge,
+    /// The user is younger than the unused-service limit.
+    Grace,
+    /// The user is at the attached managed-policy quota.
+    AttachedPolicyQuota,
+    /// The account is at its customer managed policy quota.
+    PolicyQuota,
+    /// Access Advisor could not be read.
+    AdvisorFailed,
+    /// Access Advisor's answer was malformed and rejected.
+    AdvisorRejected,
+}
+
+impl ReasonCode {
+    /// A short label for people (summaries).
+    pub fn label(self) -> &'static str {
+        match self {
+            ReasonCode::Dormant => "dormant",
+            ReasonCode::Warning => "warning",
+            ReasonCode::Exempt => "exempt",
+            ReasonCode::DetailsMissing => "user details missing",
+            ReasonCode::AlreadyDone => "already done",
+            ReasonCode::Gone => "no longer exists",
+            ReasonCode::UsedSinceReport => "used since the report",
+            ReasonCode::ConfirmationFailed => "live confirmation failed",
+            ReasonCode::NoKeyId => "key ID not resolved",
+            ReasonCode::TrailFailed => "audit trail not written",
+            ReasonCode::WriteFailed => "change failed",
+            ReasonCode::OutcomeUnknown => "outcome unknown",
+            ReasonCode::CircuitBreaker => "circuit breaker",
+            ReasonCode::UnusedServices => "unused services",
+            ReasonCode::NothingToDeny => "nothing left to deny",
+            ReasonCode::PolicyTooLarge => "deny policy too large",
+            ReasonCode::Grace => "new user (grace)",
+            ReasonCode::AttachedPolicyQuota => "user at the attached-policy quota",
+            ReasonCode::PolicyQuota => "account at the policy quota",
+            ReasonCode::AdvisorFailed => "Access Advisor unreadable",
+            ReasonCode::AdvisorRejected => "Access Advisor answer rejected",
+        }
+    }
 }
 
 /// Why the circuit breaker stopped the run.

@@ -365,6 +365,7 @@ mod tests {
                 },
                 status: Status::Applied,
                 reason: format!("access key AKIAEXAMPLE{i:09} idle 120 days (never used), more than 90 days"),
+                reason_code: crate::model::report::ReasonCode::Dormant,
                 services: (i % 3 == 0).then(|| vec!["ec2".to_string(), "rds".to_string()]),
             })
             .collect();
