@@ -5,7 +5,8 @@
 //!
 //! Layers (see ARCHITECTURE.md), each importing only the ones above it:
 //!
-//! - [`trail`]: the audit trail's tag keys and records (imports nothing of the crate);
+//! - [`trail`]: the audit trail's tag keys and records, and [`backoff`], the one poller
+//!   (both import nothing of the crate);
 //! - [`model`]: plain data: the credential report, the inventory, the run's report;
 //! - [`settings`]: what a run is told to do, validated;
 //! - [`iam`]: the IAM adapter, the only code that calls IAM;
@@ -16,6 +17,7 @@
 //! - [`notify`]: the Slack digest;
 //! - [`cli`] and [`handler`]: the two front ends (`cargo xtask audit` and the Lambda).
 
+pub mod backoff;
 pub mod cli;
 pub mod dormant;
 pub mod handler;

@@ -10,26 +10,20 @@
 //! - **Services**: adds them to the user's keep-services tag (so the next run does not
 //!   deny them again) and writes a new version of the deny policy without them at once.
 //!
-//! The Lambda's role never needs these powers (CreateLoginProfile above all), so these
-//! calls live here and not in [`crate::iam`], whose calls define that role.
+//! It calls IAM through the engine's adapter: the powers the Lambda's role never needs
+//! (CreateLoginProfile above all) are the adapter's [`crate::iam::Admin`] extension,
+//! which the role is not generated from.
 
 use std::collections::BTreeSet;
 
-use aws_sdk_iam::error::ProvideErrorMetadata;
-use aws_sdk_iam::types::{StatusType, Tag as SdkTag};
 use iam_janitor_cfn::policy::PolicyDocument;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use crate::iam::decode_policy_document;
-use crate::least_privilege::{self as lp, Denied};
+use crate::iam::{AwsError, Iam, PasswordPolicy};
+use crate::least_privilege::{self as lp, Denied, apply::new_version};
+use crate::model::inventory::Tag;
 use crate::model::services::parse_service_list;
-use crate::trail::{
-    CONSOLE_DISABLED as TAG_CONSOLE_DISABLED, KEY_DISABLED_PREFIX as TAG_KEY_DISABLED_PREFIX, NOT_DONE, POLICY_PATH,
-};
-
-/// Tag set on a user when something was restored; the value is the time.
-pub const TAG_RESTORED: &str = "iam-janitor:restored";
+use crate::trail::{self, Record, Subject};
 
 /// What to restore.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,110 +58,152 @@ pub struct RestoreError {
     pub message: String,
 }
 
-fn err<E: ProvideErrorMetadata + std::fmt::Debug>(operation: &'static str, e: E) -> RestoreError {
-    RestoreError {
-        operation,
-        message: match (e.code(), e.message()) {
-            (Some(c), Some(m)) => format!("{c}: {m}"),
-            _ => format!("{e:?}"),
-        },
+impl From<AwsError> for RestoreError {
+    fn from(e: AwsError) -> RestoreError {
+        RestoreError {
+            operation: e.operation,
+            message: match e.code {
+                Some(code) => format!("{code}: {}", e.message),
+                None => e.message,
+            },
+        }
     }
 }
 
-/// A temporary password: 24 characters from a CSPRNG with upper and lower case letters,
-/// digits and symbols (so it meets any IAM password policy's character classes).
-pub fn temporary_password() -> Result<String, RestoreError> {
+/// The shortest temporary password: longer if the account's password policy asks for it.
+const PASSWORD_LENGTH: usize = 24;
+/// IAM's longest password.
+const MAX_PASSWORD_LENGTH: usize = 128;
+
+/// A uniformly random index below `n` (`n` ≤ 256), from the operating system's CSPRNG,
+/// without modulo bias (rejection sampling).
+fn random_below(n: usize) -> Result<usize, RestoreError> {
+    let n = u16::try_from(n)
+        .ok()
+        .filter(|n| (1..=256).contains(n))
+        .ok_or(RestoreError {
+            operation: "random",
+            message: format!("cannot draw below {n}"),
+        })?;
+    // The largest multiple of n that fits in a byte's 256 values.
+    let limit = 256 - 256 % n;
+    loop {
+        let mut byte = [0u8; 1];
+        getrandom::fill(&mut byte).map_err(|e| RestoreError {
+            operation: "random",
+            message: e.to_string(),
+        })?;
+        if u16::from(byte[0]) < limit {
+            return Ok(usize::from(u16::from(byte[0]) % n));
+        }
+    }
+}
+
+/// A temporary password from a CSPRNG with upper and lower case letters, digits and
+/// symbols (so it meets any IAM password policy's character classes), at least 24
+/// characters and at least the policy's minimum length. Every draw is unbiased and
+/// independent; the shuffle (Fisher–Yates) draws fresh indices.
+pub fn temporary_password(policy: PasswordPolicy) -> Result<String, RestoreError> {
     const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
     const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
     const DIGITS: &[u8] = b"23456789";
     const SYMBOLS: &[u8] = b"!@#$%^&*()-_=+[]{}";
     let classes = [UPPER, LOWER, DIGITS, SYMBOLS];
-    let mut bytes = [0u8; 48];
-    getrandom::fill(&mut bytes).map_err(|e| RestoreError {
-        operation: "random",
-        message: e.to_string(),
-    })?;
+    let length = policy
+        .minimum_length
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0)
+        .clamp(PASSWORD_LENGTH, MAX_PASSWORD_LENGTH);
     // One character of each class first, then any class; then a shuffle.
-    let mut chars: Vec<u8> = Vec::with_capacity(24);
-    for (i, b) in bytes[..24].iter().enumerate() {
-        let class = if i < 4 {
-            classes[i]
-        } else {
-            classes[usize::from(*b) % 4]
+    let mut chars: Vec<u8> = Vec::with_capacity(length);
+    for i in 0..length {
+        let class = match classes.get(i) {
+            Some(class) => class,
+            None => classes[random_below(classes.len())?],
         };
-        chars.push(class[usize::from(bytes[24 + i]) % class.len()]);
+        chars.push(class[random_below(class.len())?]);
     }
     for i in (1..chars.len()).rev() {
-        let j = usize::from(bytes[i]) % (i + 1);
-        chars.swap(i, j);
+        chars.swap(i, random_below(i + 1)?);
     }
     Ok(String::from_utf8_lossy(&chars).into_owned())
 }
 
+/// How restore reads one audit-trail record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trail {
+    /// The engine made the change.
+    Done,
+    /// The engine recorded the change, which then failed: nothing was taken.
+    NotDone,
+    /// A value that is not a record (edited by someone else): nothing is given back.
+    Unreadable,
+}
+
+fn read_record(value: &str) -> Trail {
+    match Record::parse(value) {
+        Ok(Record::Done(_)) => Trail::Done,
+        Ok(Record::NotDone(_)) => Trail::NotDone,
+        Err(_) => Trail::Unreadable,
+    }
+}
+
 /// Restores what the request asks for.
 pub async fn restore(
-    client: &aws_sdk_iam::Client,
+    iam: &Iam,
     request: &RestoreRequest,
     now: OffsetDateTime,
     keep_services_tag: &str,
 ) -> Result<RestoreOutcome, RestoreError> {
     let user = request.user.as_str();
-    let tags = client
-        .list_user_tags()
-        .user_name(user)
-        .send()
-        .await
-        .map_err(|e| err("ListUserTags", e.into_service_error()))?;
-    let tags: Vec<(String, String)> = tags
-        .tags()
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
+    let admin = iam.admin();
+    let tags: Vec<(String, String)> = iam
+        .user_tags(user)
+        .await?
+        .into_iter()
+        .map(|t| (t.key, t.value))
         .collect();
     let mut outcome = RestoreOutcome {
         user: user.to_string(),
         ..RestoreOutcome::default()
     };
     let mut untag: Vec<String> = Vec::new();
-    let stamp = now.format(&Rfc3339).unwrap_or_default();
 
     if request.keys {
-        let disabled: Vec<(String, String)> = tags
+        let disabled: Vec<(String, String, Trail)> = tags
             .iter()
-            .filter_map(|(k, _)| Some((k.clone(), k.strip_prefix(TAG_KEY_DISABLED_PREFIX)?.to_string())))
+            .filter_map(|(k, v)| match Subject::from_tag_key(k)? {
+                Subject::Key(id) => Some((k.clone(), id, read_record(v))),
+                Subject::Console => None,
+            })
             .collect();
-        let live = client
-            .list_access_keys()
-            .user_name(user)
-            .send()
-            .await
-            .map_err(|e| err("ListAccessKeys", e.into_service_error()))?;
-        for (tag, id) in disabled {
-            if tags.iter().any(|(k, v)| *k == tag && v.starts_with(NOT_DONE)) {
-                outcome
-                    .keys_skipped
-                    .push((id, "iam-janitor's deactivation did not take effect".to_string()));
-                untag.push(tag);
-                continue;
+        let live = iam.access_keys(user).await?;
+        for (tag, id, record) in disabled {
+            match record {
+                Trail::NotDone => {
+                    outcome
+                        .keys_skipped
+                        .push((id, "iam-janitor's deactivation did not take effect".to_string()));
+                    untag.push(tag);
+                    continue;
+                }
+                Trail::Unreadable => {
+                    outcome.keys_skipped.push((
+                        id,
+                        format!("its record {tag} is not a value iam-janitor writes; check it by hand"),
+                    ));
+                    continue;
+                }
+                Trail::Done => {}
             }
-            match live
-                .access_key_metadata()
-                .iter()
-                .find(|k| k.access_key_id() == Some(id.as_str()))
-            {
+            match live.iter().find(|k| k.id == id) {
                 None => outcome.keys_skipped.push((id, "the key no longer exists".to_string())),
-                Some(k) if k.status() == Some(&StatusType::Active) => {
+                Some(k) if k.active => {
                     outcome.keys_skipped.push((id, "already active".to_string()));
                     untag.push(tag);
                 }
                 Some(_) => {
-                    client
-                        .update_access_key()
-                        .user_name(user)
-                        .access_key_id(&id)
-                        .status(StatusType::Active)
-                        .send()
-                        .await
-                        .map_err(|e| err("UpdateAccessKey", e.into_service_error()))?;
+                    admin.reactivate_access_key(user, &id).await?;
                     outcome.keys_reactivated.push(id);
                     untag.push(tag);
                 }
@@ -176,93 +212,59 @@ pub async fn restore(
     }
 
     if request.console {
-        let disabled_by_us = tags
-            .iter()
-            .any(|(k, v)| k == TAG_CONSOLE_DISABLED && !v.starts_with(NOT_DONE));
-        if tags
-            .iter()
-            .any(|(k, v)| k == TAG_CONSOLE_DISABLED && v.starts_with(NOT_DONE))
-        {
+        let console = trail::CONSOLE_DISABLED;
+        let record = tags.iter().find(|(k, _)| k == console).map(|(_, v)| read_record(v));
+        if record == Some(Trail::NotDone) {
             // The record of a deletion that failed: nothing to give back.
-            untag.push(TAG_CONSOLE_DISABLED.to_string());
+            untag.push(console.to_string());
         }
-        let has_password = match client.get_login_profile().user_name(user).send().await {
-            Ok(_) => true,
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_no_such_entity_exception() {
-                    false
-                } else {
-                    return Err(err("GetLoginProfile", e));
-                }
-            }
-        };
-        if has_password {
+        let disabled_by_us = record == Some(Trail::Done);
+        if iam.has_login_profile(user).await? {
             outcome.console_note = Some("the user already has a console password; not changed".to_string());
             if disabled_by_us {
-                untag.push(TAG_CONSOLE_DISABLED.to_string());
+                untag.push(console.to_string());
             }
+        } else if record == Some(Trail::Unreadable) {
+            outcome.console_note = Some(format!(
+                "the {console} tag is not a value iam-janitor writes; check it by hand; not changed"
+            ));
         } else if !disabled_by_us {
             outcome.console_note = Some(format!(
-                "no {TAG_CONSOLE_DISABLED} tag: iam-janitor did not delete this user's password; not changed"
+                "no {console} tag: iam-janitor did not delete this user's password; not changed"
             ));
         } else {
-            let password = temporary_password()?;
-            client
-                .create_login_profile()
-                .user_name(user)
-                .password(&password)
-                .password_reset_required(true)
-                .send()
-                .await
-                .map_err(|e| err("CreateLoginProfile", e.into_service_error()))?;
+            let password = temporary_password(admin.password_policy().await?)?;
+            admin.create_login_profile(user, &password).await?;
             outcome.console_restored = true;
             outcome.temporary_password = Some(password);
-            untag.push(TAG_CONSOLE_DISABLED.to_string());
+            untag.push(console.to_string());
         }
     }
 
     if !request.services.is_empty() {
-        restore_services(client, user, &tags, &request.services, keep_services_tag, &mut outcome).await?;
+        restore_services(iam, user, &tags, &request.services, keep_services_tag, &mut outcome).await?;
     }
 
     if !untag.is_empty() {
-        client
-            .untag_user()
-            .user_name(user)
-            .set_tag_keys(Some(untag))
-            .send()
-            .await
-            .map_err(|e| err("UntagUser", e.into_service_error()))?;
+        admin.untag_user(user, &untag).await?;
     }
     if !outcome.keys_reactivated.is_empty() || outcome.console_restored || !outcome.services_kept.is_empty() {
-        tag_user(client, user, TAG_RESTORED, &stamp).await?;
+        tag_user(iam, user, trail::RESTORED, &trail::stamp(now)).await?;
     }
     Ok(outcome)
 }
 
-async fn tag_user(client: &aws_sdk_iam::Client, user: &str, key: &str, value: &str) -> Result<(), RestoreError> {
-    let tag = SdkTag::builder()
-        .key(key)
-        .value(value)
-        .build()
-        .map_err(|e| RestoreError {
-            operation: "TagUser",
-            message: e.to_string(),
-        })?;
-    client
-        .tag_user()
-        .user_name(user)
-        .tags(tag)
-        .send()
-        .await
-        .map_err(|e| err("TagUser", e.into_service_error()))?;
-    Ok(())
+async fn tag_user(iam: &Iam, user: &str, key: &str, value: &str) -> Result<(), RestoreError> {
+    let tag = Tag {
+        key: key.to_string(),
+        value: value.to_string(),
+    };
+    Ok(iam.tag_user(user, std::slice::from_ref(&tag)).await?)
 }
 
 /// Adds the services to the keep tag and removes them from the deny policy now.
 async fn restore_services(
-    client: &aws_sdk_iam::Client,
+    iam: &Iam,
     user: &str,
     tags: &[(String, String)],
     services: &BTreeSet<String>,
@@ -287,49 +289,27 @@ async fn restore_services(
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(keep_services_tag))
         .map_or(keep_services_tag, |(k, _)| k.as_str());
-    tag_user(client, user, key, &value).await?;
+    tag_user(iam, user, key, &value).await?;
     outcome.services_kept = services.iter().cloned().collect();
 
     // The deny policy, if attached: a new version without the services.
-    let attached = client
-        .list_attached_user_policies()
-        .user_name(user)
-        .path_prefix(POLICY_PATH)
-        .send()
-        .await
-        .map_err(|e| err("ListAttachedUserPolicies", e.into_service_error()))?;
     let name = lp::policy_name(user);
-    let Some(arn) = attached
-        .attached_policies()
-        .iter()
-        .filter_map(|p| p.policy_arn())
+    let Some(arn) = iam
+        .admin()
+        .attached_janitor_policies(user)
+        .await?
+        .into_iter()
         .find(|a| a.ends_with(&format!("/{name}")))
-        .map(str::to_string)
     else {
         outcome.deny_policy_note = Some("no deny policy attached".to_string());
         return Ok(());
     };
-    let policy = client
-        .get_policy()
-        .policy_arn(&arn)
-        .send()
-        .await
-        .map_err(|e| err("GetPolicy", e.into_service_error()))?;
-    let Some(version_id) = policy.policy().and_then(|p| p.default_version_id()).map(str::to_string) else {
-        return Err(RestoreError {
-            operation: "GetPolicy",
-            message: format!("{arn} has no default version"),
-        });
-    };
-    let version = client
-        .get_policy_version()
-        .policy_arn(&arn)
-        .version_id(&version_id)
-        .send()
-        .await
-        .map_err(|e| err("GetPolicyVersion", e.into_service_error()))?;
-    let raw = version.policy_version().and_then(|v| v.document()).unwrap_or_default();
-    let document: PolicyDocument = serde_json::from_str(&decode_policy_document(raw)).map_err(|e| RestoreError {
+    let (raw, _) = iam.deny_policy_state(user, &arn).await?;
+    let raw = raw.ok_or_else(|| RestoreError {
+        operation: "GetPolicy",
+        message: format!("{arn} no longer exists"),
+    })?;
+    let document: PolicyDocument = serde_json::from_str(&raw).map_err(|e| RestoreError {
         operation: "GetPolicyVersion",
         message: format!("{arn} is not a policy document iam-janitor wrote: {e}"),
     })?;
@@ -342,13 +322,7 @@ async fn restore_services(
                 return Ok(());
             }
             if remaining.is_empty() {
-                client
-                    .detach_user_policy()
-                    .user_name(user)
-                    .policy_arn(&arn)
-                    .send()
-                    .await
-                    .map_err(|e| err("DetachUserPolicy", e.into_service_error()))?;
+                iam.detach_user_policy(user, &arn).await?;
                 outcome.deny_policy_note = Some(format!("nothing left to deny: {arn} detached"));
                 return Ok(());
             }
@@ -372,46 +346,10 @@ async fn restore_services(
             message: format!("the new version of {arn} would exceed the policy size limit"),
         });
     }
-    write_version(client, &arn, &json, outcome).await
-}
-
-async fn write_version(
-    client: &aws_sdk_iam::Client,
-    arn: &str,
-    json: &str,
-    outcome: &mut RestoreOutcome,
-) -> Result<(), RestoreError> {
-    // Free a slot at the five-version limit.
-    let versions = client
-        .list_policy_versions()
-        .policy_arn(arn)
-        .send()
-        .await
-        .map_err(|e| err("ListPolicyVersions", e.into_service_error()))?;
-    if versions.versions().len() >= 5
-        && let Some(oldest) = versions
-            .versions()
-            .iter()
-            .filter(|v| !v.is_default_version())
-            .min_by_key(|v| v.create_date().map(|d| d.secs()))
-            .and_then(|v| v.version_id())
-    {
-        client
-            .delete_policy_version()
-            .policy_arn(arn)
-            .version_id(oldest)
-            .send()
-            .await
-            .map_err(|e| err("DeletePolicyVersion", e.into_service_error()))?;
-    }
-    client
-        .create_policy_version()
-        .policy_arn(arn)
-        .policy_document(json)
-        .set_as_default(true)
-        .send()
-        .await
-        .map_err(|e| err("CreatePolicyVersion", e.into_service_error()))?;
+    // The engine's own rotation: frees a slot at the five-version limit, retries
+    // conflicts, and sorts out a stale listing or an unanswered delete.
+    let versions = iam.list_policy_versions(&arn).await?;
+    new_version(iam, &arn, &json, &versions).await?;
     outcome.deny_policy_note = Some(format!("new default version of {arn} without the services"));
     Ok(())
 }
@@ -421,15 +359,60 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn classes(password: &str) -> [bool; 4] {
+        [
+            password.chars().any(|c| c.is_ascii_uppercase()),
+            password.chars().any(|c| c.is_ascii_lowercase()),
+            password.chars().any(|c| c.is_ascii_digit()),
+            password.chars().any(|c| !c.is_ascii_alphanumeric()),
+        ]
+    }
+
     #[test]
     fn temporary_passwords_have_every_class_and_differ() {
-        let a = temporary_password().unwrap();
-        let b = temporary_password().unwrap();
+        let a = temporary_password(PasswordPolicy::default()).unwrap();
+        let b = temporary_password(PasswordPolicy::default()).unwrap();
         assert_eq!(a.len(), 24);
         assert_ne!(a, b);
-        assert!(a.chars().any(|c| c.is_ascii_uppercase()));
-        assert!(a.chars().any(|c| c.is_ascii_lowercase()));
-        assert!(a.chars().any(|c| c.is_ascii_digit()));
-        assert!(a.chars().any(|c| !c.is_ascii_alphanumeric()));
+        assert_eq!(classes(&a), [true; 4]);
+    }
+
+    #[test]
+    fn temporary_passwords_meet_the_accounts_minimum_length() {
+        for (minimum, expected) in [
+            (Some(6), 24),
+            (Some(24), 24),
+            (Some(40), 40),
+            (Some(128), 128),
+            (None, 24),
+        ] {
+            let password = temporary_password(PasswordPolicy {
+                minimum_length: minimum,
+            })
+            .unwrap();
+            assert_eq!(password.len(), expected, "minimum {minimum:?}");
+            assert_eq!(classes(&password), [true; 4]);
+        }
+    }
+
+    #[test]
+    fn draws_are_in_range_and_every_value_is_reached() {
+        for n in [1, 3, 8, 18, 25, 128, 256] {
+            let mut seen = vec![false; n];
+            for _ in 0..(n * 64) {
+                let i = random_below(n).unwrap();
+                assert!(i < n);
+                seen[i] = true;
+            }
+            assert!(seen.iter().all(|s| *s), "below {n}: {seen:?}");
+        }
+        assert!(random_below(0).is_err() && random_below(257).is_err());
+    }
+
+    #[test]
+    fn records_are_read_as_done_not_done_or_unreadable() {
+        assert_eq!(read_record("2026-11-01T00:00:00Z"), Trail::Done);
+        assert_eq!(read_record("not-done 2026-11-01T00:00:00Z"), Trail::NotDone);
+        assert_eq!(read_record("true"), Trail::Unreadable);
     }
 }

@@ -9,6 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{audit_json, days_ago, findings_of, now, writes};
+use iam_janitor::iam::Iam;
 use iam_janitor::restore::{RestoreRequest, restore};
 use iam_janitor::trail::RESTORED as TAG_RESTORED;
 use iam_janitor_tests::{AdvisorService, Emulator, KeyStatus, SeedKey, SeedPassword, SeedUser};
@@ -64,9 +65,14 @@ async fn restore_gives_back_exactly_what_the_engine_took() {
         console: true,
         services: BTreeSet::from(["ec2".to_string()]),
     };
-    let outcome = restore(&iam, &request, now(), "iam-janitor:keep-services")
-        .await
-        .unwrap();
+    let outcome = restore(
+        &Iam::from_client(iam.clone()),
+        &request,
+        now(),
+        "iam-janitor:keep-services",
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome.keys_reactivated, std::slice::from_ref(ours));
     assert!(outcome.console_restored);
     let password = outcome.temporary_password.clone().unwrap();
@@ -136,9 +142,14 @@ async fn restore_gives_back_exactly_what_the_engine_took() {
     assert_eq!(writes(&emu.calls().await.unwrap().calls), 0);
 
     // Restoring twice changes nothing more.
-    let again = restore(&iam, &request, now(), "iam-janitor:keep-services")
-        .await
-        .unwrap();
+    let again = restore(
+        &Iam::from_client(iam.clone()),
+        &request,
+        now(),
+        "iam-janitor:keep-services",
+    )
+    .await
+    .unwrap();
     assert!(again.keys_reactivated.is_empty() && !again.console_restored);
 }
 
@@ -182,9 +193,14 @@ async fn restore_gives_nothing_back_for_a_change_recorded_as_not_done() {
         console: true,
         services: BTreeSet::new(),
     };
-    let outcome = restore(&iam, &request, now(), "iam-janitor:keep-services")
-        .await
-        .unwrap();
+    let outcome = restore(
+        &Iam::from_client(iam.clone()),
+        &request,
+        now(),
+        "iam-janitor:keep-services",
+    )
+    .await
+    .unwrap();
     assert!(outcome.keys_reactivated.is_empty(), "{outcome:?}");
     assert_eq!(outcome.keys_skipped.len(), 1, "{outcome:?}");
     assert!(outcome.keys_skipped[0].1.contains("did not take effect"), "{outcome:?}");

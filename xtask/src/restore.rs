@@ -53,15 +53,10 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(async {
         let config = args.aws.sdk_config().await;
-        let client = aws_sdk_iam::Client::new(&config);
-        restore(
-            &client,
-            &request,
-            time::OffsetDateTime::now_utc(),
-            &args.keep_services_tag,
-        )
-        .await
-        .with_context(|| format!("restoring {}", args.user))
+        let iam = iam_janitor::iam::Iam::new(&config);
+        restore(&iam, &request, time::OffsetDateTime::now_utc(), &args.keep_services_tag)
+            .await
+            .with_context(|| format!("restoring {}", args.user))
     })?;
 
     println!("restored {}", outcome.user);

@@ -7,6 +7,7 @@ use aws_sdk_iam::operation::get_service_last_accessed_details::GetServiceLastAcc
 use aws_sdk_iam::types::JobStatusType;
 
 use super::{AwsError, Iam, to_time};
+use crate::backoff::{AtDeadline, Backoff, Jitter};
 use crate::model::services::ServiceAccess;
 
 const ADVISOR_OP: &str = "GetServiceLastAccessedDetails";
@@ -115,8 +116,9 @@ impl Iam {
     /// `timeout`), then reads every page (at most [`MAX_ADVISOR_PAGES`]); each page is
     /// read by [`read_page`].
     pub async fn service_last_accessed(&self, job_id: &str, timeout: Duration) -> Result<Vec<ServiceAccess>, AwsError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut delay = Duration::from_millis(200);
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(3))
+            .jitter(Jitter::Half)
+            .deadline(timeout, AtDeadline::GiveUp);
         let mut services = Vec::new();
         let mut marker: Option<String> = None;
         let mut pages = 0;
@@ -131,17 +133,9 @@ impl Iam {
                 .await
                 .map_err(|e| AwsError::from_sdk(ADVISOR_OP, e))?;
             match read_page(&out, marker.as_deref())? {
-                Page::InProgress => {
-                    let jitter = Duration::from_millis(fastrand::u64(0..=delay.as_millis() as u64 / 2));
-                    if tokio::time::Instant::now() + delay + jitter > deadline {
-                        return Err(AwsError::local(
-                            ADVISOR_OP,
-                            format!("job not complete after {} s", timeout.as_secs()),
-                        ));
-                    }
-                    tokio::time::sleep(delay + jitter).await;
-                    delay = (delay * 2).min(Duration::from_secs(3));
-                }
+                Page::InProgress => backoff.wait().await.map_err(|_| {
+                    AwsError::local(ADVISOR_OP, format!("job not complete after {} s", timeout.as_secs()))
+                })?,
                 Page::Services { services: page, next } => {
                     services.extend(page);
                     pages += 1;

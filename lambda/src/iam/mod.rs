@@ -13,7 +13,11 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::retry::RetryConfig;
 use time::OffsetDateTime;
 
+use crate::backoff::{Backoff, Jitter};
+
+mod admin;
 mod advisor;
+pub use admin::{Admin, PasswordPolicy};
 pub mod permissions;
 mod policies;
 mod report;
@@ -163,15 +167,18 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, AwsError>>,
 {
-    let mut attempt = 1;
+    // 0.5 s, 1 s, 2 s, each plus up to as much again.
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(2))
+        .jitter(Jitter::Full)
+        .attempts(CONFLICT_ATTEMPTS - 1);
     loop {
         match call().await {
-            Err(e) if attempt < CONFLICT_ATTEMPTS && e.kind() == ErrorKind::Conflict => {
-                let base = 250u64 << attempt;
-                let delay = base + fastrand::u64(0..base);
-                tracing::warn!(operation = e.operation, code = ?e.code, attempt, delay_ms = delay, "retrying conflict");
-                tokio::time::sleep(Duration::from_millis(delay)).await;
-                attempt += 1;
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                let Some(delay) = backoff.next_delay() else {
+                    return Err(e);
+                };
+                tracing::warn!(operation = e.operation, code = ?e.code, delay_ms = delay.as_millis(), "retrying conflict");
+                tokio::time::sleep(delay).await;
             }
             other => return other,
         }

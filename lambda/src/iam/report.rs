@@ -6,25 +6,19 @@ use aws_sdk_iam::types::ReportStateType;
 use time::OffsetDateTime;
 
 use super::{AwsError, Iam, to_time};
+use crate::backoff::{AtDeadline, Backoff};
 
 impl Iam {
     /// Generates the credential report (polling with backoff until COMPLETE, within
     /// `timeout`) and returns its CSV and generation time.
     pub async fn credential_report(&self, timeout: Duration) -> Result<(Vec<u8>, Option<OffsetDateTime>), AwsError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut delay = Duration::from_millis(250);
-        let wait = |delay: Duration, what: &str| {
-            let what = what.to_string();
-            async move {
-                if tokio::time::Instant::now() + delay > deadline {
-                    return Err(AwsError::local(
-                        "GenerateCredentialReport",
-                        format!("credential report not ready after {} s ({what})", timeout.as_secs()),
-                    ));
-                }
-                tokio::time::sleep(delay).await;
-                Ok(())
-            }
+        let mut backoff =
+            Backoff::new(Duration::from_millis(250), Duration::from_secs(5)).deadline(timeout, AtDeadline::GiveUp);
+        let not_ready = |what: &str| {
+            AwsError::local(
+                "GenerateCredentialReport",
+                format!("credential report not ready after {} s ({what})", timeout.as_secs()),
+            )
         };
         loop {
             let out = self
@@ -36,8 +30,7 @@ impl Iam {
             if out.state() == Some(&ReportStateType::Complete) {
                 break;
             }
-            wait(delay, "state not COMPLETE").await?;
-            delay = (delay * 2).min(Duration::from_secs(5));
+            backoff.wait().await.map_err(|_| not_ready("state not COMPLETE"))?;
         }
         loop {
             match self.client.get_credential_report().send().await {
@@ -54,8 +47,10 @@ impl Iam {
                     {
                         return Err(e);
                     }
-                    wait(delay, e.code.as_deref().unwrap_or("")).await?;
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    backoff
+                        .wait()
+                        .await
+                        .map_err(|_| not_ready(e.code.as_deref().unwrap_or("")))?;
                     if !e.is_code("ReportInProgress") {
                         self.client
                             .generate_credential_report()
