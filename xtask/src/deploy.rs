@@ -445,7 +445,7 @@ async fn run_deploy(args: DeployArgs, inputs: Inputs) -> anyhow::Result<()> {
     let (plan, desired) = plan_deploy(&aws, &context, &inputs, &args).await?;
     step.done("done");
 
-    print!("{}", plan.render());
+    print!("{plan}");
     if args.dry_run {
         println!("Dry run: nothing was changed.");
         return Ok(());
@@ -657,7 +657,7 @@ async fn run_destroy(args: DestroyArgs) -> anyhow::Result<()> {
          what the engine changed in IAM"
             .to_string(),
     );
-    print!("{}", plan.render());
+    print!("{plan}");
     if args.dry_run {
         println!("Dry run: nothing was changed.");
         return Ok(());

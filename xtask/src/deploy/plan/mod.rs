@@ -1,0 +1,151 @@
+//! The pure half of `deploy` and `destroy`: what should be deployed, how it differs from
+//! what is deployed, and how that reads. Nothing here calls AWS; `aws` reads the
+//! deployed state into the plain structs below.
+//!
+//! Here: the names, who deploys ([`Context`], [`check_caller`]) and the whole [`Plan`].
+//! [`params`] holds the desired state (parameters, templates), [`diff`] how a stack
+//! differs from it, [`stackset`] the StackSet's plan, [`destroy`] what `destroy` removes,
+//! [`render`] how the plans read.
+
+mod destroy;
+mod diff;
+mod params;
+mod render;
+mod stackset;
+
+#[cfg(test)]
+mod fixtures;
+
+pub(super) use self::destroy::{DestroyPlan, StackSetTeardown};
+pub(super) use self::diff::{DeployedStack, StackAction, plan_stack};
+pub(super) use self::params::{
+    Deployment, DesiredStack, code_key, complete_parameters, is_org_unit_id, is_schedule_expression, member_parameters,
+    member_tags, sha256_hex,
+};
+use self::stackset::StackSetPlan;
+pub(super) use self::stackset::{
+    AUTO_DEPLOYMENT, AutoDeploymentState, DeployedStackSet, DesiredStackSet, Instance, plan_stack_set,
+};
+
+/// The artifact stack (the code bucket), in the management (or delegated admin) account.
+pub(super) const ARTIFACT_STACK: &str = "iam-janitor-artifacts";
+/// The StackSet of the member stacks.
+pub(super) const STACK_SET: &str = "iam-janitor";
+/// The member stack in the management account (StackSets never deploy there).
+pub(super) const MANAGEMENT_STACK: &str = "iam-janitor";
+/// The artifact stack's output naming the bucket.
+pub(super) const BUCKET_OUTPUT: &str = "CodeBucketName";
+/// The service principal of StackSets' trusted access to Organizations.
+pub(super) const STACKSETS_PRINCIPAL: &str = "member.org.stacksets.cloudformation.amazonaws.com";
+/// The tag that records which Slack webhook is deployed (a fingerprint, see
+/// `params::webhook_fingerprint`): CloudFormation masks NoEcho parameters as `****`, so
+/// the value itself can never be compared.
+const WEBHOOK_TAG: &str = "iam-janitor:slack-webhook";
+/// CloudFormation's limit on `TemplateBody`.
+const TEMPLATE_BODY_LIMIT: usize = 51_200;
+/// What CloudFormation shows instead of a NoEcho parameter's value.
+const MASKED: &str = "****";
+/// The schedule when `--schedule` is not given (the template's default).
+pub(super) const DEFAULT_SCHEDULE: &str = "cron(0 6 * * ? *)";
+
+/// Whether this account may deploy the StackSet: the organization has all features, and
+/// the account is its management account (`as_management`, CallAs SELF) or, as a
+/// delegated administrator, any other account. The error says how to fix it.
+pub(super) fn check_caller(
+    account: &str,
+    organization: &str,
+    management: &str,
+    all_features: bool,
+    as_management: bool,
+) -> Result<(), String> {
+    if !all_features {
+        return Err(format!(
+            "organization {organization} has only consolidated billing features: StackSets deploy to its accounts \
+             only with all features enabled (`aws organizations enable-all-features`, from the management account)"
+        ));
+    }
+    if as_management && account != management {
+        return Err(format!(
+            "account {account} is not the management account of organization {organization} ({management}). A \
+             service-managed StackSet is deployed from the management account, or from a delegated administrator \
+             for StackSets: run with management-account credentials (--profile), or register this account from the \
+             management account (`aws organizations register-delegated-administrator --service-principal \
+             {STACKSETS_PRINCIPAL} --account-id {account}`) and pass --call-as DELEGATED_ADMIN"
+        ));
+    }
+    if !as_management && account == management {
+        return Err(format!(
+            "account {account} is the management account of organization {organization}: deploy with --call-as SELF"
+        ));
+    }
+    Ok(())
+}
+
+/// The code upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct UploadPlan {
+    pub(super) bucket: String,
+    pub(super) key: String,
+    pub(super) size: u64,
+    pub(super) exists: bool,
+}
+
+/// Who deploys, where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Context {
+    pub(super) account: String,
+    pub(super) organization: String,
+    pub(super) management_account: String,
+    pub(super) region: String,
+    pub(super) call_as: &'static str,
+}
+
+/// Everything `deploy` would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Plan {
+    pub(super) context: Context,
+    pub(super) artifact: StackAction,
+    pub(super) upload: UploadPlan,
+    pub(super) stack_set: StackSetPlan,
+    /// `None` when deploying as a delegated administrator (the management account's stack
+    /// is then not ours to deploy).
+    pub(super) management: Option<StackAction>,
+    pub(super) mode: String,
+}
+
+impl Plan {
+    pub(super) fn is_change(&self) -> bool {
+        self.artifact.is_change()
+            || !self.upload.exists
+            || self.stack_set.is_change()
+            || self.management.as_ref().is_some_and(StackAction::is_change)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn only_the_management_account_or_a_delegated_admin_deploys() {
+        let org = "o-abcdefghij";
+        assert_eq!(check_caller("111111111111", org, "111111111111", true, true), Ok(()));
+        assert_eq!(check_caller("222222222222", org, "111111111111", true, false), Ok(()));
+        let member = check_caller("222222222222", org, "111111111111", true, true).unwrap_err();
+        assert!(
+            member.contains("account 222222222222 is not the management account of organization o-abcdefghij")
+                && member.contains(
+                    "register-delegated-administrator --service-principal \
+                     member.org.stacksets.cloudformation.amazonaws.com --account-id 222222222222"
+                )
+                && member.contains("--call-as DELEGATED_ADMIN"),
+            "{member}"
+        );
+        let management = check_caller("111111111111", org, "111111111111", true, false).unwrap_err();
+        assert!(management.contains("deploy with --call-as SELF"), "{management}");
+        let billing = check_caller("111111111111", org, "111111111111", false, true).unwrap_err();
+        assert!(billing.contains("enable-all-features"), "{billing}");
+    }
+}
