@@ -38,11 +38,12 @@ use iam_janitor_cfn::stacks::artifacts::{self, artifact_stack};
 use iam_janitor_cfn::stacks::member::member_stack;
 use serde_json::Value;
 
-use self::aws::{Aws, ChangeSetOutcome, MAX_ORG_UNITS_PER_CALL, operation_preferences, regions_of};
+use self::aws::{Aws, ChangeSetOutcome, InstanceChange, operation_preferences};
 use self::plan::{
     ARTIFACT_STACK, BUCKET_OUTPUT, Context, DEFAULT_SCHEDULE, Deployment, DesiredStack, DesiredStackSet, DestroyPlan,
     MANAGEMENT_STACK, Plan, STACK_SET, StackAction, StackSetTeardown, UploadPlan, code_key, complete_parameters,
-    is_org_unit_id, is_schedule_expression, member_parameters, member_tags, plan_stack, plan_stack_set, sha256_hex,
+    is_org_unit_id, is_schedule_expression, member_parameters, member_tags, plan_stack, plan_stack_set, regions_of,
+    sha256_hex,
 };
 use self::progress::{Progress, Step, approve};
 
@@ -521,16 +522,24 @@ async fn apply(
         let operation_id = aws.update_stack_set(&desired.stack_set, preferences()).await?;
         aws.wait_operation(&operation_id, timeout, &step).await?;
     }
-    for org_units in set.add_org_units.chunks(MAX_ORG_UNITS_PER_CALL) {
-        let operation_id = aws.create_stack_instances(org_units, region, preferences()).await?;
-        aws.wait_operation(&operation_id, timeout, &step).await?;
-    }
-    for org_units in set.remove_org_units.chunks(MAX_ORG_UNITS_PER_CALL) {
-        let operation_id = aws
-            .delete_stack_instances(org_units, std::slice::from_ref(region), preferences())
-            .await?;
-        aws.wait_operation(&operation_id, timeout, &step).await?;
-    }
+    aws.change_stack_instances(
+        InstanceChange::Create { region },
+        &set.add_org_units,
+        preferences(),
+        timeout,
+        &step,
+    )
+    .await?;
+    aws.change_stack_instances(
+        InstanceChange::Delete {
+            regions: std::slice::from_ref(region),
+        },
+        &set.remove_org_units,
+        preferences(),
+        timeout,
+        &step,
+    )
+    .await?;
     let instances = aws.stack_instances().await?;
     let instances_here = instances.iter().filter(|i| &i.region == region).count();
     step.done(&format!(
@@ -680,14 +689,18 @@ async fn run_destroy(args: DestroyArgs) -> anyhow::Result<()> {
             }
             let org_units: Vec<String> = teardown.org_units.iter().cloned().collect();
             let regions: Vec<String> = teardown.regions.iter().cloned().collect();
-            for chunk in org_units.chunks(MAX_ORG_UNITS_PER_CALL) {
-                let preferences = operation_preferences(
-                    args.operation.max_concurrent_percent,
-                    args.operation.failure_tolerance_percent,
-                );
-                let operation_id = aws.delete_stack_instances(chunk, &regions, preferences).await?;
-                aws.wait_operation(&operation_id, timeout, &step).await?;
-            }
+            let preferences = operation_preferences(
+                args.operation.max_concurrent_percent,
+                args.operation.failure_tolerance_percent,
+            );
+            aws.change_stack_instances(
+                InstanceChange::Delete { regions: &regions },
+                &org_units,
+                preferences,
+                timeout,
+                &step,
+            )
+            .await?;
             let left = aws.stack_instances().await?;
             if !left.is_empty() {
                 let accounts: Vec<String> = left.iter().map(|i| format!("{} {}", i.account, i.region)).collect();

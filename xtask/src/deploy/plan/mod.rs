@@ -24,7 +24,7 @@ pub(super) use self::params::{
 };
 use self::stackset::StackSetPlan;
 pub(super) use self::stackset::{
-    AUTO_DEPLOYMENT, AutoDeploymentState, DeployedStackSet, DesiredStackSet, Instance, plan_stack_set,
+    AUTO_DEPLOYMENT, AutoDeploymentState, DeployedStackSet, DesiredStackSet, Instance, plan_stack_set, regions_of,
 };
 
 /// The artifact stack (the code bucket), in the management (or delegated admin) account.

@@ -58,6 +58,11 @@ impl DeployedStackSet {
     }
 }
 
+/// Distinct Regions of some instances.
+pub(crate) fn regions_of(instances: &[Instance]) -> BTreeSet<String> {
+    instances.iter().map(|i| i.region.clone()).collect()
+}
+
 /// A StackSet as it should be.
 #[derive(Debug, Clone)]
 pub(crate) struct DesiredStackSet {
