@@ -110,7 +110,7 @@ pub struct Finding {
 }
 
 /// Why a finding has its status: a stable, typed companion of the free-text `reason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCode {
     /// The credential is idle beyond the limit (planned, confirmed or applied).

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::Path;
 
+use iam_janitor::model::report::ReasonCode;
 use serde_json::Value;
 
 use super::lambda::AccountRuns;
@@ -108,32 +109,28 @@ pub(super) fn count(report: &Value, field: &str) -> u64 {
     report["summary"][field].as_u64().unwrap_or(0)
 }
 
-/// Skipped findings of a report, counted by the first words of their reason.
+/// Skipped findings of a report, counted by their `reason_code` (in the code's order).
 fn skipped_reasons(report: &Value) -> String {
-    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut reasons: BTreeMap<Option<ReasonCode>, usize> = BTreeMap::new();
     for finding in report["findings"].as_array().into_iter().flatten() {
         if finding["status"] != "skipped" {
             continue;
         }
-        let reason = finding["reason"].as_str().unwrap_or("no reason given");
-        *reasons.entry(reason_label(reason)).or_default() += 1;
+        let code = serde_json::from_value::<ReasonCode>(finding["reason_code"].clone()).ok();
+        *reasons.entry(code).or_default() += 1;
     }
     reasons
         .into_iter()
-        .map(|(reason, n)| if n == 1 { reason } else { format!("{n}× {reason}") })
+        .map(|(code, n)| {
+            let label = code.map_or("no reason given", ReasonCode::label);
+            if n == 1 {
+                label.to_string()
+            } else {
+                format!("{n}× {label}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The gist of a reason: up to its first `:`, `;`, `,` or `(`, at most six words.
-fn reason_label(reason: &str) -> String {
-    let end = reason.find([':', ';', ',', '(']).unwrap_or(reason.len());
-    let words: Vec<&str> = reason[..end].split_whitespace().take(6).collect();
-    if words.is_empty() {
-        "no reason given".to_string()
-    } else {
-        words.join(" ")
-    }
 }
 
 pub(super) fn print_summary(accounts: &[Account], runs: &[AccountRuns]) {
@@ -357,11 +354,12 @@ mod tests {
     #[test]
     fn skipped_reasons_are_summarised() {
         let report = json!({"findings": [
-            {"status": "skipped", "reason": "exempt: tag iam-janitor:exempt=true; idle 300 days"},
-            {"status": "skipped", "reason": "exempt: tag iam-janitor:exempt=true; idle 400 days"},
-            {"status": "applied", "reason": "idle"},
-            {"status": "skipped", "reason": "user younger than 90 days (grace)"},
+            {"status": "skipped", "reason_code": "exempt", "reason": "exempt: tag iam-janitor:exempt=true; idle 300 days"},
+            {"status": "skipped", "reason_code": "exempt", "reason": "exempt: tag iam-janitor:exempt=true; idle 400 days"},
+            {"status": "applied", "reason_code": "dormant", "reason": "idle"},
+            {"status": "skipped", "reason_code": "grace", "reason": "grace: user created 2026-10-01 (60 days ago), younger than 90 days"},
+            {"status": "skipped", "reason": "a report without codes"},
         ]});
-        assert_eq!(skipped_reasons(&report), "2× exempt, user younger than 90 days");
+        assert_eq!(skipped_reasons(&report), "no reason given, 2× exempt, new user (grace)");
     }
 }
