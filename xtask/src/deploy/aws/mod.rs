@@ -13,12 +13,13 @@ mod stacks;
 mod stackset;
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::bail;
 use aws_config::SdkConfig;
 use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudformation::types::{CallAs, Parameter, Tag};
+use iam_janitor::backoff::AtDeadline;
 
 pub(super) use self::stacks::ChangeSetOutcome;
 pub(super) use self::stackset::{InstanceChange, operation_preferences};
@@ -61,34 +62,32 @@ where
     }
 }
 
-/// Paces a wait: polls at growing intervals until a deadline.
+/// Paces a wait: polls at growing intervals (×1.5) until a deadline, the last wait
+/// shortened to end at it; the engine's one poller.
 struct Backoff {
-    deadline: Instant,
     timeout: Duration,
-    next: Duration,
+    waits: iam_janitor::backoff::Backoff,
 }
 
 impl Backoff {
     fn new(timeout: Duration) -> Backoff {
         Backoff {
-            deadline: Instant::now() + timeout,
             timeout,
-            next: FIRST_POLL_INTERVAL,
+            waits: iam_janitor::backoff::Backoff::new(FIRST_POLL_INTERVAL, MAX_POLL_INTERVAL)
+                .growth(3, 2)
+                .deadline(timeout, AtDeadline::Shorten),
         }
     }
 
     /// Sleeps before the next poll; an error once the deadline has passed.
     async fn pause(&mut self, what: &str) -> anyhow::Result<()> {
-        let now = Instant::now();
-        if now >= self.deadline {
+        if self.waits.wait().await.is_err() {
             bail!(
                 "gave up waiting for {what} after {} minutes (--timeout-minutes); it may still finish: check the \
                  CloudFormation console, then run the command again",
                 self.timeout.as_secs() / 60
             );
         }
-        tokio::time::sleep(self.next.min(self.deadline - now)).await;
-        self.next = (self.next * 3 / 2).min(MAX_POLL_INTERVAL);
         Ok(())
     }
 }
