@@ -10,10 +10,10 @@
 
 mod bench;
 mod demo;
-mod deny;
 mod deploy;
 mod package;
 mod restore;
+mod supply_chain;
 mod synth;
 mod test;
 
@@ -49,7 +49,7 @@ enum Task {
     /// Undo what iam-janitor did to one user: keys, console password, denied services
     Restore(restore::RestoreArgs),
     /// Supply-chain check with cargo-deny: licenses, bans, sources (and advisories offline)
-    Deny(deny::DenyArgs),
+    Deny(supply_chain::DenyArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,7 +63,7 @@ fn main() -> ExitCode {
         Task::Package(args) => package::run(args).map(|()| 0),
         Task::Deploy(args) => deploy::deploy(*args).map(|()| 0),
         Task::Destroy(args) => deploy::destroy(*args).map(|()| 0),
-        Task::Deny(args) => deny::run(args).map(|()| 0),
+        Task::Deny(args) => supply_chain::run(args).map(|()| 0),
         Task::Restore(args) => restore::run(args).map(|()| 0),
     };
     match result {

@@ -2,7 +2,7 @@
 //!
 //! It needs only Rust and Python 3 on the machine: cargo-deny is built into target/tools
 //! (`cargo xtask deny`: licenses, bans, sources; advisories need a local clone of the
-//! RustSec database, see deny.rs), the linters' venv (cfn-lint, checkov,
+//! RustSec database, see supply_chain.rs), the linters' venv (cfn-lint, checkov,
 //! pinned in cfn/lint/requirements.txt) is installed here, and the emulator's venv by the
 //! test harness on first use. The tests build and run the x86_64 Lambda zip; afterwards
 //! the default arm64 zip is built as well (and run under qemu-user when it is installed),
@@ -42,7 +42,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         let mut clippy = cargo();
         clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
         step("cargo clippy --workspace --all-targets -- -D warnings", clippy)?;
-        crate::deny::run(crate::deny::DenyArgs { advisory_db: None })?;
+        crate::supply_chain::run(crate::supply_chain::DenyArgs { advisory_db: None })?;
         eprintln!("==> template linters (cfn-lint, checkov) on cfn/templates");
         let venv = iam_janitor_tests::ensure_venv("lint-venv", &root.join("cfn/lint/requirements.txt"))
             .context("installing the template linters")?;
