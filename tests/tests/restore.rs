@@ -212,3 +212,71 @@ async fn restore_gives_nothing_back_for_a_change_recorded_as_not_done() {
     let tags = iam.list_user_tags().user_name("never-changed").send().await.unwrap();
     assert!(tags.tags().iter().all(|t| !t.key().contains("disabled")), "{tags:?}");
 }
+
+/// A console password given back meets the account's password policy (its minimum
+/// length, here above the default 24), and a record restore cannot read (edited by
+/// someone else) gives nothing back.
+#[tokio::test]
+async fn restore_meets_the_password_policy_and_ignores_records_it_cannot_read() {
+    let emu = Emulator::start().await.unwrap();
+    let seeded = emu
+        .seed(&[SeedUser {
+            name: "policy-bound".into(),
+            create_date: Some(days_ago(900)),
+            keys: vec![SeedKey {
+                create_date: Some(days_ago(700)),
+                status: KeyStatus::Inactive,
+                ..SeedKey::default()
+            }],
+            ..SeedUser::default()
+        }])
+        .await
+        .unwrap();
+    let key = &seeded[0].access_key_ids[0];
+    let iam = emu.iam().await;
+    iam.update_account_password_policy()
+        .minimum_password_length(40)
+        .require_symbols(true)
+        .send()
+        .await
+        .unwrap();
+    let tag = |k: String, v: &str| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().unwrap();
+    iam.tag_user()
+        .user_name("policy-bound")
+        .tags(tag("iam-janitor:console-disabled".to_string(), "2026-11-01T00:00:00Z"))
+        .tags(tag(format!("iam-janitor:key-disabled:{key}"), "yes"))
+        .send()
+        .await
+        .unwrap();
+    let request = RestoreRequest {
+        user: "policy-bound".into(),
+        keys: true,
+        console: true,
+        services: BTreeSet::new(),
+    };
+    let outcome = restore(
+        &Iam::from_client(iam.clone()),
+        &request,
+        now(),
+        "iam-janitor:keep-services",
+    )
+    .await
+    .unwrap();
+    assert!(outcome.console_restored, "{outcome:?}");
+    assert_eq!(outcome.temporary_password.as_deref().map(str::len), Some(40));
+    assert!(iam.get_login_profile().user_name("policy-bound").send().await.is_ok());
+    // The unreadable key record: the key stays inactive, the record stays for a human.
+    assert!(outcome.keys_reactivated.is_empty(), "{outcome:?}");
+    assert_eq!(outcome.keys_skipped.len(), 1, "{outcome:?}");
+    assert!(outcome.keys_skipped[0].1.contains("check it by hand"), "{outcome:?}");
+    let keys = iam.list_access_keys().user_name("policy-bound").send().await.unwrap();
+    assert_eq!(keys.access_key_metadata()[0].status().unwrap().as_str(), "Inactive");
+    let tags = iam.list_user_tags().user_name("policy-bound").send().await.unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key().starts_with("iam-janitor:key-disabled:")),
+        "{tags:?}"
+    );
+    assert!(tags.tags().iter().any(|t| t.key() == TAG_RESTORED), "{tags:?}");
+}
