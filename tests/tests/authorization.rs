@@ -457,3 +457,49 @@ async fn the_role_can_confirm_changes_whose_answers_were_lost() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(state(&emu).await, after);
 }
+
+/// The IAM operations the engine's client actually sent (recorded by an SDK interceptor,
+/// whatever file of the adapter sends them) over a fault-free run and runs where writes
+/// are lost before or after they take effect: every one is granted by the role, and
+/// every permission of the role was needed by one of them.
+#[tokio::test]
+async fn the_engine_sends_only_what_its_role_grants_and_needs_all_it_grants() {
+    let emu = Emulator::start().await.unwrap();
+    let policy = common::role_policy(emu.account_id());
+    reference(&emu).await;
+    let runs: [(ChaosKind, &[&str]); 3] = [
+        (ChaosKind::DropAfter, &common::WRITES),
+        (ChaosKind::DropBefore, &common::WRITES),
+        // A lost DeletePolicyVersion: CreatePolicyVersion then finds the five versions
+        // still there, and the engine lists them.
+        (ChaosKind::DropBefore, &["DeletePolicyVersion"]),
+    ];
+    for (kind, actions) in runs {
+        seed(&emu).await;
+        let credentials: Credentials = emu.session("iam-janitor", std::slice::from_ref(&policy)).await.unwrap();
+        emu.set_chaos(&Chaos {
+            seed: 1,
+            fraction: 1.0,
+            kinds: vec![kind],
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+            access_key: Some(credentials.access_key_id().to_string()),
+        })
+        .await
+        .unwrap();
+        // Runs with every write lost fail partly; what they sent is what matters here.
+        let _ = common::audit_result(&emu.sdk_config_as(credentials).await, FLAGS).await;
+        assert!(emu.stop_chaos().await.unwrap()[&kind] > 0, "{kind:?} on {actions:?}");
+    }
+    let sent = iam_janitor::iam::operations_sent();
+    let granted: BTreeSet<String> = PERMISSIONS.iter().map(|p| p.action.to_string()).collect();
+    assert!(sent.len() >= 10, "too few operations recorded: {sent:?}");
+    let not_granted: Vec<_> = sent.difference(&granted).collect();
+    assert!(not_granted.is_empty(), "sent without a permission: {not_granted:?}");
+    // CreatePolicy with tags needs iam:TagPolicy too; nothing sends TagPolicy itself.
+    assert!(sent.contains("iam:CreatePolicy"));
+    let unused: Vec<_> = granted
+        .difference(&sent)
+        .filter(|a| a.as_str() != "iam:TagPolicy")
+        .collect();
+    assert!(unused.is_empty(), "granted but never sent: {unused:?}");
+}

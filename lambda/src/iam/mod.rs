@@ -17,7 +17,11 @@ use crate::backoff::{Backoff, Jitter};
 
 mod admin;
 mod advisor;
+#[cfg(feature = "operation-log")]
+mod operation_log;
 pub use admin::{Admin, PasswordPolicy};
+#[cfg(feature = "operation-log")]
+pub use operation_log::operations_sent;
 pub mod permissions;
 mod policies;
 mod report;
@@ -187,12 +191,18 @@ where
 
 impl Iam {
     pub fn new(config: &aws_config::SdkConfig) -> Iam {
-        Iam {
-            client: aws_sdk_iam::Client::new(config),
-        }
+        Iam::from_client(aws_sdk_iam::Client::new(config))
     }
 
     pub fn from_client(client: aws_sdk_iam::Client) -> Iam {
+        #[cfg(feature = "operation-log")]
+        let client = aws_sdk_iam::Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .interceptor(operation_log::OperationLog)
+                .build(),
+        );
         Iam { client }
     }
 }
