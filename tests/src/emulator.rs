@@ -134,12 +134,7 @@ impl Emulator {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file));
         // The emulator must not pick up AWS settings or proxies from the host.
-        for (key, _) in std::env::vars_os() {
-            let name = key.to_string_lossy().to_ascii_uppercase();
-            if name.starts_with("AWS_") || name.ends_with("_PROXY") {
-                command.env_remove(&key);
-            }
-        }
+        crate::scrub_env(&mut command);
         let mut child = command.spawn().map_err(|e| HarnessError::Start {
             message: format!("spawning {}: {e}", script.display()),
             log: provisional.clone(),

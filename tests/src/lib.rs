@@ -19,6 +19,7 @@
 //! Everything is passed explicitly: the harness reads no global environment
 //! for its own configuration and binds only to 127.0.0.1.
 
+mod child_env;
 mod command_run;
 mod control;
 mod emulator;
@@ -32,6 +33,7 @@ mod harness_tests;
 
 use std::path::PathBuf;
 
+pub use child_env::{emulator_client_env, scrub_env};
 pub use command_run::CommandRun;
 pub use control::{
     AdvisorService, CallCounts, Chaos, ChaosKind, Fault, KeyPatch, KeyStatus, SeedKey, SeedPassword, SeedUser,

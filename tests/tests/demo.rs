@@ -34,12 +34,7 @@ fn xtask_binary() -> PathBuf {
 fn xtask(args: &[&str], env: &[(String, String)]) -> Run {
     let mut command = Command::new(xtask_binary());
     command.args(args).current_dir(workspace_root()).stdin(Stdio::null());
-    for (key, _) in std::env::vars_os() {
-        let name = key.to_string_lossy().to_ascii_uppercase();
-        if name.starts_with("AWS_") || name.starts_with("IAM_JANITOR_") || name.ends_with("_PROXY") {
-            command.env_remove(&key);
-        }
-    }
+    iam_janitor_tests::scrub_env(&mut command);
     command.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let started = Instant::now();
     let output = command.output().expect("running xtask");

@@ -474,25 +474,10 @@ async fn xtask(endpoint: &str, args: &[&str]) -> Run {
         .args(args)
         .current_dir(workspace_root())
         .stdin(std::process::Stdio::null());
-    for (key, _) in std::env::vars_os() {
-        let name = key.to_string_lossy().to_ascii_uppercase();
-        if name.starts_with("AWS_") || name.starts_with("IAM_JANITOR_") || name.ends_with("_PROXY") {
-            command.env_remove(&key);
-        }
-    }
     // Empty AWS config and credentials files: nothing from ~/.aws.
     let nowhere = std::env::temp_dir().join("iam-janitor-deploy-tests-empty-aws-config");
     std::fs::write(&nowhere, "").unwrap();
-    command
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", REGION)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", &nowhere)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("RUST_LOG", "warn");
+    iam_janitor_tests::emulator_client_env(command.as_std_mut(), endpoint, REGION, &nowhere).env("RUST_LOG", "warn");
     let started = Instant::now();
     let output = command.output().await.unwrap();
     CommandRun::new(&format!("xtask {}", args.join(" ")), &output, started.elapsed())

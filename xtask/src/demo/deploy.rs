@@ -55,21 +55,7 @@ pub(super) async fn deploy(
     let nowhere = empty_aws_config(dir)?;
     let mut command = tokio::process::Command::new(&exe);
     command.args(&args).current_dir(root).stdin(Stdio::null());
-    for (key, _) in std::env::vars_os() {
-        let name = key.to_string_lossy().to_ascii_uppercase();
-        if name.starts_with("AWS_") || name.starts_with("IAM_JANITOR_") || name.ends_with("_PROXY") {
-            command.env_remove(&key);
-        }
-    }
-    command
-        .env("AWS_ENDPOINT_URL", emu.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", &nowhere)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
-        .env("NO_PROXY", "127.0.0.1,localhost")
+    iam_janitor_tests::emulator_client_env(command.as_std_mut(), &emu.endpoint(), REGION, &nowhere)
         .env("RUST_LOG", "warn");
     let output = command
         .output()
