@@ -24,6 +24,7 @@ mod command_run;
 mod control;
 mod emulator;
 mod http;
+mod lambda_process;
 mod runtime_api;
 mod venv;
 mod webhook;
@@ -40,6 +41,7 @@ pub use control::{
     SeededUser, UserPatch,
 };
 pub use emulator::{DEFAULT_ACCOUNT_ID, Emulator, parse_credential_report};
+pub use lambda_process::{LambdaCommand, LambdaProcess};
 pub use runtime_api::{Outcome, RuntimeApi};
 pub use venv::ensure_venv;
 pub use webhook::{WebhookReceiver, WebhookRequest};

@@ -6,6 +6,7 @@
 //! and answers with `POST .../invocation/{id}/response` or `.../{id}/error`. A failed
 //! cold start posts `/2018-06-01/runtime/init/error`. Nothing else of Lambda (the Invoke
 //! API, logs, extensions) is emulated.
+//! [`crate::LambdaCommand`] starts a `bootstrap` under a Runtime API of its own.
 //!
 //! After the last invocation `/next` stays open, as in Lambda between invocations; stop
 //! the runtime process by its PID.

@@ -8,15 +8,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use iam_janitor_tests::{Emulator, Outcome, RuntimeApi, SeedKey, SeedPassword, SeedUser, SeededUser, workspace_root};
+use iam_janitor_tests::{
+    Emulator, LambdaCommand, LambdaProcess, Outcome, SeedKey, SeedPassword, SeedUser, SeededUser, workspace_root,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -122,69 +124,15 @@ fn scratch_dir(arch: &str) -> PathBuf {
     dir
 }
 
-/// A running `bootstrap`, killed (by PID, this very child) and reaped when dropped.
-struct Bootstrap {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Bootstrap {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// The packaged binary (through `emulator`, e.g. qemu-user, if given) under its own
+/// Runtime API, with a cleared environment plus Lambda's variables, the emulator's
+/// endpoint and `settings`; killed when dropped.
+async fn spawn(binary: &Path, emulator: Option<&Path>, emu: &Emulator, settings: &[(&str, &str)]) -> LambdaProcess {
+    let mut command = LambdaCommand::new(binary, emu.endpoint()).envs(settings.iter().copied());
+    if let Some(emulator) = emulator {
+        command = command.through(emulator);
     }
-}
-
-impl Bootstrap {
-    /// Spawns the packaged binary (through `emulator`, e.g. qemu-user, if given) with a
-    /// cleared environment plus Lambda's variables, the emulator's endpoint and `settings`.
-    fn spawn(
-        binary: &Path,
-        emulator: Option<&Path>,
-        api: &RuntimeApi,
-        emu: &Emulator,
-        settings: &[(&str, &str)],
-    ) -> Bootstrap {
-        let dir = binary.parent().unwrap();
-        let log = dir.join(format!("bootstrap-{}.log", api.address().replace([':', '.'], "-")));
-        let out = File::create(&log).unwrap();
-        let err = out.try_clone().unwrap();
-        let mut command = match emulator {
-            Some(emulator) => {
-                let mut command = Command::new(emulator);
-                command.arg(binary);
-                command
-            }
-            None => Command::new(binary),
-        };
-        command
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", RuntimeApi::FUNCTION_NAME)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_ENDPOINT_URL", emu.endpoint())
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .envs(settings.iter().copied())
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        let child = command.spawn().unwrap();
-        Bootstrap { child, log }
-    }
-
-    fn output(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().unwrap()
-    }
+    command.spawn().await.unwrap()
 }
 
 const ENFORCE: [(&str, &str); 2] = [("IAM_JANITOR_MODE", "enforce"), ("IAM_JANITOR_LEAST_PRIVILEGE", "off")];
@@ -228,9 +176,9 @@ async fn has_password(emu: &Emulator, user: &str) -> bool {
     }
 }
 
-async fn invoke(api: &RuntimeApi, bootstrap: &Bootstrap) -> Value {
+async fn invoke(bootstrap: &LambdaProcess) -> Value {
     let event: Value = serde_json::from_str(SCHEDULED).unwrap();
-    match api.invoke(event, INVOKE_TIMEOUT).await {
+    match bootstrap.invoke(event, INVOKE_TIMEOUT).await {
         Ok(Outcome::Response(report)) => report,
         other => panic!(
             "expected a report, got {other:?}; bootstrap output:\n{}",
@@ -278,11 +226,10 @@ async fn enforce_then_warm(binary: &Path, emulator: Option<&Path>) {
         ])
         .await
         .unwrap();
-    let api = RuntimeApi::start().await.unwrap();
-    let mut bootstrap = Bootstrap::spawn(binary, emulator, &api, &emu, &ENFORCE);
+    let bootstrap = spawn(binary, emulator, &emu, &ENFORCE).await;
 
     // Cold start and first (scheduled) invocation.
-    let report = invoke(&api, &bootstrap).await;
+    let report = invoke(&bootstrap).await;
     let output = bootstrap.output();
     assert_eq!(report["mode"], "enforce", "{report:#}\n{output}");
     assert_eq!(report["enforce"], true);
@@ -312,8 +259,11 @@ async fn enforce_then_warm(binary: &Path, emulator: Option<&Path>) {
     assert!(writes_after_first >= 2, "{calls:?}");
 
     // Warm start: the same process takes the next event and finds nothing to do.
-    let report = invoke(&api, &bootstrap).await;
-    assert!(bootstrap.exited().is_none(), "the runtime exited after one invocation");
+    let report = invoke(&bootstrap).await;
+    assert!(
+        bootstrap.exited().unwrap().is_none(),
+        "the runtime exited after one invocation"
+    );
     assert_eq!(report["mode"], "enforce");
     assert_eq!(report["summary"]["applied"], 0, "{report:#}");
     assert!(report["findings"].as_array().unwrap().is_empty(), "{report:#}");
@@ -322,10 +272,10 @@ async fn enforce_then_warm(binary: &Path, emulator: Option<&Path>) {
     assert!(has_password(&emu, "active").await);
     // It went back to waiting for the next event (the long poll we leave open).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while api.polls() < 3 && Instant::now() < deadline {
+    while bootstrap.polls() < 3 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(api.polls(), 3);
+    assert_eq!(bootstrap.polls(), 3);
     assert!(
         bootstrap.output().contains("run finished"),
         "no structured log of the run:\n{}",
@@ -338,15 +288,14 @@ async fn packaged_bootstrap_rejects_an_invalid_setting_at_cold_start() {
     let binary = packaged_bootstrap("x86_64");
     let emu = Emulator::start().await.unwrap();
     emu.seed(&[user("dormant-key").with_key(key(400, None))]).await.unwrap();
-    let api = RuntimeApi::start().await.unwrap();
     let mut settings = ENFORCE.to_vec();
     settings.push(("IAM_JANITOR_DORMANT_DAYS", "abc"));
-    let mut bootstrap = Bootstrap::spawn(binary, None, &api, &emu, &settings);
+    let bootstrap = spawn(binary, None, &emu, &settings).await;
 
     // Lambda reports a failed cold start either from the runtime (POST /init/error) or
     // from the process exiting; either way the event is never handled.
     let event: Value = serde_json::from_str(SCHEDULED).unwrap();
-    let invocation = api.invoke(event, Duration::from_secs(60));
+    let invocation = bootstrap.invoke(event, Duration::from_secs(60));
     tokio::pin!(invocation);
     let deadline = Instant::now() + Duration::from_secs(60);
     let failure = loop {
@@ -356,7 +305,7 @@ async fn packaged_bootstrap_rejects_an_invalid_setting_at_cold_start() {
                 other => panic!("expected an init error, got {other:?}:\n{}", bootstrap.output()),
             },
             () = tokio::time::sleep(Duration::from_millis(50)) => {
-                if let Some(status) = bootstrap.exited() {
+                if let Some(status) = bootstrap.exited().unwrap() {
                     assert!(!status.success(), "exited successfully:\n{}", bootstrap.output());
                     break bootstrap.output();
                 }
