@@ -25,6 +25,7 @@ mod control;
 mod emulator;
 mod http;
 mod lambda_process;
+mod organization;
 mod runtime_api;
 mod venv;
 mod webhook;
@@ -42,6 +43,7 @@ pub use control::{
 };
 pub use emulator::{DEFAULT_ACCOUNT_ID, Emulator, parse_credential_report};
 pub use lambda_process::{LambdaCommand, LambdaProcess};
+pub use organization::{MemberAccount, Organization, OrganizationBuilder, STACKSETS_PRINCIPAL, enable_trusted_access};
 pub use runtime_api::{Outcome, RuntimeApi};
 pub use venv::ensure_venv;
 pub use webhook::{WebhookReceiver, WebhookRequest};

@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use aws_sdk_organizations::types::OrganizationFeatureSet;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -27,7 +26,7 @@ use hyper::{Request, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use iam_janitor_tests::{CommandRun, Emulator, workspace_root};
+use iam_janitor_tests::{CommandRun, Emulator, Organization, STACKSETS_PRINCIPAL, workspace_root};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
@@ -38,7 +37,6 @@ const MANAGEMENT_STACK: &str = "iam-janitor";
 const ARTIFACT_STACK: &str = "iam-janitor-artifacts";
 const MANAGEMENT_ACCOUNT: &str = "123456789012";
 const BUCKET: &str = "iam-janitor-code-123456789012-us-east-1";
-const STACKSETS_PRINCIPAL: &str = "member.org.stacksets.cloudformation.amazonaws.com";
 
 // ---------------------------------------------------------------------------
 // The proxy
@@ -355,82 +353,29 @@ struct Org {
     accounts: Vec<String>,
 }
 
-async fn organizations(emu: &Emulator) -> aws_sdk_organizations::Client {
-    aws_sdk_organizations::Client::new(&emu.sdk_config().await)
-}
-
 /// An organization with two OUs of two member accounts each (so four members plus the
 /// management account, which stays under the root), trusted access for StackSets on if
 /// `trusted_access`.
 async fn create_org(emu: &Emulator, trusted_access: bool) -> Org {
-    let orgs = organizations(emu).await;
-    let id = orgs
-        .create_organization()
-        .feature_set(OrganizationFeatureSet::All)
-        .send()
-        .await
-        .unwrap()
-        .organization()
-        .unwrap()
-        .id()
-        .unwrap()
-        .to_string();
-    let root = orgs.list_roots().send().await.unwrap().roots()[0]
-        .id()
-        .unwrap()
-        .to_string();
-    let mut ous = Vec::new();
-    for name in ["workloads", "sandbox"] {
-        let ou = orgs
-            .create_organizational_unit()
-            .parent_id(&root)
-            .name(name)
-            .send()
-            .await
-            .unwrap();
-        ous.push(ou.organizational_unit().unwrap().id().unwrap().to_string());
-    }
-    let mut accounts = Vec::new();
+    const OUS: [&str; 2] = ["workloads", "sandbox"];
+    let mut builder = Organization::builder();
     for i in 0..4 {
-        let status = orgs
-            .create_account()
-            .account_name(format!("member-{i}"))
-            .email(format!("member-{i}@example.com"))
-            .send()
-            .await
-            .unwrap();
-        let account = status
-            .create_account_status()
-            .unwrap()
-            .account_id()
-            .unwrap()
-            .to_string();
-        orgs.move_account()
-            .account_id(&account)
-            .source_parent_id(&root)
-            .destination_parent_id(&ous[i % 2])
-            .send()
-            .await
-            .unwrap();
-        accounts.push(account);
+        builder = builder.account(format!("member-{i}"), OUS[i % 2]);
     }
     if trusted_access {
-        enable_trusted_access(emu).await;
+        builder = builder.trusted_access(STACKSETS_PRINCIPAL);
     }
+    let org = builder.create(emu).await.unwrap();
     Org {
-        id,
-        root,
-        ous: [ous[0].clone(), ous[1].clone()],
-        accounts,
+        id: org.id,
+        root: org.root,
+        ous: OUS.map(|name| org.org_units[name].clone()),
+        accounts: org.accounts.into_iter().map(|account| account.id).collect(),
     }
 }
 
 async fn enable_trusted_access(emu: &Emulator) {
-    organizations(emu)
-        .await
-        .enable_aws_service_access()
-        .service_principal(STACKSETS_PRINCIPAL)
-        .send()
+    iam_janitor_tests::enable_trusted_access(emu, STACKSETS_PRINCIPAL)
         .await
         .unwrap();
 }
