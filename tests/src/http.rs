@@ -1,5 +1,6 @@
 //! Plain HTTP on loopback: a tiny client (hyper-util legacy client) for the control API,
-//! and the accept loop of the harness's servers (webhook receiver, Runtime API).
+//! and the accept loop of the harness's servers (webhook receiver, Runtime API) and the
+//! tests' own ([`serve_loopback`], e.g. the deploy tests' StackSets proxy).
 
 use std::time::Duration;
 
@@ -71,9 +72,10 @@ impl HttpClient {
 }
 
 /// Binds 127.0.0.1 on a free port and serves every connection (HTTP/1) with `handle`,
-/// called with `shared` and the request. Aborting the returned task drops its JoinSet,
+/// called with `shared` and the request; returns the address and the accept loop's task.
+/// `what` names the server in errors. Aborting the returned task drops its JoinSet,
 /// which aborts every open connection too (hung long polls included).
-pub(crate) async fn serve_loopback<S, F, Fut>(
+pub async fn serve_loopback<S, F, Fut>(
     what: &str,
     shared: std::sync::Arc<S>,
     handle: F,

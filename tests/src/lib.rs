@@ -42,6 +42,7 @@ pub use control::{
     SeededUser, UserPatch,
 };
 pub use emulator::{DEFAULT_ACCOUNT_ID, Emulator, parse_credential_report};
+pub use http::serve_loopback;
 pub use lambda_process::{LambdaCommand, LambdaProcess};
 pub use organization::{MemberAccount, Organization, OrganizationBuilder, STACKSETS_PRINCIPAL, enable_trusted_access};
 pub use runtime_api::{Outcome, RuntimeApi};

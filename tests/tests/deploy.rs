@@ -21,15 +21,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use iam_janitor_tests::{CommandRun, Emulator, Organization, STACKSETS_PRINCIPAL, workspace_root};
+use hyper_util::rt::TokioExecutor;
+use iam_janitor_tests::{CommandRun, Emulator, Organization, STACKSETS_PRINCIPAL, serve_loopback, workspace_root};
 use sha2::{Digest, Sha256};
-use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 const REGION: &str = "us-east-1";
 const STACK_SET: &str = "iam-janitor";
@@ -152,32 +150,14 @@ const CFN_NS: &str = "http://cloudformation.amazonaws.com/doc/2010-05-15/";
 
 impl StackSetsProxy {
     async fn start(upstream: String) -> StackSetsProxy {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
             upstream,
             client: Client::builder(TokioExecutor::new()).build_http(),
             state: Mutex::new(State::default()),
         });
-        let task_shared = Arc::clone(&shared);
-        let task = tokio::spawn(async move {
-            let mut connections = JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        let shared = Arc::clone(&task_shared);
-                        connections.spawn(async move {
-                            let service = service_fn(move |request| handle(Arc::clone(&shared), request));
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
-                        });
-                    }
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                }
-            }
-        });
+        let (addr, task) = serve_loopback("StackSets proxy", Arc::clone(&shared), handle)
+            .await
+            .unwrap();
         StackSetsProxy {
             endpoint: format!("http://{addr}"),
             shared,
