@@ -13,6 +13,7 @@ use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_iam::config::{Credentials, Region};
 use hyper::Method;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
@@ -94,17 +95,13 @@ fn tail_of(path: &Path, max: u64) -> String {
     text
 }
 
+/// Everything but RFC 3986 unreserved characters (ASCII letters, digits, `-._~`); bytes
+/// outside ASCII are always encoded.
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 /// Percent-encode one path segment (keeps RFC 3986 unreserved characters).
 fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(segment, NOT_UNRESERVED).to_string()
 }
 
 impl Emulator {
