@@ -4,12 +4,11 @@
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use iam_janitor_tests::{Emulator, Outcome, RuntimeApi, WebhookReceiver};
+use iam_janitor_harness::{Emulator, LambdaCommand, LambdaProcess, Outcome, WebhookReceiver};
 use serde_json::{Value, json};
 
 use super::deploy::DeployedSettings;
@@ -95,27 +94,21 @@ pub(super) struct AccountRuns {
     pub(super) enforce_digests: Vec<String>,
 }
 
-/// A `bootstrap` process under a Runtime API; killed (by PID, this very child) and
-/// reaped when dropped.
+/// A `bootstrap` process under its own Runtime API (the harness's runner, as in the
+/// packaged tests); killed and reaped when dropped.
 struct Lambda {
-    child: std::process::Child,
-    api: RuntimeApi,
-    log: PathBuf,
-}
-
-impl Drop for Lambda {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    process: LambdaProcess,
 }
 
 impl Lambda {
     async fn invoke(&mut self, event: Value, what: &str) -> anyhow::Result<Value> {
-        let outcome = self.api.invoke(event, INVOKE_TIMEOUT).await;
+        let outcome = self.process.invoke(event, INVOKE_TIMEOUT).await;
         let failed = |why: String| {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            anyhow::anyhow!("the {what} failed: {why}\nLambda log ({}):\n{log}", self.log.display())
+            anyhow::anyhow!(
+                "the {what} failed: {why}\nLambda log ({}):\n{}",
+                self.process.log_path().display(),
+                self.process.output()
+            )
         };
         match outcome {
             Ok(Outcome::Response(report)) => Ok(report),
@@ -186,48 +179,25 @@ struct AccountJob {
 
 impl AccountJob {
     async fn run(self) -> anyhow::Result<AccountRuns> {
-        let api = RuntimeApi::start().await.context("starting a Lambda Runtime API")?;
         let hook_path = format!("/{}", self.account.id);
-        let out = std::fs::File::create(&self.log).with_context(|| format!("creating {}", self.log.display()))?;
-        let err = out.try_clone().context("duplicating the log file handle")?;
-        let mut command = std::process::Command::new(&self.bootstrap);
         // Only what Lambda gives a function: its runtime variables, the execution role's
         // credentials, the stack's environment (and the emulator's endpoint).
-        command
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", RuntimeApi::FUNCTION_NAME)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_REGION", REGION)
+        let c = &self.credentials;
+        let process = LambdaCommand::new(&self.bootstrap, &self.endpoint)
+            .credentials(&c.access_key_id, &c.secret_access_key, c.session_token.clone())
             .env("AWS_DEFAULT_REGION", REGION)
-            .env("AWS_ACCESS_KEY_ID", &self.credentials.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &self.credentials.secret_access_key)
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_PROXY", "127.0.0.1,localhost")
             .env("RUST_LOG", "warn")
-            .envs(self.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(self.environment.iter().cloned())
             .env(
                 "IAM_JANITOR_SLACK_WEBHOOK",
                 format!("{}{hook_path}", self.webhook.base_url()),
             )
-            .current_dir(self.bootstrap.parent().unwrap_or(Path::new(".")))
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        if let Some(token) = &self.credentials.session_token {
-            command.env("AWS_SESSION_TOKEN", token);
-        }
-        let child = command
+            .log(&self.log)
             .spawn()
+            .await
             .with_context(|| format!("starting {}", self.bootstrap.display()))?;
-        let pid = child.id();
-        let mut lambda = Lambda {
-            child,
-            api,
-            log: self.log.clone(),
-        };
+        let pid = process.pid();
+        let mut lambda = Lambda { process };
 
         let mut event: Value = serde_json::from_str(SCHEDULED_EVENT).context("the scheduled event fixture")?;
         event["account"] = json!(self.account.id);

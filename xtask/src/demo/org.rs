@@ -1,14 +1,10 @@
 //! The demo organization: its accounts and their users with a story (the plan), and
 //! creating it on the emulator (Organizations, OUs, seeded users, Access Advisor data).
 
-use std::collections::BTreeMap;
-
 use anyhow::Context;
-use aws_sdk_organizations::types::OrganizationFeatureSet;
-use iam_janitor_tests::{AdvisorService, Emulator, SeedKey, SeedPassword, SeedUser};
+use iam_janitor_harness::{AdvisorService, Emulator, STACKSETS_PRINCIPAL, SeedKey, SeedPassword, SeedUser};
 use time::OffsetDateTime;
 
-const STACKSETS_PRINCIPAL: &str = "member.org.stacksets.cloudformation.amazonaws.com";
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 const POWER_USER: &str = "arn:aws:iam::aws:policy/PowerUserAccess";
 const EXEMPT_TAG: (&str, &str) = ("iam-janitor:exempt", "true");
@@ -188,73 +184,23 @@ pub(super) fn plans(now: OffsetDateTime) -> Vec<AccountPlan> {
 /// The organization, its OUs, the member accounts moved into them, trusted access for
 /// StackSets; then every account's users.
 pub(super) async fn create_organization(emu: &Emulator, plans: Vec<AccountPlan>) -> anyhow::Result<Organization> {
-    let config = emu.sdk_config().await;
-    let orgs = aws_sdk_organizations::Client::new(&config);
-    let created = orgs
-        .create_organization()
-        .feature_set(OrganizationFeatureSet::All)
-        .send()
-        .await
-        .context("CreateOrganization")?;
-    let org_id = created
-        .organization()
-        .and_then(|o| o.id())
-        .context("CreateOrganization returned no organization ID")?
-        .to_string();
-    let roots = orgs.list_roots().send().await.context("ListRoots")?;
-    let root = roots
-        .roots()
-        .first()
-        .and_then(|r| r.id())
-        .context("the organization has no root")?
-        .to_string();
-
-    let mut ous: BTreeMap<&'static str, String> = BTreeMap::new();
+    let mut builder = iam_janitor_harness::Organization::builder().trusted_access(STACKSETS_PRINCIPAL);
+    for plan in &plans {
+        if let Some(ou) = plan.ou {
+            builder = builder.account(plan.name, ou);
+        }
+    }
+    let org = builder.create(emu).await.context("creating the demo organization")?;
     let mut accounts = Vec::new();
     for plan in plans {
         let (id, ou) = match plan.ou {
-            None => (emu.account_id().to_string(), "root"),
-            Some(ou_name) => {
-                let ou = match ous.get(ou_name) {
-                    Some(ou) => ou.clone(),
-                    None => {
-                        let created = orgs
-                            .create_organizational_unit()
-                            .parent_id(&root)
-                            .name(ou_name)
-                            .send()
-                            .await
-                            .with_context(|| format!("CreateOrganizationalUnit {ou_name}"))?;
-                        let id = created
-                            .organizational_unit()
-                            .and_then(|o| o.id())
-                            .with_context(|| format!("CreateOrganizationalUnit {ou_name} returned no ID"))?
-                            .to_string();
-                        ous.insert(ou_name, id.clone());
-                        id
-                    }
-                };
-                let status = orgs
-                    .create_account()
-                    .account_name(plan.name)
-                    .email(format!("{}@example.com", plan.name))
-                    .send()
-                    .await
-                    .with_context(|| format!("CreateAccount {}", plan.name))?;
-                let id = status
-                    .create_account_status()
-                    .and_then(|s| s.account_id())
-                    .with_context(|| format!("CreateAccount {} returned no account ID", plan.name))?
-                    .to_string();
-                orgs.move_account()
-                    .account_id(&id)
-                    .source_parent_id(&root)
-                    .destination_parent_id(&ou)
-                    .send()
-                    .await
-                    .with_context(|| format!("MoveAccount {id} to {ou_name}"))?;
-                (id, ou_name)
-            }
+            None => (org.management_account.clone(), "root"),
+            Some(ou) => (
+                org.account_id(plan.name)
+                    .with_context(|| format!("no account {}", plan.name))?
+                    .to_string(),
+                ou,
+            ),
         };
         let users: Vec<SeedUser> = plan.users.iter().map(|(user, _)| user.clone()).collect();
         emu.seed_in(&id, &users)
@@ -277,14 +223,9 @@ pub(super) async fn create_organization(emu: &Emulator, plans: Vec<AccountPlan>)
             management: plan.ou.is_none(),
         });
     }
-    orgs.enable_aws_service_access()
-        .service_principal(STACKSETS_PRINCIPAL)
-        .send()
-        .await
-        .context("EnableAWSServiceAccess for CloudFormation StackSets")?;
     Ok(Organization {
-        id: org_id,
-        org_units: ous.into_values().collect(),
+        id: org.id,
+        org_units: org.org_units.into_values().collect(),
         accounts,
     })
 }
