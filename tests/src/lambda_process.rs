@@ -2,8 +2,8 @@
 //! environment, under its own [`RuntimeApi`], its AWS calls going to the emulator.
 //!
 //! ```no_run
-//! # async fn demo(emu: &iam_janitor_tests::Emulator) -> Result<(), iam_janitor_tests::HarnessError> {
-//! use iam_janitor_tests::{LambdaCommand, Outcome};
+//! # async fn demo(emu: &iam_janitor_harness::Emulator) -> Result<(), iam_janitor_harness::HarnessError> {
+//! use iam_janitor_harness::{LambdaCommand, Outcome};
 //! let lambda = LambdaCommand::new("target/lambda/bootstrap", emu.endpoint())
 //!     .env("IAM_JANITOR_MODE", "enforce")
 //!     .spawn()

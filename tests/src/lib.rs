@@ -3,8 +3,8 @@
 //! receiver, used by the end-to-end tests and by `cargo xtask bench`/`demo`.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), iam_janitor_tests::HarnessError> {
-//! use iam_janitor_tests::{Emulator, SeedKey, SeedUser};
+//! # async fn demo() -> Result<(), iam_janitor_harness::HarnessError> {
+//! use iam_janitor_harness::{Emulator, SeedKey, SeedUser};
 //! let emu = Emulator::start().await?;
 //! let seeded = emu
 //!     .seed(&[SeedUser::new("alice").with_key(SeedKey::new())])

@@ -3,8 +3,8 @@
 //! under the root, and member accounts created and moved into them.
 //!
 //! ```no_run
-//! # async fn demo(emu: &iam_janitor_tests::Emulator) -> Result<(), iam_janitor_tests::HarnessError> {
-//! use iam_janitor_tests::{Organization, STACKSETS_PRINCIPAL};
+//! # async fn demo(emu: &iam_janitor_harness::Emulator) -> Result<(), iam_janitor_harness::HarnessError> {
+//! use iam_janitor_harness::{Organization, STACKSETS_PRINCIPAL};
 //! let org = Organization::builder()
 //!     .account("prod", "workloads")
 //!     .account("sandbox", "sandbox")

@@ -12,8 +12,8 @@
 //! the runtime process by its PID.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), iam_janitor_tests::HarnessError> {
-//! use iam_janitor_tests::{Outcome, RuntimeApi};
+//! # async fn demo() -> Result<(), iam_janitor_harness::HarnessError> {
+//! use iam_janitor_harness::{Outcome, RuntimeApi};
 //! let api = RuntimeApi::start().await?;
 //! // spawn the bootstrap with AWS_LAMBDA_RUNTIME_API=<api.address()> ...
 //! let outcome = api

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use clap::Parser;
 use iam_janitor::cli as audit;
-use iam_janitor_tests::{Emulator, Fault, SeedKey, SeedPassword, SeedUser, SeededUser, WebhookReceiver};
+use iam_janitor_harness::{Emulator, Fault, SeedKey, SeedPassword, SeedUser, SeededUser, WebhookReceiver};
 use serde_json::Value;
 use time::Duration;
 
@@ -344,7 +344,7 @@ async fn live_data_newer_than_the_report_prevents_the_change() {
     emu.freeze_credential_report().await.unwrap();
     emu.set_access_key(
         &key_id(&seeded, "back-from-leave", 0),
-        iam_janitor_tests::KeyPatch {
+        iam_janitor_harness::KeyPatch {
             last_used: Some(Some(days_ago(0))),
             ..Default::default()
         },

@@ -24,7 +24,7 @@ use iam_janitor::cli as audit;
 use iam_janitor::iam::permissions::{PERMISSIONS, Scope};
 use iam_janitor::least_privilege::{action_document, policy_name};
 use iam_janitor::trail::{POLICY_OWNER as OWNER_TAG, POLICY_PATH};
-use iam_janitor_tests::{AdvisorService, Chaos, ChaosKind, Emulator, SeedKey, SeedPassword, SeedUser};
+use iam_janitor_harness::{AdvisorService, Chaos, ChaosKind, Emulator, SeedKey, SeedPassword, SeedUser};
 use serde_json::{Value, json};
 
 const FLAGS: &[&str] = &["--enforce", "--least-privilege", "on"];

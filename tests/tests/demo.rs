@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use iam_janitor_tests::{CommandRun, workspace_root};
+use iam_janitor_harness::{CommandRun, workspace_root};
 use serde_json::Value;
 
 const ACCOUNTS: [&str; 4] = ["management", "prod", "analytics", "sandbox"];
@@ -26,7 +26,7 @@ static TURN: Mutex<()> = Mutex::new(());
 
 /// The xtask binary, built once per test run.
 fn xtask_binary() -> PathBuf {
-    iam_janitor_tests::xtask_binary().unwrap()
+    iam_janitor_harness::xtask_binary().unwrap()
 }
 
 /// `xtask <args>` with no terminal and nothing from the host's AWS or iam-janitor
@@ -34,7 +34,7 @@ fn xtask_binary() -> PathBuf {
 fn xtask(args: &[&str], env: &[(String, String)]) -> Run {
     let mut command = Command::new(xtask_binary());
     command.args(args).current_dir(workspace_root()).stdin(Stdio::null());
-    iam_janitor_tests::scrub_env(&mut command);
+    iam_janitor_harness::scrub_env(&mut command);
     command.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let started = Instant::now();
     let output = command.output().expect("running xtask");

@@ -25,7 +25,7 @@ use hyper::{Request, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use iam_janitor_tests::{CommandRun, Emulator, Organization, STACKSETS_PRINCIPAL, serve_loopback, workspace_root};
+use iam_janitor_harness::{CommandRun, Emulator, Organization, STACKSETS_PRINCIPAL, serve_loopback, workspace_root};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
@@ -343,7 +343,7 @@ async fn create_org(emu: &Emulator, trusted_access: bool) -> Org {
 }
 
 async fn enable_trusted_access(emu: &Emulator) {
-    iam_janitor_tests::enable_trusted_access(emu, STACKSETS_PRINCIPAL)
+    iam_janitor_harness::enable_trusted_access(emu, STACKSETS_PRINCIPAL)
         .await
         .unwrap();
 }
@@ -373,7 +373,7 @@ impl Org {
 
 /// The xtask binary, built once per test run.
 fn xtask_binary() -> PathBuf {
-    iam_janitor_tests::xtask_binary().unwrap()
+    iam_janitor_harness::xtask_binary().unwrap()
 }
 
 type Run = CommandRun;
@@ -390,7 +390,7 @@ async fn xtask(endpoint: &str, args: &[&str]) -> Run {
     // Empty AWS config and credentials files: nothing from ~/.aws.
     let nowhere = std::env::temp_dir().join("iam-janitor-deploy-tests-empty-aws-config");
     std::fs::write(&nowhere, "").unwrap();
-    iam_janitor_tests::emulator_client_env(command.as_std_mut(), endpoint, REGION, &nowhere).env("RUST_LOG", "warn");
+    iam_janitor_harness::emulator_client_env(command.as_std_mut(), endpoint, REGION, &nowhere).env("RUST_LOG", "warn");
     let started = Instant::now();
     let output = command.output().await.unwrap();
     CommandRun::new(&format!("xtask {}", args.join(" ")), &output, started.elapsed())

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_iam::config::Credentials;
 use common::{UserState, days_ago};
 use iam_janitor::cli as audit;
-use iam_janitor_tests::{AdvisorService, Chaos, ChaosKind, Emulator, SeedKey, SeedPassword, SeedUser};
+use iam_janitor_harness::{AdvisorService, Chaos, ChaosKind, Emulator, SeedKey, SeedPassword, SeedUser};
 use serde_json::Value;
 
 const USERS: usize = 48;

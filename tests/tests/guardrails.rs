@@ -16,7 +16,7 @@ use aws_sdk_iam::types::Tag;
 use common::{days_ago, error_code};
 use iam_janitor::least_privilege::{action_document, policy_name};
 use iam_janitor::trail::POLICY_PATH;
-use iam_janitor_tests::{AdvisorService, Emulator, SeedKey, SeedUser};
+use iam_janitor_harness::{AdvisorService, Emulator, SeedKey, SeedUser};
 use serde_json::{Value, json};
 
 /// The SCP's content, resolved for `account`.

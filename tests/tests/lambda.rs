@@ -7,7 +7,7 @@
 use iam_janitor::handler::{App, HandlerError, handle};
 use iam_janitor::iam::Iam;
 use iam_janitor::settings::{Mode, Settings};
-use iam_janitor_tests::{Emulator, SeedKey, SeedUser};
+use iam_janitor_harness::{Emulator, SeedKey, SeedUser};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 

@@ -12,7 +12,7 @@ use common::{audit_json, days_ago, findings_of, writes};
 use iam_janitor::iam::permissions;
 use iam_janitor::least_privilege::{MAX_POLICY_SIZE, policy_name};
 use iam_janitor_cfn::policy::{PolicyDocument, policy_size};
-use iam_janitor_tests::{AdvisorService, Emulator, Fault, SeedUser};
+use iam_janitor_harness::{AdvisorService, Emulator, Fault, SeedUser};
 use serde_json::Value;
 
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";

@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use iam_janitor_tests::{
+use iam_janitor_harness::{
     Emulator, LambdaCommand, LambdaProcess, Outcome, SeedKey, SeedPassword, SeedUser, SeededUser, workspace_root,
 };
 use serde_json::Value;
@@ -193,7 +193,7 @@ async fn packaged_bootstrap_enforces_on_a_scheduled_event_then_changes_nothing_w
 }
 
 /// The default (arm64) artifact, run under qemu-user. Not part of `cargo xtask test`:
-/// run it with `cargo test -p iam-janitor-tests --test packaged -- --ignored`.
+/// run it with `cargo test -p iam-janitor-harness --test packaged -- --ignored`.
 #[tokio::test]
 #[ignore = "needs qemu-aarch64-static (Debian/Ubuntu: apt-get install qemu-user-static) and an arm64 build"]
 async fn packaged_arm64_bootstrap_runs_under_qemu() {

@@ -12,7 +12,7 @@ use common::{audit_json, days_ago, findings_of, now, writes};
 use iam_janitor::iam::Iam;
 use iam_janitor::restore::{RestoreRequest, restore};
 use iam_janitor::trail::RESTORED as TAG_RESTORED;
-use iam_janitor_tests::{AdvisorService, Emulator, KeyStatus, SeedKey, SeedPassword, SeedUser};
+use iam_janitor_harness::{AdvisorService, Emulator, KeyStatus, SeedKey, SeedPassword, SeedUser};
 
 #[tokio::test]
 async fn restore_gives_back_exactly_what_the_engine_took() {

@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Parser;
 use iam_janitor::cli::{self as audit, AuditArgs};
-use iam_janitor_tests::{AdvisorService, Emulator, SeedKey, SeedPassword, SeedUser};
+use iam_janitor_harness::{AdvisorService, Emulator, SeedKey, SeedPassword, SeedUser};
 use time::{Duration, OffsetDateTime};
 
 #[derive(Debug, clap::Args)]

@@ -117,7 +117,7 @@ pub fn run(args: PackageArgs) -> anyhow::Result<()> {
 /// that architecture, and writes `target/lambda/<arch>/bootstrap.zip`. Progress goes to
 /// stderr.
 pub fn build_and_zip(arch: Arch) -> anyhow::Result<Artifact> {
-    let root = iam_janitor_tests::workspace_root();
+    let root = iam_janitor_harness::workspace_root();
     let target_dir = target_dir(&root);
     let started = Instant::now();
 
@@ -277,7 +277,7 @@ fn ensure_build_venv(root: &Path) -> anyhow::Result<PathBuf> {
         "==> ziglang and cargo-zigbuild in target/build-venv ({})",
         requirements.display()
     );
-    let venv = iam_janitor_tests::ensure_venv("build-venv", &requirements).with_context(|| {
+    let venv = iam_janitor_harness::ensure_venv("build-venv", &requirements).with_context(|| {
         format!(
             "installing the C cross-compiler (ziglang and cargo-zigbuild, pinned in {}) into target/build-venv; \
              this needs Python 3 with the venv module and pip (Debian/Ubuntu: `apt-get install python3 python3-venv`) \
@@ -639,7 +639,7 @@ mod tests {
     }
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = iam_janitor_tests::workspace_root()
+        let dir = iam_janitor_harness::workspace_root()
             .join("target")
             .join("tmp")
             .join(format!("xtask-package-{name}-{}", std::process::id()));

@@ -51,7 +51,7 @@ pub fn ensure_cargo_deny(root: &Path) -> anyhow::Result<PathBuf> {
 }
 
 pub fn run(args: DenyArgs) -> anyhow::Result<()> {
-    let root = iam_janitor_tests::workspace_root();
+    let root = iam_janitor_harness::workspace_root();
     let bin = ensure_cargo_deny(&root)?;
     let mut checks = vec!["licenses", "bans", "sources"];
     let mut command = Command::new(&bin);

@@ -33,7 +33,7 @@ fn step(name: &str, mut command: Command) -> anyhow::Result<()> {
 }
 
 pub fn run(args: TestArgs) -> anyhow::Result<()> {
-    let root = iam_janitor_tests::workspace_root();
+    let root = iam_janitor_harness::workspace_root();
     std::env::set_current_dir(&root).with_context(|| format!("cannot enter {}", root.display()))?;
     if !args.tests_only {
         let mut fmt = cargo();
@@ -44,7 +44,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         step("cargo clippy --workspace --all-targets -- -D warnings", clippy)?;
         crate::supply_chain::run(crate::supply_chain::DenyArgs { advisory_db: None })?;
         eprintln!("==> template linters (cfn-lint, checkov) on cfn/templates");
-        let venv = iam_janitor_tests::ensure_venv("lint-venv", &root.join("cfn/lint/requirements.txt"))
+        let venv = iam_janitor_harness::ensure_venv("lint-venv", &root.join("cfn/lint/requirements.txt"))
             .context("installing the template linters")?;
         crate::synth::run(crate::synth::SynthArgs {
             check: true,
@@ -72,7 +72,7 @@ fn package_arm64() -> anyhow::Result<()> {
         test.args([
             "test",
             "-p",
-            "iam-janitor-tests",
+            "iam-janitor-harness",
             "--test",
             "packaged",
             "--",

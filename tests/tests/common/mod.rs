@@ -10,7 +10,7 @@ use iam_janitor::trail::POLICY_PATH;
 
 use clap::Parser;
 use iam_janitor::cli::{self as audit, AuditArgs};
-use iam_janitor_tests::Emulator;
+use iam_janitor_harness::Emulator;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
@@ -215,7 +215,7 @@ pub fn role_policy(account: &str) -> Value {
 
 /// A committed template from `cfn/templates/`, parsed.
 pub fn template(name: &str) -> Value {
-    let text = std::fs::read_to_string(iam_janitor_tests::workspace_root().join("cfn/templates").join(name)).unwrap();
+    let text = std::fs::read_to_string(iam_janitor_harness::workspace_root().join("cfn/templates").join(name)).unwrap();
     yaml_serde::from_str(&text).unwrap()
 }
 

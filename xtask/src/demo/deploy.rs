@@ -7,7 +7,7 @@ use std::process::Stdio;
 
 use anyhow::{Context, bail};
 use iam_janitor_cfn::stacks::member::{SLACK_WEBHOOK, engine_settings};
-use iam_janitor_tests::Emulator;
+use iam_janitor_harness::Emulator;
 
 use super::REGION;
 use super::render::{Out, relative, short_hashes, wrap};
@@ -55,7 +55,7 @@ pub(super) async fn deploy(
     let nowhere = empty_aws_config(dir)?;
     let mut command = tokio::process::Command::new(&exe);
     command.args(&args).current_dir(root).stdin(Stdio::null());
-    iam_janitor_tests::emulator_client_env(command.as_std_mut(), &emu.endpoint(), REGION, &nowhere)
+    iam_janitor_harness::emulator_client_env(command.as_std_mut(), &emu.endpoint(), REGION, &nowhere)
         .env("RUST_LOG", "warn");
     let output = command
         .output()

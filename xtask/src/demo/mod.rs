@@ -36,7 +36,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use iam_janitor_tests::{Emulator, WebhookReceiver, workspace_root};
+use iam_janitor_harness::{Emulator, WebhookReceiver, workspace_root};
 use time::OffsetDateTime;
 
 use self::deploy::{deploy, deployed_settings, describe_settings};
