@@ -13,6 +13,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Parser;
 use iam_janitor::cli::{self as audit, AuditArgs};
+use iam_janitor::trail;
 use iam_janitor_harness::{AdvisorService, Emulator, SeedKey, SeedPassword, SeedUser};
 use time::{Duration, OffsetDateTime};
 
@@ -77,7 +78,8 @@ fn seed_users(n: usize, now: OffsetDateTime) -> Vec<SeedUser> {
                 // 1 in 20: exempt, dormant.
                 5 => {
                     user.keys = vec![key(900, None)];
-                    user.tags.insert("iam-janitor:exempt".to_string(), "true".to_string());
+                    user.tags
+                        .insert(trail::EXEMPT.to_string(), trail::EXEMPT_VALUE.to_string());
                 }
                 // The rest: active console and key.
                 _ => {

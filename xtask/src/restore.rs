@@ -26,7 +26,7 @@ pub struct RestoreArgs {
     #[arg(
         long,
         env = "IAM_JANITOR_KEEP_SERVICES_TAG",
-        default_value = "iam-janitor:keep-services"
+        default_value = iam_janitor::trail::KEEP_SERVICES
     )]
     pub keep_services_tag: String,
     #[command(flatten)]

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 const POWER_USER: &str = "arn:aws:iam::aws:policy/PowerUserAccess";
-const EXEMPT_TAG: (&str, &str) = ("iam-janitor:exempt", "true");
+const EXEMPT_TAG: (&str, &str) = (iam_janitor::trail::EXEMPT, iam_janitor::trail::EXEMPT_VALUE);
 
 /// One account of the demo organization, before it exists.
 pub(super) struct AccountPlan {

@@ -40,7 +40,7 @@ pub(super) const STACKSETS_PRINCIPAL: &str = "member.org.stacksets.cloudformatio
 /// The tag that records which Slack webhook is deployed (a fingerprint, see
 /// `params::webhook_fingerprint`): CloudFormation masks NoEcho parameters as `****`, so
 /// the value itself can never be compared.
-const WEBHOOK_TAG: &str = "iam-janitor:slack-webhook";
+const WEBHOOK_TAG: &str = iam_janitor::trail::SLACK_WEBHOOK;
 /// CloudFormation's limit on `TemplateBody`.
 const TEMPLATE_BODY_LIMIT: usize = 51_200;
 /// What CloudFormation shows instead of a NoEcho parameter's value.
