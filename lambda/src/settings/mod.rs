@@ -5,6 +5,9 @@
 //! environment variable of the same setting); [`Settings::from_args`] validates it. An
 //! invalid value is rejected with an error that names the setting, its variable and the
 //! value, before anything is read from or written to AWS.
+//!
+//! Every setting's names, help, default and bounds are one row of [`table`], from which
+//! `SettingsArgs`, the template's parameters and deploy's values are generated.
 
 use std::fmt;
 
@@ -16,33 +19,16 @@ pub use crate::model::report::Mode;
 use crate::model::services::{is_service_prefix, parse_service_list};
 
 pub mod glob;
+pub mod table;
 use glob::Glob;
 use std::collections::BTreeSet;
+pub use table::SettingsArgs;
+use table::{
+    ADVISOR_CONCURRENCY, AS_OF, CONCURRENCY, DORMANT_DAYS, EXEMPT_TAG, EXEMPT_USERS, KEEP_SERVICES_TAG,
+    LEAST_PRIVILEGE, MAX_ACTIONS, MODE, NEVER_DENY, Number, POLICY_QUOTA, REPORT_TIMEOUT_SECS, SLACK_WEBHOOK, Setting,
+    UNUSED_SERVICE_DAYS, WARN_DAYS,
+};
 
-/// Default idle days after which a credential is dormant.
-pub const DEFAULT_DORMANT_DAYS: u32 = 90;
-/// Default days before the limit at which a warning starts.
-pub const DEFAULT_WARN_DAYS: u32 = 14;
-/// Default exemption tag.
-pub const DEFAULT_EXEMPT_TAG: &str = "iam-janitor:exempt=true";
-/// Default circuit breaker: more planned changes than this in one run, and nothing is changed.
-///
-/// Small on purpose: a first rollout in enforce mode should trip it in an account with a
-/// backlog, so a human looks at the report before raising it.
-pub const DEFAULT_MAX_ACTIONS: u32 = 25;
-/// Default number of users processed at once (live confirmation and writes).
-pub const DEFAULT_CONCURRENCY: u32 = 8;
-/// Default deadline for the credential report to be generated.
-pub const DEFAULT_REPORT_TIMEOUT_SECS: u32 = 300;
-
-/// The services never denied by default.
-///
-/// `sts`: assuming roles is how users are meant to work; denying it pushes them back to
-/// long-lived user permissions. `iam`: per-namespace denial cannot spare the self-service
-/// actions (ChangePassword, own MFA and access keys), and a user locked out of rotating
-/// their own credentials is worse than an unused IAM grant, which should be removed at
-/// its source. Override with `--never-deny`.
-pub const DEFAULT_NEVER_DENY: &[&str] = &["iam", "sts"];
 /// The least-privilege settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeastPrivilegeSettings {
@@ -54,15 +40,17 @@ pub struct LeastPrivilegeSettings {
     pub policy_quota: u32,
 }
 
+/// The table's defaults; `table::tests::defaults_are_the_tables` checks those not taken
+/// from it.
 impl Default for LeastPrivilegeSettings {
     fn default() -> Self {
         LeastPrivilegeSettings {
             enabled: true,
-            unused_service_days: 90,
-            advisor_concurrency: 8,
-            keep_services_tag: crate::trail::KEEP_SERVICES.to_string(),
-            never_deny: DEFAULT_NEVER_DENY.iter().map(|s| s.to_string()).collect(),
-            policy_quota: 10,
+            unused_service_days: UNUSED_SERVICE_DAYS.value.default,
+            advisor_concurrency: ADVISOR_CONCURRENCY.value.default as usize,
+            keep_services_tag: KEEP_SERVICES_TAG.value.default.to_string(),
+            never_deny: parse_service_list(NEVER_DENY.value.default),
+            policy_quota: POLICY_QUOTA.value.default,
         }
     }
 }
@@ -125,22 +113,24 @@ pub struct Settings {
     pub least_privilege: LeastPrivilegeSettings,
 }
 
+/// The table's defaults; `table::tests::defaults_are_the_tables` checks those not taken
+/// from it.
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             mode: Mode::Report,
-            dormant_days: DEFAULT_DORMANT_DAYS,
-            warn_days: DEFAULT_WARN_DAYS,
+            dormant_days: DORMANT_DAYS.value.default,
+            warn_days: WARN_DAYS.value.default,
             exempt_tag: ExemptTag {
                 key: crate::trail::EXEMPT.to_string(),
-                value: Some("true".to_string()),
+                value: Some(crate::trail::EXEMPT_VALUE.to_string()),
             },
             exempt_users: Vec::new(),
-            max_actions: DEFAULT_MAX_ACTIONS,
-            concurrency: DEFAULT_CONCURRENCY as usize,
+            max_actions: MAX_ACTIONS.value.default,
+            concurrency: CONCURRENCY.value.default as usize,
             slack_webhook: None,
             as_of: None,
-            report_timeout_secs: DEFAULT_REPORT_TIMEOUT_SECS,
+            report_timeout_secs: REPORT_TIMEOUT_SECS.value.default,
             least_privilege: LeastPrivilegeSettings::default(),
         }
     }
@@ -154,70 +144,6 @@ pub struct SettingsError {
     pub env: &'static str,
     pub value: String,
     pub expected: String,
-}
-
-/// Raw settings as given on the command line or in the environment.
-///
-/// Every field is a string so that validation, and its error message, is ours: it names
-/// the flag, the environment variable and the value.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct SettingsArgs {
-    /// `report` (change nothing) or `enforce`
-    #[arg(long, env = "IAM_JANITOR_MODE", value_name = "report|enforce")]
-    pub mode: Option<String>,
-    /// Shorthand for `--mode enforce`
-    #[arg(long, conflicts_with = "mode")]
-    pub enforce: bool,
-    /// A credential unused for more than this many days is dormant [default: 90]
-    #[arg(long, env = "IAM_JANITOR_DORMANT_DAYS", value_name = "N")]
-    pub dormant_days: Option<String>,
-    /// Warn this many days before a credential becomes dormant [default: 14]
-    #[arg(long, env = "IAM_JANITOR_WARN_DAYS", value_name = "N")]
-    pub warn_days: Option<String>,
-    /// User tag that exempts a user, KEY or KEY=VALUE [default: iam-janitor:exempt=true]
-    #[arg(long, env = "IAM_JANITOR_EXEMPT_TAG", value_name = "KEY[=VALUE]")]
-    pub exempt_tag: Option<String>,
-    /// Exempt users whose name matches this glob (`*`, `?`); repeatable; comma-separated in the environment
-    #[arg(
-        long = "exempt-user",
-        env = "IAM_JANITOR_EXEMPT_USERS",
-        value_name = "GLOB",
-        value_delimiter = ','
-    )]
-    pub exempt_users: Vec<String>,
-    /// Circuit breaker: in enforce mode, change nothing if more credentials than this would change [default: 25]
-    #[arg(long, env = "IAM_JANITOR_MAX_ACTIONS", value_name = "N")]
-    pub max_actions: Option<String>,
-    /// Users processed at once during confirmation and writes [default: 8]
-    #[arg(long, env = "IAM_JANITOR_CONCURRENCY", value_name = "N")]
-    pub concurrency: Option<String>,
-    /// Slack incoming-webhook URL for the run's digest
-    #[arg(long, env = "IAM_JANITOR_SLACK_WEBHOOK", value_name = "URL", hide_env_values = true)]
-    pub slack_webhook: Option<String>,
-    /// Evaluate as if it were this time (RFC 3339); report mode only
-    #[arg(long, env = "IAM_JANITOR_AS_OF", value_name = "RFC3339")]
-    pub as_of: Option<String>,
-    /// Seconds to wait for IAM to generate the credential report [default: 300]
-    #[arg(long, env = "IAM_JANITOR_REPORT_TIMEOUT_SECS", value_name = "SECS")]
-    pub report_timeout_secs: Option<String>,
-    /// Deny services a user has not used: `on` or `off` [default: on]
-    #[arg(long, env = "IAM_JANITOR_LEAST_PRIVILEGE", value_name = "on|off")]
-    pub least_privilege: Option<String>,
-    /// A service not used for more than this many days is denied [default: 90]
-    #[arg(long, env = "IAM_JANITOR_UNUSED_SERVICE_DAYS", value_name = "N")]
-    pub unused_service_days: Option<String>,
-    /// Access Advisor jobs run at once [default: 8]
-    #[arg(long, env = "IAM_JANITOR_ADVISOR_CONCURRENCY", value_name = "N")]
-    pub advisor_concurrency: Option<String>,
-    /// User tag listing services never to deny that user, e.g. `s3,ec2` [default: iam-janitor:keep-services]
-    #[arg(long, env = "IAM_JANITOR_KEEP_SERVICES_TAG", value_name = "KEY")]
-    pub keep_services_tag: Option<String>,
-    /// Service namespaces never denied to anyone, comma-separated [default: iam,sts]
-    #[arg(long, env = "IAM_JANITOR_NEVER_DENY", value_name = "LIST")]
-    pub never_deny: Option<String>,
-    /// Managed policies a user may have attached (the account's AttachedPoliciesPerUser quota, 10 to 20) [default: 10]
-    #[arg(long, env = "IAM_JANITOR_POLICY_QUOTA", value_name = "N")]
-    pub policy_quota: Option<String>,
 }
 
 impl Settings {
@@ -243,31 +169,16 @@ impl Settings {
         } else {
             match &args.mode {
                 None => defaults.mode,
-                Some(v) => Mode::parse(v).ok_or_else(|| err("--mode", "IAM_JANITOR_MODE", v, "report or enforce"))?,
+                Some(v) => Mode::parse(v).ok_or_else(|| err(&MODE, v, &MODE.value.choices.join(" or ")))?,
             }
         };
-        let dormant_days = number(
-            args.dormant_days.as_deref(),
-            "--dormant-days",
-            "IAM_JANITOR_DORMANT_DAYS",
-            1,
-            3650,
-            defaults.dormant_days,
-        )?;
-        let warn_days = number(
-            args.warn_days.as_deref(),
-            "--warn-days",
-            "IAM_JANITOR_WARN_DAYS",
-            0,
-            3650,
-            defaults.warn_days,
-        )?;
+        let dormant_days = number(args.dormant_days.as_deref(), &DORMANT_DAYS)?;
+        let warn_days = number(args.warn_days.as_deref(), &WARN_DAYS)?;
         if warn_days >= dormant_days {
             return Err(err(
-                "--warn-days",
-                "IAM_JANITOR_WARN_DAYS",
+                &WARN_DAYS,
                 &warn_days.to_string(),
-                &format!("fewer days than --dormant-days ({dormant_days})"),
+                &format!("fewer days than {} ({dormant_days})", DORMANT_DAYS.flag),
             ));
         }
         let exempt_tag = match &args.exempt_tag {
@@ -276,27 +187,10 @@ impl Settings {
         };
         let mut exempt_users = Vec::new();
         for pattern in args.exempt_users.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
-            exempt_users.push(
-                Glob::new(pattern)
-                    .map_err(|reason| err("--exempt-user", "IAM_JANITOR_EXEMPT_USERS", pattern, &reason))?,
-            );
+            exempt_users.push(Glob::new(pattern).map_err(|reason| err(&EXEMPT_USERS, pattern, &reason))?);
         }
-        let max_actions = number(
-            args.max_actions.as_deref(),
-            "--max-actions",
-            "IAM_JANITOR_MAX_ACTIONS",
-            0,
-            100_000,
-            defaults.max_actions,
-        )?;
-        let concurrency = number(
-            args.concurrency.as_deref(),
-            "--concurrency",
-            "IAM_JANITOR_CONCURRENCY",
-            1,
-            64,
-            DEFAULT_CONCURRENCY,
-        )? as usize;
+        let max_actions = number(args.max_actions.as_deref(), &MAX_ACTIONS)?;
+        let concurrency = number(args.concurrency.as_deref(), &CONCURRENCY)? as usize;
         let slack_webhook = match args.slack_webhook.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(v) => Some(parse_webhook(v)?),
@@ -304,18 +198,11 @@ impl Settings {
         let as_of = match &args.as_of {
             None => None,
             Some(v) => {
-                let t = OffsetDateTime::parse(v.trim(), &Rfc3339).map_err(|_| {
-                    err(
-                        "--as-of",
-                        "IAM_JANITOR_AS_OF",
-                        v,
-                        "an RFC 3339 time such as 2026-11-21T00:00:00Z",
-                    )
-                })?;
+                let t = OffsetDateTime::parse(v.trim(), &Rfc3339)
+                    .map_err(|_| err(&AS_OF, v, "an RFC 3339 time such as 2026-11-21T00:00:00Z"))?;
                 if mode == Mode::Enforce {
                     return Err(err(
-                        "--as-of",
-                        "IAM_JANITOR_AS_OF",
+                        &AS_OF,
                         v,
                         "no value in enforce mode: evaluating at another time is for reports only",
                     ));
@@ -323,14 +210,7 @@ impl Settings {
                 Some(t.to_offset(time::UtcOffset::UTC))
             }
         };
-        let report_timeout_secs = number(
-            args.report_timeout_secs.as_deref(),
-            "--report-timeout-secs",
-            "IAM_JANITOR_REPORT_TIMEOUT_SECS",
-            1,
-            840,
-            defaults.report_timeout_secs,
-        )?;
+        let report_timeout_secs = number(args.report_timeout_secs.as_deref(), &REPORT_TIMEOUT_SECS)?;
         let least_privilege = least_privilege_settings(args)?;
         Ok(Settings {
             least_privilege,
@@ -349,28 +229,7 @@ impl Settings {
 
     /// Reads the settings from the process environment only (the Lambda's way).
     pub fn from_env() -> Result<Settings, SettingsError> {
-        let var = |name: &str| std::env::var(name).ok();
-        Settings::from_args(&SettingsArgs {
-            mode: var("IAM_JANITOR_MODE"),
-            enforce: false,
-            dormant_days: var("IAM_JANITOR_DORMANT_DAYS"),
-            warn_days: var("IAM_JANITOR_WARN_DAYS"),
-            exempt_tag: var("IAM_JANITOR_EXEMPT_TAG"),
-            exempt_users: var("IAM_JANITOR_EXEMPT_USERS")
-                .map(|v| v.split(',').map(str::to_string).collect())
-                .unwrap_or_default(),
-            max_actions: var("IAM_JANITOR_MAX_ACTIONS"),
-            concurrency: var("IAM_JANITOR_CONCURRENCY"),
-            slack_webhook: var("IAM_JANITOR_SLACK_WEBHOOK"),
-            as_of: var("IAM_JANITOR_AS_OF"),
-            report_timeout_secs: var("IAM_JANITOR_REPORT_TIMEOUT_SECS"),
-            least_privilege: var("IAM_JANITOR_LEAST_PRIVILEGE"),
-            unused_service_days: var("IAM_JANITOR_UNUSED_SERVICE_DAYS"),
-            advisor_concurrency: var("IAM_JANITOR_ADVISOR_CONCURRENCY"),
-            keep_services_tag: var("IAM_JANITOR_KEEP_SERVICES_TAG"),
-            never_deny: var("IAM_JANITOR_NEVER_DENY"),
-            policy_quota: var("IAM_JANITOR_POLICY_QUOTA"),
-        })
+        Settings::from_args(&SettingsArgs::from_vars(|name| std::env::var(name).ok()))
     }
 }
 
@@ -380,38 +239,17 @@ fn least_privilege_settings(args: &SettingsArgs) -> Result<LeastPrivilegeSetting
         None => defaults.enabled,
         Some(v) if v.eq_ignore_ascii_case("on") || v.eq_ignore_ascii_case("true") => true,
         Some(v) if v.eq_ignore_ascii_case("off") || v.eq_ignore_ascii_case("false") => false,
-        Some(v) => return Err(err("--least-privilege", "IAM_JANITOR_LEAST_PRIVILEGE", v, "on or off")),
+        Some(v) => return Err(err(&LEAST_PRIVILEGE, v, &LEAST_PRIVILEGE.value.choices.join(" or "))),
     };
-    let unused_service_days = number(
-        args.unused_service_days.as_deref(),
-        "--unused-service-days",
-        "IAM_JANITOR_UNUSED_SERVICE_DAYS",
-        1,
-        400,
-        defaults.unused_service_days,
-    )?;
-    let advisor_concurrency = number(
-        args.advisor_concurrency.as_deref(),
-        "--advisor-concurrency",
-        "IAM_JANITOR_ADVISOR_CONCURRENCY",
-        1,
-        32,
-        defaults.advisor_concurrency as u32,
-    )? as usize;
+    let unused_service_days = number(args.unused_service_days.as_deref(), &UNUSED_SERVICE_DAYS)?;
+    let advisor_concurrency = number(args.advisor_concurrency.as_deref(), &ADVISOR_CONCURRENCY)? as usize;
     let keep_services_tag = match args.keep_services_tag.as_deref().map(str::trim) {
         None => defaults.keep_services_tag,
         Some(v) => parse_exempt_tag(v)
             .ok()
             .filter(|t| t.value.is_none())
             .map(|t| t.key)
-            .ok_or_else(|| {
-                err(
-                    "--keep-services-tag",
-                    "IAM_JANITOR_KEEP_SERVICES_TAG",
-                    v,
-                    "a valid IAM tag key",
-                )
-            })?,
+            .ok_or_else(|| err(&KEEP_SERVICES_TAG, v, "a valid IAM tag key"))?,
     };
     let never_deny = match args.never_deny.as_deref() {
         None => defaults.never_deny,
@@ -419,8 +257,7 @@ fn least_privilege_settings(args: &SettingsArgs) -> Result<LeastPrivilegeSetting
             let list = parse_service_list(v);
             if let Some(bad) = list.iter().find(|ns| !is_service_prefix(ns)) {
                 return Err(err(
-                    "--never-deny",
-                    "IAM_JANITOR_NEVER_DENY",
+                    &NEVER_DENY,
                     bad,
                     "service prefixes such as sts,iam (lowercase letters and digits, single hyphens inside)",
                 ));
@@ -428,14 +265,7 @@ fn least_privilege_settings(args: &SettingsArgs) -> Result<LeastPrivilegeSetting
             list
         }
     };
-    let policy_quota = number(
-        args.policy_quota.as_deref(),
-        "--policy-quota",
-        "IAM_JANITOR_POLICY_QUOTA",
-        1,
-        20,
-        defaults.policy_quota,
-    )?;
+    let policy_quota = number(args.policy_quota.as_deref(), &POLICY_QUOTA)?;
     Ok(LeastPrivilegeSettings {
         enabled,
         unused_service_days,
@@ -446,27 +276,25 @@ fn least_privilege_settings(args: &SettingsArgs) -> Result<LeastPrivilegeSetting
     })
 }
 
-fn err(flag: &'static str, env: &'static str, value: &str, expected: &str) -> SettingsError {
+/// The error for `setting`: its flag, its environment variable, the value and what was
+/// expected.
+fn err<V>(setting: &Setting<V>, value: &str, expected: &str) -> SettingsError {
     SettingsError {
-        flag,
-        env,
+        flag: setting.flag,
+        // Every setting that is validated has a variable (a table test checks it).
+        env: setting.env.unwrap_or_default(),
         value: value.to_string(),
         expected: expected.to_string(),
     }
 }
 
-fn number(
-    value: Option<&str>,
-    flag: &'static str,
-    env: &'static str,
-    min: u32,
-    max: u32,
-    default: u32,
-) -> Result<u32, SettingsError> {
+/// A whole number within the row's bounds; the row's default if not given.
+fn number(value: Option<&str>, setting: &Setting<Number>) -> Result<u32, SettingsError> {
+    let Number { min, max, default } = setting.value;
     let Some(raw) = value else { return Ok(default) };
     match raw.trim().parse::<u32>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(err(flag, env, raw, &format!("a whole number from {min} to {max}"))),
+        _ => Err(err(setting, raw, &format!("a whole number from {min} to {max}"))),
     }
 }
 
@@ -478,8 +306,7 @@ fn parse_exempt_tag(value: &str) -> Result<ExemptTag, SettingsError> {
     let valid_char = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
     if key.is_empty() || key.len() > 128 || !key.chars().all(valid_char) || key.starts_with("aws:") {
         return Err(err(
-            "--exempt-tag",
-            "IAM_JANITOR_EXEMPT_TAG",
+            &EXEMPT_TAG,
             value,
             "KEY or KEY=VALUE with a valid IAM tag key (1-128 of letters, digits, spaces and _.:/=+-@, not starting with aws:)",
         ));
@@ -504,8 +331,7 @@ fn parse_webhook(value: &str) -> Result<SlackWebhook, SettingsError> {
         // The value is a secret: name the setting, show only the scheme.
         let shown = value.split("://").next().unwrap_or("").to_string() + "://…";
         return Err(err(
-            "--slack-webhook",
-            "IAM_JANITOR_SLACK_WEBHOOK",
+            &SLACK_WEBHOOK,
             &shown,
             "an https:// URL (plain http only to a loopback address)",
         ));
