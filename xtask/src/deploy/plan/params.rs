@@ -55,49 +55,16 @@ pub(crate) fn is_schedule_expression(expression: &str) -> bool {
 }
 
 /// The engine's settings as member-stack parameters, each in the canonical form of its
-/// validated value (so that `--dormant-days 060` and `60` deploy the same thing).
+/// validated value (so that `--dormant-days 060` and `60` deploy the same thing): the
+/// deployed rows of the engine's settings table ([`Settings::parameter_values`]).
 ///
-/// Every engine setting of the template must appear here; a test checks it against
-/// `member::engine_settings()`.
+/// A test checks them against the template's engine parameters.
 fn engine_parameters(settings: &Settings) -> BTreeMap<String, String> {
-    let lp = &settings.least_privilege;
-    let join = |items: Vec<&str>| items.join(",");
-    [
-        (member::MODE, settings.mode.to_string()),
-        (member::DORMANT_DAYS, settings.dormant_days.to_string()),
-        (member::WARN_DAYS, settings.warn_days.to_string()),
-        (member::EXEMPT_TAG, settings.exempt_tag.to_string()),
-        (
-            member::EXEMPT_USERS,
-            join(settings.exempt_users.iter().map(|g| g.as_str()).collect()),
-        ),
-        (member::MAX_ACTIONS, settings.max_actions.to_string()),
-        (member::CONCURRENCY, settings.concurrency.to_string()),
-        (
-            member::SLACK_WEBHOOK,
-            settings
-                .slack_webhook
-                .as_ref()
-                .map(|w| w.url().to_string())
-                .unwrap_or_default(),
-        ),
-        (member::REPORT_TIMEOUT_SECS, settings.report_timeout_secs.to_string()),
-        (
-            member::LEAST_PRIVILEGE,
-            if lp.enabled { "on" } else { "off" }.to_string(),
-        ),
-        (member::UNUSED_SERVICE_DAYS, lp.unused_service_days.to_string()),
-        (member::ADVISOR_CONCURRENCY, lp.advisor_concurrency.to_string()),
-        (member::KEEP_SERVICES_TAG, lp.keep_services_tag.clone()),
-        (
-            member::NEVER_DENY,
-            join(lp.never_deny.iter().map(String::as_str).collect()),
-        ),
-        (member::POLICY_QUOTA, lp.policy_quota.to_string()),
-    ]
-    .into_iter()
-    .map(|(id, value)| (id.as_str().to_string(), value))
-    .collect()
+    settings
+        .parameter_values()
+        .into_iter()
+        .map(|(id, value)| (id.as_str().to_string(), value))
+        .collect()
 }
 
 /// The deployment parameters `deploy` sets besides the engine's.
