@@ -35,7 +35,6 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation::types::CallAs as SdkCallAs;
 use iam_janitor::settings::{Settings, SettingsArgs};
 use iam_janitor_cfn::stacks::artifacts::{self, artifact_stack};
-use iam_janitor_cfn::stacks::member::member_stack;
 use serde_json::Value;
 
 use self::aws::{Aws, ChangeSetOutcome, InstanceChange, operation_preferences};
@@ -372,7 +371,7 @@ async fn plan_deploy(
     let artifact = DesiredStack::new(ARTIFACT_STACK, artifact_template, artifact_parameters, BTreeMap::new())
         .map_err(anyhow::Error::msg)?;
 
-    let member_template = template_value(&member_stack(&crate::synth::role_permissions()), MANAGEMENT_STACK)?;
+    let member_template = template_value(&crate::synth::member_template(), MANAGEMENT_STACK)?;
     let deployment = Deployment {
         code_bucket: bucket.clone(),
         code_key: key.clone(),

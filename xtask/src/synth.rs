@@ -1,5 +1,6 @@
-//! `cargo xtask synth`: generates `cfn/templates/` from the typed templates in `cfn/src`
-//! and the engine's permission list (`lambda/src/iam/permissions.rs`).
+//! `cargo xtask synth`: generates `cfn/templates/` from the typed templates in `cfn/src`,
+//! the engine's permission list (`lambda/src/iam/permissions.rs`) and its settings table
+//! (`lambda/src/settings/table.rs`).
 //!
 //! The generated files are committed, so that a reviewer sees every change to what is
 //! deployed and to what the Lambda may do. [`generate`] is pure; [`write_if_changed`] is
@@ -14,9 +15,11 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 use iam_janitor::iam::permissions::{PERMISSIONS, Scope};
+use iam_janitor::settings::table::{self, Number, Setting, Text, Value};
 use iam_janitor_cfn::stacks::artifacts::artifact_stack;
-use iam_janitor_cfn::stacks::member::member_stack;
+use iam_janitor_cfn::stacks::member::{EngineSetting, member_stack};
 use iam_janitor_cfn::stacks::permissions::{ActionScope, RolePermission, permissions_summary};
+use iam_janitor_cfn::template::{Parameter, Template};
 
 /// Where the generated files live, relative to the project root.
 pub const TEMPLATES_DIR: &str = "cfn/templates";
@@ -63,6 +66,55 @@ pub fn role_permissions() -> Vec<RolePermission<'static>> {
         .collect()
 }
 
+/// The template's side of an engine setting: its parameter, with the row's description,
+/// default, bounds or choices and constraints. `None` for a setting that is not deployed.
+fn engine_setting(setting: Setting) -> Option<EngineSetting> {
+    let deployed = setting.deployed?;
+    let definition = match setting.value {
+        Value::Number(Number { min, max, default }) => {
+            Parameter::number(deployed.description, min.into(), max.into()).default(default)
+        }
+        Value::Text(Text {
+            default,
+            choices,
+            secret,
+        }) => {
+            let mut parameter = Parameter::string(deployed.description);
+            if !choices.is_empty() {
+                parameter = parameter.allowed_values(choices.iter().copied());
+            }
+            parameter = parameter.default(default);
+            if let Some((min, max)) = deployed.constraints.length {
+                parameter = parameter.length(min, max);
+            }
+            if let Some((pattern, description)) = deployed.constraints.pattern {
+                parameter = parameter.pattern(pattern, description);
+            }
+            if secret {
+                parameter = parameter.no_echo();
+            }
+            parameter
+        }
+        // A switch is command-line only (a table test checks that none is deployed).
+        Value::Switch => return None,
+    };
+    Some(EngineSetting {
+        parameter: deployed.parameter,
+        env: setting.env?,
+        definition,
+    })
+}
+
+/// The engine's deployed settings, as the member stack takes them, in the table's order.
+pub fn engine_settings() -> Vec<EngineSetting> {
+    table::settings().into_iter().filter_map(engine_setting).collect()
+}
+
+/// The member stack: the engine's permissions and settings.
+pub fn member_template() -> Template {
+    member_stack(&role_permissions(), &engine_settings())
+}
+
 /// Every generated file: its path relative to the project root, and its contents.
 pub fn generate() -> anyhow::Result<Vec<(PathBuf, String)>> {
     let permissions = role_permissions();
@@ -70,7 +122,9 @@ pub fn generate() -> anyhow::Result<Vec<(PathBuf, String)>> {
     Ok(vec![
         (
             dir.join("member.yaml"),
-            member_stack(&permissions).to_yaml().context("member stack")?,
+            member_stack(&permissions, &engine_settings())
+                .to_yaml()
+                .context("member stack")?,
         ),
         (
             dir.join("artifacts.yaml"),
@@ -198,7 +252,6 @@ mod tests {
 
     use clap::{Args, FromArgMatches};
     use iam_janitor::settings::{Settings, SettingsArgs};
-    use iam_janitor_cfn::stacks::member::{engine_settings, member_stack};
     use iam_janitor_cfn::template::Literal;
     use serde_json::{Value, json};
 
@@ -231,7 +284,89 @@ mod tests {
     }
 
     fn member() -> Value {
-        member_stack(&role_permissions()).to_value().unwrap()
+        member_template().to_value().unwrap()
+    }
+
+    #[test]
+    fn member_parameter_ids_are_pinned() {
+        // Renaming a parameter breaks every deployment that sets it: change these only on
+        // purpose. (cfn's `logical_ids_are_pinned` pins the resources.)
+        let member = member();
+        let ids: Vec<&str> = member["Parameters"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "AdvisorConcurrency",
+                "AlarmTopicArn",
+                "Architecture",
+                "CodeBucket",
+                "CodeKey",
+                "Concurrency",
+                "DormantDays",
+                "ExemptTag",
+                "ExemptUsers",
+                "FunctionName",
+                "KeepServicesTag",
+                "LeastPrivilege",
+                "LogRetentionInDays",
+                "MaxActions",
+                "MemorySize",
+                "Mode",
+                "NeverDeny",
+                "PolicyQuota",
+                "ReportTimeoutSecs",
+                "ScheduleExpression",
+                "SlackWebhook",
+                "Timeout",
+                "UnusedServiceDays",
+                "WarnDays"
+            ]
+        );
+        assert_eq!(member["Parameters"]["SlackWebhook"]["NoEcho"], true);
+        assert_eq!(member["Parameters"]["SlackWebhook"]["Default"], "");
+        // A StackSet's TemplateBody is at most 51,200 bytes.
+        assert!(member_template().to_compact_json().unwrap().len() < 51_200);
+    }
+
+    /// Every deployed row of the settings table is a parameter with the row's default,
+    /// bounds or choices, passed in the row's variable; no other engine parameter.
+    #[test]
+    fn engine_parameters_are_the_settings_table() {
+        let member = member();
+        let parameters = &member["Parameters"];
+        let variables = &member["Resources"]["Function"]["Properties"]["Environment"]["Variables"];
+        let rows: Vec<_> = table::settings().into_iter().filter(|s| s.deployed.is_some()).collect();
+        for row in &rows {
+            let id = row.deployed.as_ref().unwrap().parameter.as_str();
+            let parameter = &parameters[id];
+            assert_eq!(variables[row.env.unwrap()], json!({"Ref": id}), "{id}");
+            match row.value {
+                table::Value::Number(Number { min, max, default }) => {
+                    assert_eq!(parameter["Type"], "Number", "{id}");
+                    assert_eq!(
+                        (&parameter["MinValue"], &parameter["MaxValue"], &parameter["Default"]),
+                        (&json!(min), &json!(max), &json!(default)),
+                        "{id}"
+                    );
+                }
+                table::Value::Text(text) => {
+                    assert_eq!(parameter["Type"], "String", "{id}");
+                    assert_eq!(parameter["Default"], text.default, "{id}");
+                    if !text.choices.is_empty() {
+                        assert_eq!(parameter["AllowedValues"], json!(text.choices), "{id}");
+                    }
+                    assert_eq!(parameter.get("NoEcho").is_some(), text.secret, "{id}");
+                }
+                table::Value::Switch => panic!("{id}: a switch is deployed"),
+            }
+        }
+        assert_eq!(variables.as_object().unwrap().len(), rows.len());
+        assert_eq!(engine_settings().len(), rows.len());
     }
 
     #[test]

@@ -29,23 +29,6 @@ pub const LOG_RETENTION_IN_DAYS: LogicalId = LogicalId::from_static("LogRetentio
 pub const SCHEDULE_EXPRESSION: LogicalId = LogicalId::from_static("ScheduleExpression");
 pub const ALARM_TOPIC_ARN: LogicalId = LogicalId::from_static("AlarmTopicArn");
 
-// Parameters: the engine's settings (see `engine_settings`).
-pub const MODE: LogicalId = LogicalId::from_static("Mode");
-pub const DORMANT_DAYS: LogicalId = LogicalId::from_static("DormantDays");
-pub const WARN_DAYS: LogicalId = LogicalId::from_static("WarnDays");
-pub const EXEMPT_TAG: LogicalId = LogicalId::from_static("ExemptTag");
-pub const EXEMPT_USERS: LogicalId = LogicalId::from_static("ExemptUsers");
-pub const MAX_ACTIONS: LogicalId = LogicalId::from_static("MaxActions");
-pub const CONCURRENCY: LogicalId = LogicalId::from_static("Concurrency");
-pub const SLACK_WEBHOOK: LogicalId = LogicalId::from_static("SlackWebhook");
-pub const REPORT_TIMEOUT_SECS: LogicalId = LogicalId::from_static("ReportTimeoutSecs");
-pub const LEAST_PRIVILEGE: LogicalId = LogicalId::from_static("LeastPrivilege");
-pub const UNUSED_SERVICE_DAYS: LogicalId = LogicalId::from_static("UnusedServiceDays");
-pub const ADVISOR_CONCURRENCY: LogicalId = LogicalId::from_static("AdvisorConcurrency");
-pub const KEEP_SERVICES_TAG: LogicalId = LogicalId::from_static("KeepServicesTag");
-pub const NEVER_DENY: LogicalId = LogicalId::from_static("NeverDeny");
-pub const POLICY_QUOTA: LogicalId = LogicalId::from_static("PolicyQuota");
-
 // Conditions.
 pub const HAS_ALARM_TOPIC: LogicalId = LogicalId::from_static("HasAlarmTopic");
 
@@ -80,138 +63,19 @@ const ALARM_PERIOD_SECS: u32 = 3600;
 const ALARM_EVALUATION_PERIODS: u32 = 24;
 
 /// One engine setting: its parameter, the environment variable it becomes, and its
-/// parameter definition (defaults and bounds are the engine's own).
+/// parameter definition.
+///
+/// The engine's settings are not defined here: they are the deployed rows of the engine's
+/// settings table (`lambda/src/settings/table.rs`), which `cargo xtask synth` maps to
+/// these (the engine depends on this crate, not the reverse). Each is passed to the
+/// function in the environment variable of the same setting, which the engine validates
+/// at cold start: an invalid combination (e.g. `WarnDays` ≥ `DormantDays`) fails every
+/// run, which the errors alarm reports.
 #[derive(Debug, Clone)]
 pub struct EngineSetting {
     pub parameter: LogicalId,
     pub env: &'static str,
     pub definition: Parameter,
-}
-
-fn setting(parameter: LogicalId, env: &'static str, definition: Parameter) -> EngineSetting {
-    EngineSetting {
-        parameter,
-        env,
-        definition,
-    }
-}
-
-/// The engine's settings, as template parameters. Each is passed to the function in the
-/// environment variable of the same setting (`lambda/src/settings.rs`), which validates it
-/// at cold start: an invalid combination (e.g. `WarnDays` ≥ `DormantDays`) fails every
-/// run, which the errors alarm reports.
-pub fn engine_settings() -> Vec<EngineSetting> {
-    vec![
-        setting(
-            MODE,
-            "IAM_JANITOR_MODE",
-            Parameter::string("report: change nothing, only report; enforce: disable dormant credentials")
-                .allowed_values(["report", "enforce"])
-                .default("report"),
-        ),
-        setting(
-            DORMANT_DAYS,
-            "IAM_JANITOR_DORMANT_DAYS",
-            Parameter::number("A credential unused for more than this many days is dormant", 1, 3650).default(90),
-        ),
-        setting(
-            WARN_DAYS,
-            "IAM_JANITOR_WARN_DAYS",
-            Parameter::number(
-                "Warn this many days before a credential becomes dormant (0: never); fewer than DormantDays",
-                0,
-                3650,
-            )
-            .default(14),
-        ),
-        setting(
-            EXEMPT_TAG,
-            "IAM_JANITOR_EXEMPT_TAG",
-            Parameter::string("Users with this tag, KEY or KEY=VALUE, are never changed (compared case-insensitively)")
-                .default("iam-janitor:exempt=true")
-                .length(1, 385),
-        ),
-        setting(
-            EXEMPT_USERS,
-            "IAM_JANITOR_EXEMPT_USERS",
-            Parameter::string(
-                "Users whose name matches one of these comma-separated globs (* and ?) are never changed",
-            )
-            .default(""),
-        ),
-        setting(
-            MAX_ACTIONS,
-            "IAM_JANITOR_MAX_ACTIONS",
-            Parameter::number(
-                "Circuit breaker: in enforce mode, if more credentials than this would change, change none",
-                0,
-                100_000,
-            )
-            .default(25),
-        ),
-        setting(
-            CONCURRENCY,
-            "IAM_JANITOR_CONCURRENCY",
-            Parameter::number("Users confirmed and changed at once", 1, 64).default(8),
-        ),
-        setting(
-            SLACK_WEBHOOK,
-            "IAM_JANITOR_SLACK_WEBHOOK",
-            Parameter::string("Slack incoming-webhook URL for the run's digest; empty: no Slack")
-                .default("")
-                .pattern("^(https://.+)?$", "empty, or an https:// URL")
-                .no_echo(),
-        ),
-        setting(
-            REPORT_TIMEOUT_SECS,
-            "IAM_JANITOR_REPORT_TIMEOUT_SECS",
-            Parameter::number(
-                "Seconds to wait for IAM to generate the credential report; less than Timeout",
-                1,
-                840,
-            )
-            .default(300),
-        ),
-        setting(
-            LEAST_PRIVILEGE,
-            "IAM_JANITOR_LEAST_PRIVILEGE",
-            Parameter::string("on: deny users the services they have not used (Access Advisor); off: never")
-                .allowed_values(["on", "off"])
-                .default("on"),
-        ),
-        setting(
-            UNUSED_SERVICE_DAYS,
-            "IAM_JANITOR_UNUSED_SERVICE_DAYS",
-            Parameter::number("A service not used for more than this many days is denied", 1, 400).default(90),
-        ),
-        setting(
-            ADVISOR_CONCURRENCY,
-            "IAM_JANITOR_ADVISOR_CONCURRENCY",
-            Parameter::number("Access Advisor jobs run at once", 1, 32).default(8),
-        ),
-        setting(
-            KEEP_SERVICES_TAG,
-            "IAM_JANITOR_KEEP_SERVICES_TAG",
-            Parameter::string("User tag listing services never to deny that user, e.g. s3,ec2")
-                .default("iam-janitor:keep-services")
-                .length(1, 128),
-        ),
-        setting(
-            NEVER_DENY,
-            "IAM_JANITOR_NEVER_DENY",
-            Parameter::string("Service namespaces never denied to anyone, comma-separated").default("iam,sts"),
-        ),
-        setting(
-            POLICY_QUOTA,
-            "IAM_JANITOR_POLICY_QUOTA",
-            Parameter::number(
-                "Managed policies a user may have attached (the account's AttachedPoliciesPerUser quota)",
-                1,
-                20,
-            )
-            .default(10),
-        ),
-    ]
 }
 
 /// The deployment parameters (code, function, logs, schedule, alarm).
@@ -272,14 +136,14 @@ fn deployment_parameters() -> Vec<(LogicalId, Parameter)> {
     ]
 }
 
-/// The member stack, with a role that allows exactly `permissions` (and writing its logs).
-pub fn member_stack(permissions: &[RolePermission<'_>]) -> Template {
+/// The member stack, with a role that allows exactly `permissions` (and writing its logs),
+/// and a function configured by `settings`.
+pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSetting]) -> Template {
     let mut template = Template::new(
         "iam-janitor: a scheduled Lambda that disables dormant IAM credentials in this account \
          (report mode until Mode is enforce).",
     );
 
-    let settings = engine_settings();
     template.parameter_groups = vec![
         ParameterGroup {
             label: "Engine".to_string(),
@@ -296,7 +160,7 @@ pub fn member_stack(permissions: &[RolePermission<'_>]) -> Template {
     let mut variables = BTreeMap::new();
     for setting in settings {
         variables.insert(setting.env.to_string(), Expr::Ref(setting.parameter.clone()));
-        template.parameter(setting.parameter, setting.definition);
+        template.parameter(setting.parameter.clone(), setting.definition.clone());
     }
 
     template.condition(HAS_ALARM_TOPIC, Expr::not_equals(Expr::Ref(ALARM_TOPIC_ARN), ""));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use anyhow::{Context, bail};
-use iam_janitor_cfn::stacks::member::{SLACK_WEBHOOK, engine_settings};
+use iam_janitor::settings::table;
 use iam_janitor_harness::Emulator;
 
 use super::REGION;
@@ -164,10 +164,14 @@ pub(super) async fn deployed_settings(emu: &Emulator) -> anyhow::Result<Deployed
 
 fn as_environment<'a>(parameters: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<(String, String)> {
     let parameters: BTreeMap<&str, &str> = parameters.collect();
-    engine_settings()
+    // A secret (the Slack webhook) reads back masked: the demo gives its own.
+    table::settings()
         .into_iter()
-        .filter(|s| s.parameter != SLACK_WEBHOOK)
-        .filter_map(|s| Some((s.env.to_string(), parameters.get(s.parameter.as_str())?.to_string())))
+        .filter(|s| !s.is_secret())
+        .filter_map(|s| {
+            let parameter = s.deployed?.parameter;
+            Some((s.env?.to_string(), parameters.get(parameter.as_str())?.to_string()))
+        })
         .collect()
 }
 

@@ -5,14 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use iam_janitor::settings::Settings;
-use iam_janitor_cfn::stacks::member::member_stack;
 use serde_json::Value;
 
 use super::*;
-use crate::synth::role_permissions;
 
 pub(super) fn member_template() -> Value {
-    member_stack(&role_permissions()).to_value().unwrap()
+    crate::synth::member_template().to_value().unwrap()
 }
 
 pub(super) fn deployment() -> Deployment {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use iam_janitor::settings::Settings;
+use iam_janitor::settings::table::SLACK_WEBHOOK;
 use iam_janitor_cfn::stacks::member;
 use serde_json::Value;
 
@@ -189,8 +190,9 @@ impl DesiredStack {
 
 /// The tags of the member stacks: the webhook's fingerprint.
 pub(crate) fn member_tags(parameters: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    let webhook = parameters
-        .get(member::SLACK_WEBHOOK.as_str())
+    let webhook = SLACK_WEBHOOK
+        .deployed
+        .and_then(|d| parameters.get(d.parameter.as_str()))
         .map(String::as_str)
         .unwrap_or("");
     BTreeMap::from([(WEBHOOK_TAG.to_string(), webhook_fingerprint(webhook))])
@@ -204,12 +206,12 @@ mod tests {
 
     use clap::{Args, FromArgMatches};
     use iam_janitor::settings::SettingsArgs;
-    use iam_janitor_cfn::stacks::member::engine_settings;
     use serde_json::json;
 
     use super::*;
     use crate::deploy::plan::DEFAULT_SCHEDULE;
     use crate::deploy::plan::fixtures::{deployment, member_template};
+    use crate::synth::engine_settings;
 
     fn settings_from(flags: &[&str]) -> Settings {
         let command = SettingsArgs::augment_args(clap::Command::new("deploy"));
