@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use anyhow::{Context, bail};
 use iam_janitor::model::services::parse_service_list;
 use iam_janitor::restore::{RestoreRequest, restore};
+use iam_janitor::settings::table::KEEP_SERVICES_TAG;
 
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
@@ -23,11 +24,7 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "LIST")]
     pub services: Option<String>,
     /// The engine's keep-services tag key
-    #[arg(
-        long,
-        env = "IAM_JANITOR_KEEP_SERVICES_TAG",
-        default_value = iam_janitor::trail::KEEP_SERVICES
-    )]
+    #[arg(long, env = KEEP_SERVICES_TAG.env, default_value = KEEP_SERVICES_TAG.value.default)]
     pub keep_services_tag: String,
     #[command(flatten)]
     pub aws: iam_janitor::cli::AwsArgs,
