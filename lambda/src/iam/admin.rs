@@ -35,19 +35,7 @@ impl Iam {
 impl Admin<'_> {
     /// Sets the key Active again.
     pub async fn reactivate_access_key(&self, user: &str, key_id: &str) -> Result<(), AwsError> {
-        retry_conflicts(|| async {
-            self.iam
-                .client
-                .update_access_key()
-                .user_name(user)
-                .access_key_id(key_id)
-                .status(StatusType::Active)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("UpdateAccessKey", e))
-        })
-        .await
-        .map(|_| ())
+        self.iam.set_access_key_status(user, key_id, StatusType::Active).await
     }
 
     /// Gives the user a console password that must be changed at the next sign-in.

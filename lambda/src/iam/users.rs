@@ -180,12 +180,23 @@ impl Iam {
 
     /// Sets the key Inactive (reversible).
     pub async fn deactivate_access_key(&self, user: &str, key_id: &str) -> Result<(), AwsError> {
+        self.set_access_key_status(user, key_id, StatusType::Inactive).await
+    }
+
+    /// UpdateAccessKey: the one call behind deactivating (the engine) and reactivating
+    /// (restore) a key.
+    pub(super) async fn set_access_key_status(
+        &self,
+        user: &str,
+        key_id: &str,
+        status: StatusType,
+    ) -> Result<(), AwsError> {
         retry_conflicts(|| async {
             self.client
                 .update_access_key()
                 .user_name(user)
                 .access_key_id(key_id)
-                .status(StatusType::Inactive)
+                .status(status.clone())
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk("UpdateAccessKey", e))
