@@ -20,6 +20,10 @@ middleware that adds what the tests need and moto lacks:
 * authorization of IAM requests like IAM's (resources and condition keys) for
   role sessions created through the control API (iam_authz.py);
 * ListUsers paging (MaxItems / Marker) like real IAM; moto returns all users;
+* user tags as IAM keeps them: at most 50 per user (TagUser beyond that is
+  LimitExceeded; moto counts only the tags in one request), and keys
+  unique ignoring case (a TagUser key replaces a tag whose key differs only
+  in case);
 * the policy quota and PasswordResetRequired apply to the caller's account
   (credentials from sts:AssumeRole into a member account included), the one
   moto acts on;
@@ -91,7 +95,7 @@ from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.iam.aws_managed_policies import aws_managed_policies_data
-from moto.iam.exceptions import ReportNotPresentException
+from moto.iam.exceptions import LimitExceededException, ReportNotPresentException
 from moto.iam.models import AccessKeyLastUsed, AWSManagedPolicy, IAMBackend, User
 from moto.iam.models import get_account_id_from, iam_backends
 from moto.iam.responses import IamResponse
@@ -113,6 +117,8 @@ REGION = "us-east-1"
 # Creation time reported for the root user of every emulated account.
 ACCOUNT_CREATION_TIME = datetime(2015, 1, 1, 0, 0, 0)
 CONTROL_PREFIX = "/_janitor/"
+# IAM quota: tags per user.
+USER_TAG_QUOTA = 50
 
 # `Credential=<key>/<date>/<region>/<service>/aws4_request` in a SigV4
 # Authorization header.
@@ -496,6 +502,22 @@ def install_moto_patches() -> None:
         ensure_aws_managed_policy(self, policy_arn)
         original_attach(self, policy_arn, user_name)
 
+    original_tag_user = IAMBackend.tag_user
+
+    def tag_user(self: IAMBackend, name: str, tags: list[dict[str, str]]) -> None:
+        user = self.get_user(name)
+        current = self.tagger.list_tags_for_resource(user.arn)["Tags"]
+        replaced = {t["Key"].lower() for t in tags}
+        kept = [t for t in current if t["Key"].lower() not in replaced]
+        if len(kept) + len(replaced) > USER_TAG_QUOTA:
+            raise LimitExceededException(
+                f"Cannot exceed quota for TagsPerUser: {USER_TAG_QUOTA}")
+        variants = [t["Key"] for t in current if t["Key"].lower() in replaced]
+        if variants:
+            self.tagger.untag_resource_using_names(user.arn, variants)
+        original_tag_user(self, name, tags)
+
+    IAMBackend.tag_user = tag_user  # type: ignore[method-assign]
     IAMBackend.get_credential_report = get_credential_report  # type: ignore[method-assign]
     IAMBackend.create_login_profile = create_login_profile  # type: ignore[method-assign]
     IAMBackend.update_login_profile = update_login_profile  # type: ignore[method-assign]
@@ -906,6 +928,11 @@ def patch_user(account: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
             body["password_last_changed"], "password_last_changed")
     for attr, value in updates.items():
         setattr(user, attr, value)
+    # As in IAM, a password is never changed before its login profile was created.
+    changed = getattr(user, "_janitor_password_last_changed", None)
+    created = getattr(user, "_janitor_login_profile_created", None)
+    if changed is not None and created is not None and to_naive_utc(changed) < to_naive_utc(created):
+        user._janitor_login_profile_created = changed
     return {"ok": True}
 
 
