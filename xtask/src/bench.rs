@@ -17,22 +17,33 @@ use iam_janitor::trail;
 use iam_janitor_harness::{AdvisorService, Emulator, SeedKey, SeedPassword, SeedUser};
 use time::{Duration, OffsetDateTime};
 
+/// A count from `min` to `max`: clap's error names the flag and the range, negative
+/// values included.
+fn count(min: u64, max: u64) -> impl clap::builder::TypedValueParser<Value = usize> {
+    use clap::builder::TypedValueParser as _;
+    clap::value_parser!(u64)
+        .range(min..=max)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Account sizes to measure
-    #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000", allow_negative_numbers = true,
+          value_parser = count(1, 100_000))]
     pub users: Vec<usize>,
     /// Fixed delay added to every IAM call by the emulator, in milliseconds
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub latency_ms: u64,
     /// Users processed at once (the engine's --concurrency)
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = count(1, 64))]
     pub concurrency: usize,
     /// Least privilege (Access Advisor jobs for every user): `on` or `off`
     #[arg(long, default_value = "off", value_parser = ["on", "off"])]
     pub least_privilege: String,
     /// Access Advisor jobs at once (the engine's --advisor-concurrency)
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = count(1, 32))]
     pub advisor_concurrency: usize,
     /// Which runs to measure, in this order
     #[arg(long, value_delimiter = ',', default_value = "report,enforce,rerun,next-day",

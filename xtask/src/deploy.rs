@@ -96,13 +96,13 @@ pub struct OperationArgs {
     #[arg(long, value_enum, default_value = "SELF")]
     pub call_as: CallAs,
     /// Percentage of the accounts deployed to at once
-    #[arg(long, value_name = "PERCENT", default_value_t = 25, value_parser = clap::value_parser!(u8).range(1..=100))]
+    #[arg(long, value_name = "PERCENT", default_value_t = 25, allow_negative_numbers = true, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub max_concurrent_percent: u8,
     /// Percentage of the accounts that may fail before a rollout stops (accounts under way finish)
-    #[arg(long, value_name = "PERCENT", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    #[arg(long, value_name = "PERCENT", default_value_t = 0, allow_negative_numbers = true, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub failure_tolerance_percent: u8,
     /// How long to wait for each stack and each StackSet operation
-    #[arg(long, value_name = "MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    #[arg(long, value_name = "MINUTES", default_value_t = 60, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=1440))]
     pub timeout_minutes: u64,
 }
 

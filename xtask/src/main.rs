@@ -100,3 +100,40 @@ fn audit(args: iam_janitor::cli::AuditArgs) -> anyhow::Result<i32> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every numeric flag (one whose default is a number) lets `-5` reach its own range
+    /// check, so that the error names the flag and the range rather than saying
+    /// "unexpected argument '-5' found".
+    #[test]
+    fn negative_numbers_reach_each_numeric_flags_own_check() {
+        let cli = Cli::command();
+        let mut checked = 0;
+        for task in cli.get_subcommands() {
+            for arg in task.get_arguments() {
+                let numeric = arg.get_default_values().iter().any(|d| {
+                    d.to_str()
+                        .is_some_and(|d| d.split(',').all(|n| n.parse::<i64>().is_ok()))
+                });
+                let Some(long) = arg.get_long().filter(|_| numeric) else {
+                    continue;
+                };
+                checked += 1;
+                assert!(arg.is_allow_negative_numbers_set(), "{} --{long}", task.get_name());
+                let flag = format!("--{long}");
+                let err = Cli::try_parse_from(["cargo xtask", task.get_name(), flag.as_str(), "-5"]).unwrap_err();
+                assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{flag}: {err}");
+                assert!(err.to_string().contains(&flag), "{err}");
+            }
+        }
+        // audit's settings (checked by the settings table), bench's four, deploy's three.
+        assert!(checked >= 7, "{checked}");
+    }
+}

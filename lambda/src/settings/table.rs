@@ -141,6 +141,13 @@ impl<V: Copy + Into<Value>> Setting<V> {
         }
     }
 
+    /// Whether it takes a number: then a negative value on the command line reaches the
+    /// row's own check (which names the flag and its range) instead of clap's
+    /// "unexpected argument '-5' found".
+    pub fn is_number(&self) -> bool {
+        matches!(self.value.into(), Value::Number(_))
+    }
+
     pub fn is_secret(&self) -> bool {
         matches!(self.value.into(), Value::Text(Text { secret: true, .. }))
     }
@@ -226,7 +233,8 @@ macro_rules! settings {
                     env = $name.env,
                     value_name = $name.value_name,
                     help = $name.help_text(),
-                    hide_env_values = $name.is_secret()
+                    hide_env_values = $name.is_secret(),
+                    allow_negative_numbers = $name.is_number()
                     $(, $($clap)*)?
                 )]
                 pub $field: $ty,
@@ -573,6 +581,27 @@ mod tests {
                     }
                 }
                 Value::Switch => {}
+            }
+        }
+    }
+
+    /// `--dormant-days -5` reaches the setting's own check, whose error names the flag,
+    /// the variable and the range (not clap's "unexpected argument '-5' found").
+    #[test]
+    fn a_negative_number_is_rejected_by_its_own_setting() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: SettingsArgs,
+        }
+        for (s, n) in numbers() {
+            for value in ["-5", "-1", "-0.5"] {
+                let cli = <Cli as clap::Parser>::try_parse_from(["audit", s.flag, value])
+                    .unwrap_or_else(|e| panic!("{} {value}: {e}", s.flag));
+                let err = Settings::from_args(&cli.settings).unwrap_err();
+                let text = err.to_string();
+                assert!(text.contains(s.flag) && text.contains(value), "{text}");
+                assert!(text.contains(&format!("from {} to {}", n.min, n.max)), "{text}");
             }
         }
     }
