@@ -219,7 +219,7 @@ pub async fn restore(
             untag.push(console.to_string());
         }
         let disabled_by_us = record == Some(Trail::Done);
-        if iam.has_login_profile(user).await? {
+        if iam.login_profile(user).await?.is_some() {
             outcome.console_note = Some("the user already has a console password; not changed".to_string());
             if disabled_by_us {
                 untag.push(console.to_string());
@@ -246,7 +246,7 @@ pub async fn restore(
     }
 
     if !untag.is_empty() {
-        admin.untag_user(user, &untag).await?;
+        iam.untag_user(user, &untag).await?;
     }
     if !outcome.keys_reactivated.is_empty() || outcome.console_restored || !outcome.services_kept.is_empty() {
         tag_user(iam, user, trail::RESTORED, &trail::stamp(now)).await?;

@@ -55,8 +55,12 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
         findings = plan.items.len(),
         changes = plan.change_count(),
         rejected_rows = inventory.rejected.len(),
+        suspicious_tags = plan.suspicious.len(),
         "planned"
     );
+    for t in &plan.suspicious {
+        tracing::warn!(user = %t.user, key = %t.key, value = %t.value, reason = %t.reason, "suspicious tag ignored");
+    }
 
     let (mut deny_items, advisor_users) = if settings.least_privilege.enabled {
         deny::assess(iam, &inventory, settings, now).await
@@ -114,6 +118,7 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
             .chain(deny_items.into_iter().map(|d| d.finding))
             .collect(),
         rejected_rows: inventory.rejected.clone(),
+        suspicious_tags: plan.suspicious,
         summary: Summary {
             users_evaluated: plan.users_evaluated,
             credentials_evaluated: plan.credentials_evaluated,

@@ -36,6 +36,8 @@ pub const KEEP_SERVICES: &str = "iam-janitor:keep-services";
 pub const SLACK_WEBHOOK: &str = "iam-janitor:slack-webhook";
 /// The path of the engine's deny policies: IAM policies and SCPs can target it.
 pub const POLICY_PATH: &str = "/iam-janitor/";
+/// IAM's quota of tags per user. A record that does not fit means no change.
+pub const USER_TAG_QUOTA: usize = 50;
 /// Start of the value of a record whose change was not made.
 pub const NOT_DONE: &str = "not-done";
 
@@ -119,6 +121,31 @@ pub fn stamp(at: OffsetDateTime) -> String {
     Record::Done(at).to_string()
 }
 
+/// Whether a tag key spells one of the tool's keys (`iam-janitor:…`) in another case,
+/// such as `IAM-Janitor:Restored`.
+///
+/// IAM keeps tag keys unique ignoring case, but the guardrails SCP matches
+/// `iam-janitor:*` case-sensitively, so anyone allowed to tag users can write such a
+/// key. The engine reads its own keys exactly as it writes them (all lowercase; a key
+/// record keeps its key ID's case), ignores other spellings and reports them. The
+/// exemption and keep-services tags are matched ignoring case (IAM's semantics, and the
+/// SCP protects them with a case-insensitive operator): callers leave those out.
+pub fn is_case_variant(key: &str) -> bool {
+    let Some(head) = key.get(..PREFIX.len()) else {
+        return false;
+    };
+    if !head.eq_ignore_ascii_case(PREFIX) {
+        return false;
+    }
+    let lower = key.to_ascii_lowercase();
+    let canonical = match lower.strip_prefix(KEY_DISABLED_PREFIX) {
+        // The key ID after the record's prefix keeps its own case.
+        Some(_) => format!("{KEY_DISABLED_PREFIX}{}", &key[KEY_DISABLED_PREFIX.len()..]),
+        None => lower,
+    };
+    key != canonical
+}
+
 /// The restore time in a `iam-janitor:restored` value, if it is one.
 pub fn parse_time(value: &str) -> Option<OffsetDateTime> {
     match Record::parse(value) {
@@ -171,5 +198,32 @@ mod tests {
         assert_eq!(Subject::from_tag_key(KEY_DISABLED_PREFIX), None);
         assert_eq!(Subject::from_tag_key(RESTORED), None);
         assert_eq!(Subject::from_tag_key("IAM-JANITOR:console-disabled"), None);
+    }
+
+    #[test]
+    fn only_other_spellings_of_the_tools_keys_are_case_variants() {
+        for own in [
+            CONSOLE_DISABLED,
+            RESTORED,
+            "iam-janitor:key-disabled:AKIAEXAMPLE",
+            "iam-janitor:anything-else",
+            "Team",
+            "iam-janitor",
+            "iam-janitorx:RESTORED",
+            "",
+            "ü",
+        ] {
+            assert!(!is_case_variant(own), "{own:?}");
+        }
+        for variant in [
+            "IAM-JANITOR:RESTORED",
+            "iam-janitor:Restored",
+            "Iam-Janitor:console-disabled",
+            "iam-janitor:KEY-DISABLED:AKIAEXAMPLE",
+            "IAM-janitor:key-disabled:AKIAEXAMPLE",
+            "IAM-Janitor:Exempt",
+        ] {
+            assert!(is_case_variant(variant), "{variant:?}");
+        }
     }
 }

@@ -51,6 +51,7 @@ fn action_scope(scope: Scope) -> ActionScope {
         Scope::User => ActionScope::User,
         Scope::JanitorPolicy => ActionScope::JanitorPolicy,
         Scope::AttachJanitorPolicy => ActionScope::AttachJanitorPolicy,
+        Scope::TrailRecords => ActionScope::TrailRecords,
     }
 }
 
@@ -400,7 +401,7 @@ mod tests {
             let resource = &statement["Resource"];
             match permission.scope {
                 Scope::Read => assert_eq!(resource, "*"),
-                Scope::User | Scope::AttachJanitorPolicy => assert_eq!(
+                Scope::User | Scope::AttachJanitorPolicy | Scope::TrailRecords => assert_eq!(
                     resource,
                     &json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*"}),
                     "{}",
@@ -417,6 +418,19 @@ mod tests {
                 assert_eq!(
                     statement["Condition"]["ArnLike"]["iam:PolicyARN"],
                     json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/iam-janitor/*"})
+                );
+            }
+            if permission.scope == Scope::TrailRecords {
+                // Only its own records of keys, spelt as it writes them.
+                assert_eq!(
+                    statement["Condition"],
+                    json!({"ForAllValues:StringLike": {"aws:TagKeys": "iam-janitor:key-disabled:*"}}),
+                    "{}",
+                    permission.action
+                );
+                assert_eq!(
+                    "iam-janitor:key-disabled:*",
+                    format!("{}*", iam_janitor::trail::KEY_DISABLED_PREFIX)
                 );
             }
         }

@@ -38,15 +38,23 @@ pub enum ActionScope {
     /// Attaching and detaching policies on users ([`USER_ARNS`]), only policies under
     /// [`JANITOR_POLICY_ARNS`] (condition `ArnLike iam:PolicyARN`).
     AttachJanitorPolicy,
+    /// Removing tags from the account's users ([`USER_ARNS`]), only the engine's records
+    /// of deactivated keys (condition `ForAllValues:StringLike aws:TagKeys`
+    /// [`KEY_RECORD_TAG_KEYS`], which is case-sensitive like the records).
+    TrailRecords,
 }
+
+/// The tag keys of the engine's records of deactivated keys.
+pub const KEY_RECORD_TAG_KEYS: &str = "iam-janitor:key-disabled:*";
 
 impl ActionScope {
     /// Every scope, in statement order.
-    pub const ALL: [ActionScope; 4] = [
+    pub const ALL: [ActionScope; 5] = [
         ActionScope::Read,
         ActionScope::User,
         ActionScope::JanitorPolicy,
         ActionScope::AttachJanitorPolicy,
+        ActionScope::TrailRecords,
     ];
 
     /// The statement's `Sid`.
@@ -56,6 +64,7 @@ impl ActionScope {
             ActionScope::User => "ChangeUsers",
             ActionScope::JanitorPolicy => "ManageJanitorPolicies",
             ActionScope::AttachJanitorPolicy => "AttachJanitorPolicies",
+            ActionScope::TrailRecords => "RemoveOwnRecords",
         }
     }
 
@@ -63,7 +72,7 @@ impl ActionScope {
     pub fn resource(self) -> Expr {
         match self {
             ActionScope::Read => Expr::from("*"),
-            ActionScope::User | ActionScope::AttachJanitorPolicy => Expr::sub(USER_ARNS),
+            ActionScope::User | ActionScope::AttachJanitorPolicy | ActionScope::TrailRecords => Expr::sub(USER_ARNS),
             ActionScope::JanitorPolicy => Expr::sub(JANITOR_POLICY_ARNS),
         }
     }
@@ -75,6 +84,10 @@ impl ActionScope {
             ActionScope::AttachJanitorPolicy => Some(BTreeMap::from([(
                 "ArnLike".to_string(),
                 BTreeMap::from([("iam:PolicyARN".to_string(), Values::one(Expr::sub(JANITOR_POLICY_ARNS)))]),
+            )])),
+            ActionScope::TrailRecords => Some(BTreeMap::from([(
+                "ForAllValues:StringLike".to_string(),
+                BTreeMap::from([("aws:TagKeys".to_string(), Values::one(Expr::from(KEY_RECORD_TAG_KEYS)))]),
             )])),
         }
     }
@@ -89,6 +102,9 @@ impl ActionScope {
             }
             ActionScope::AttachJanitorPolicy => {
                 "Attach and detach policies on users (`user/*`): only its own policies under `/iam-janitor/`"
+            }
+            ActionScope::TrailRecords => {
+                "Remove tags from users (`user/*`): only its records of deactivated keys (`iam-janitor:key-disabled:*`)"
             }
         }
     }

@@ -5,13 +5,15 @@
 //!
 //! - [`confirm`] takes a candidate and the live reads made so far ([`Live`]) and returns
 //!   either its verdict ([`Confirmed`]) or the next read it needs ([`Read`]);
-//! - [`trail_records`], [`trail_failed`], [`write_of`], [`settle`] and [`not_done_failed`]
-//!   say what to write and how each answer changes the findings;
+//! - [`compact`], [`trail_records`], [`trail_failed`], [`write_of`], [`settle`] and
+//!   [`not_done_failed`] say what to write and how each answer changes the findings;
 //! - [`process_user`] (the driver) makes the reads and writes they ask for, and nothing
 //!   else.
 //!
 //! The audit trail is written first: one TagUser call with a record per credential about
-//! to change, then the changes. A change is never made without its record (restore reads
+//! to change, then the changes. Before it, the records of keys the user no longer has are
+//! removed (UntagUser), so that rotating keys never fills IAM's 50 tags per user; a user
+//! still at the quota is not changed ([`compact`]). A change is never made without its record (restore reads
 //! these tags), whatever fails or stops in between: a failed TagUser means no change at
 //! all, and a run stopped after the tag (a Lambda timeout, a lost answer) leaves a record
 //! that the next run completes, since the credential is still dormant. The price is a
@@ -28,32 +30,36 @@ use futures::StreamExt;
 use time::OffsetDateTime;
 
 use crate::dormant::rules::{self, Credential, CredentialFacts, Planned, Standing};
-use crate::iam::{AwsError, Deleted, ErrorKind, Iam, LiveKey};
+use crate::iam::{AwsError, Deleted, ErrorKind, Iam, LiveKey, LiveUser};
 use crate::model::inventory::Tag;
 use crate::model::report::{Finding, ReasonCode, Status};
 use crate::settings::{Mode, Settings};
-use crate::trail::{Record, Subject};
+use crate::trail::{self, Record, Subject};
 
 /// A live read the step function asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Read {
-    /// GetLoginProfile: does the user have a console password now?
+    /// GetLoginProfile: does the user have a console password now, set when?
     LoginProfile,
-    /// GetUser: the password's last use now.
-    PasswordLastUsed,
+    /// GetUser: the user's creation time and the password's last use now.
+    User,
     /// ListAccessKeys: the user's keys now.
     AccessKeys,
     /// GetAccessKeyLastUsed of one key.
     KeyLastUsed(String),
+    /// ListUserTags: the user's tags now (the audit trail and the tag quota).
+    Tags,
 }
 
 /// The live reads of one user made so far; each is read at most once per phase.
 #[derive(Debug, Clone, Default)]
 pub struct Live {
-    pub login_profile: Option<Result<bool, AwsError>>,
-    pub password_last_used: Option<Result<Option<OffsetDateTime>, AwsError>>,
+    /// When the console password was set, or `None` if the user has none.
+    pub login_profile: Option<Result<Option<OffsetDateTime>, AwsError>>,
+    pub user: Option<Result<LiveUser, AwsError>>,
     pub keys: Option<Result<Vec<LiveKey>, AwsError>>,
     pub key_last_used: BTreeMap<String, Result<Option<OffsetDateTime>, AwsError>>,
+    pub tags: Option<Result<Vec<Tag>, AwsError>>,
 }
 
 /// The verdict on one candidate after live confirmation.
@@ -74,13 +80,14 @@ pub enum Confirmed {
 /// One step of confirmation: the verdict, or the read still needed for it.
 pub fn confirm(item: &Planned, live: &Live, settings: &Settings, now: OffsetDateTime) -> Result<Confirmed, Read> {
     match item.credential {
-        Credential::Console => confirm_console(item.facts, live, settings, now),
+        Credential::Console => confirm_console(item.facts, item.user_created, live, settings, now),
         Credential::AccessKey { slot, created } => confirm_key(item.facts, slot, created, live, settings, now),
     }
 }
 
 fn confirm_console(
     facts: CredentialFacts,
+    user_created: OffsetDateTime,
     live: &Live,
     settings: &Settings,
     now: OffsetDateTime,
@@ -89,23 +96,66 @@ fn confirm_console(
     // by an earlier run or by someone else, is not deleted "again". It also tells an
     // answer of NoSuchEntity to DeleteLoginProfile (a retry whose first attempt took
     // effect) from a password that was never there.
-    match live.login_profile.as_ref().ok_or(Read::LoginProfile)? {
-        Ok(true) => {}
-        Ok(false) => {
+    let set_at = match live.login_profile.as_ref().ok_or(Read::LoginProfile)? {
+        Ok(Some(set_at)) => *set_at,
+        Ok(None) => {
             return Ok(Confirmed::Skip(
                 ReasonCode::AlreadyDone,
                 "login profile already deleted".to_string(),
             ));
         }
         Err(e) => return Ok(Confirmed::Failed(e.to_string())),
-    }
-    Ok(match live.password_last_used.as_ref().ok_or(Read::PasswordLastUsed)? {
+    };
+    let user = match live.user.as_ref().ok_or(Read::User)? {
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            Confirmed::Skip(ReasonCode::Gone, "user no longer exists".to_string())
+            return Ok(Confirmed::Skip(ReasonCode::Gone, "user no longer exists".to_string()));
         }
-        Err(e) => Confirmed::Failed(e.to_string()),
-        Ok(last_used) => recheck(facts, *last_used, None, settings, now, "console password"),
-    })
+        Err(e) => return Ok(Confirmed::Failed(e.to_string())),
+        Ok(user) => user,
+    };
+    // The report's row describes the user who had this name when it was generated.
+    if user.created.unix_timestamp() != user_created.unix_timestamp() {
+        return Ok(Confirmed::Skip(
+            ReasonCode::UserRecreated,
+            format!(
+                "the user was deleted and recreated since the credential report (created {}, the report's user {}): \
+                 not changed; the next report judges this one",
+                trail::stamp(user.created),
+                trail::stamp(user_created)
+            ),
+        ));
+    }
+    // A password deleted and set again since the report (a login profile created after
+    // it) is a new password: its idle time starts when it was set, not at the report's
+    // `password_last_changed`.
+    if set_at > facts.baseline {
+        let renewed = CredentialFacts {
+            baseline: set_at,
+            last_used: facts.last_used.max(user.password_last_used),
+        };
+        if let (idle, Standing::Active | Standing::Warn { .. }) = rules::assess(renewed, settings, now) {
+            return Ok(Confirmed::Skip(
+                ReasonCode::SetSinceReport,
+                format!(
+                    "console password set again {} (a new login profile), after the credential report: idle {idle} days \
+                     on live data; not changed",
+                    set_at.date()
+                ),
+            ));
+        }
+    }
+    let facts = CredentialFacts {
+        baseline: facts.baseline.max(set_at),
+        ..facts
+    };
+    Ok(recheck(
+        facts,
+        user.password_last_used,
+        None,
+        settings,
+        now,
+        "console password",
+    ))
 }
 
 fn confirm_key(
@@ -235,6 +285,99 @@ fn subject(finding: &Finding) -> Subject {
     }
 }
 
+/// What to do to the user's tags before writing the records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compaction {
+    /// Remove these records of keys the user no longer has (none: nothing to remove),
+    /// then write.
+    Write { untag: Vec<String> },
+    /// Even without them, the records would take the user past IAM's tag quota: no
+    /// change without its record, so nothing is changed.
+    OverQuota(Room),
+}
+
+/// The tag count a user would reach with the records, past the quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    /// Tags the user would have with the records.
+    pub needed: usize,
+    /// Of the tags the user would keep, those that are not the tool's.
+    pub others: usize,
+}
+
+/// Whether the records fit on a user with these tags once `removed` are gone. A record
+/// whose key the user already has (ignoring case, as IAM compares keys) replaces it and
+/// takes no new tag.
+pub fn room(records: &[Tag], live_tags: &[Tag], removed: &[String]) -> Result<(), Room> {
+    let kept: Vec<&Tag> = live_tags.iter().filter(|t| !removed.contains(&t.key)).collect();
+    let added = records
+        .iter()
+        .filter(|r| !kept.iter().any(|t| t.key.eq_ignore_ascii_case(&r.key)))
+        .count();
+    let needed = kept.len() + added;
+    if needed > trail::USER_TAG_QUOTA {
+        Err(Room {
+            needed,
+            others: kept.iter().filter(|t| !t.key.starts_with(trail::PREFIX)).count(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Trail compaction: the key records whose key is gone are removed; the records to
+/// write must then fit IAM's quota of tags per user ([`room`]).
+pub fn compact(records: &[Tag], live_tags: &[Tag], live_keys: &[LiveKey]) -> Compaction {
+    let untag: Vec<String> = live_tags
+        .iter()
+        .filter(|t| match Subject::from_tag_key(&t.key) {
+            Some(Subject::Key(id)) => !live_keys.iter().any(|k| k.id == id),
+            _ => false,
+        })
+        .map(|t| t.key.clone())
+        .collect();
+    match room(records, live_tags, &untag) {
+        Ok(()) => Compaction::Write { untag },
+        Err(over) => Compaction::OverQuota(over),
+    }
+}
+
+/// One step before the audit trail: the compaction of the user's tags now, or the read
+/// still needed for it. A failed read is the error (then nothing is changed).
+pub fn prepare_trail(records: &[Tag], live: &Live) -> Result<Result<Compaction, AwsError>, Read> {
+    let note = "reading the user's tags and keys before writing the audit trail";
+    let tags = match live.tags.as_ref().ok_or(Read::Tags)? {
+        Ok(tags) => tags,
+        Err(e) => return Ok(Err(e.clone().with_note(note))),
+    };
+    let keys = match live.keys.as_ref().ok_or(Read::AccessKeys)? {
+        Ok(keys) => keys,
+        Err(e) => return Ok(Err(e.clone().with_note(note))),
+    };
+    Ok(Ok(compact(records, tags, keys)))
+}
+
+/// The user is at the tag quota: the change is not made, and the finding says what an
+/// administrator can do. `unremoved` is why the records of deleted keys, which would
+/// have made room, could not be removed.
+pub fn over_quota(finding: &mut Finding, over: Room, unremoved: Option<&AwsError>) {
+    finding.status = Status::Failed;
+    finding.reason_code = ReasonCode::TagQuota;
+    let unremoved = unremoved
+        .map(|e| format!(" The records of keys the user no longer has could not be removed to make room: {e}."))
+        .unwrap_or_default();
+    finding.reason = format!(
+        "not changed: its audit-trail record does not fit on the user, who would need {} tags where IAM allows \
+         {quota} ({} of them not iam-janitor's). iam-janitor makes no change without its record.{unremoved} An \
+         administrator can remove tags the user no longer needs, and the next run makes the change; or disable the \
+         credential by hand ({})",
+        over.needed,
+        over.others,
+        finding.reason,
+        quota = trail::USER_TAG_QUOTA,
+    );
+}
+
 /// The records to write before the changes: one per credential about to change.
 pub fn trail_records(findings: &[&Finding], now: OffsetDateTime) -> Vec<Tag> {
     findings
@@ -258,7 +401,11 @@ pub fn records_written(records: &[Tag], live_tags: &Result<Vec<Tag>, AwsError>) 
 /// The records could not be written: nothing is changed.
 pub fn trail_failed(finding: &mut Finding, error: &AwsError) {
     finding.status = Status::Failed;
-    finding.reason_code = ReasonCode::TrailFailed;
+    finding.reason_code = match error.kind() {
+        // Tags added by someone else since the user's tags were read.
+        ErrorKind::LimitExceeded => ReasonCode::TagQuota,
+        _ => ReasonCode::TrailFailed,
+    };
     finding.reason = format!(
         "the audit-trail tag could not be written, not changed: {error} ({})",
         finding.reason
@@ -295,7 +442,7 @@ pub fn reread_of(write: &Write) -> Read {
 /// Whether a write is in effect on the live state read after it failed.
 pub fn in_effect(write: &Write, live: &Live) -> Option<Result<bool, AwsError>> {
     match write {
-        Write::DeleteLoginProfile => live.login_profile.clone().map(|r| r.map(|has| !has)),
+        Write::DeleteLoginProfile => live.login_profile.clone().map(|r| r.map(|set| set.is_none())),
         Write::DeactivateKey(id) => live
             .keys
             .clone()
@@ -416,9 +563,10 @@ pub async fn confirm_and_apply(
 /// Makes one read into `live`.
 async fn read(iam: &Iam, user: &str, what: Read, live: &mut Live) {
     match what {
-        Read::LoginProfile => live.login_profile = Some(iam.has_login_profile(user).await),
-        Read::PasswordLastUsed => live.password_last_used = Some(iam.password_last_used(user).await),
+        Read::LoginProfile => live.login_profile = Some(iam.login_profile(user).await),
+        Read::User => live.user = Some(iam.user(user).await),
         Read::AccessKeys => live.keys = Some(iam.access_keys(user).await),
+        Read::Tags => live.tags = Some(iam.user_tags(user).await),
         Read::KeyLastUsed(id) => {
             let answer = iam.access_key_last_used(&id).await;
             live.key_last_used.insert(id, answer);
@@ -456,11 +604,57 @@ async fn process_user(
         return items;
     }
 
-    // 2. The audit trail, before any change.
+    // 2. The audit trail, before any change: first make room (records of keys the user
+    // no longer has), then write.
     let records = trail_records(
         &confirmed.iter().map(|&idx| &items[idx].1.finding).collect::<Vec<_>>(),
         now,
     );
+    let compaction = loop {
+        match prepare_trail(&records, &live) {
+            Ok(compaction) => break compaction,
+            Err(what) => read(iam, &user, what, &mut live).await,
+        }
+    };
+    let compaction = match compaction {
+        Ok(compaction) => compaction,
+        Err(e) => {
+            for idx in confirmed {
+                trail_failed(&mut items[idx].1.finding, &e);
+            }
+            return items;
+        }
+    };
+    let over = match compaction {
+        Compaction::OverQuota(over) => Some((over, None)),
+        Compaction::Write { untag } if !untag.is_empty() => match iam.untag_user(&user, &untag).await {
+            Ok(()) => {
+                tracing::info!(user = %user, removed = untag.len(), "removed records of deleted keys");
+                None
+            }
+            Err(e) => {
+                // The answer may have been lost after the records were removed: look
+                // again (or, if that fails too, count them as still there). Without
+                // that room, the new records may still fit.
+                let before = live
+                    .tags
+                    .as_ref()
+                    .and_then(|t| t.as_ref().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let now = iam.user_tags(&user).await.unwrap_or(before);
+                room(&records, &now, &[]).err().map(|over| (over, Some(e)))
+            }
+        },
+        Compaction::Write { .. } => None,
+    };
+    if let Some((over, unremoved)) = over {
+        tracing::error!(user = %user, needed = over.needed, "at the tag quota; nothing changed");
+        for idx in confirmed {
+            over_quota(&mut items[idx].1.finding, over, unremoved.as_ref());
+        }
+        return items;
+    }
     if let Err(e) = iam.tag_user(&user, &records).await {
         let live_tags = iam.user_tags(&user).await;
         if let Err(unread) = &live_tags {

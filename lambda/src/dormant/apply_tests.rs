@@ -56,6 +56,7 @@ fn console() -> Planned {
             last_used: Some(days_ago(200)),
             baseline: days_ago(400),
         },
+        user_created: days_ago(1000),
     }
 }
 
@@ -71,6 +72,15 @@ fn key() -> Planned {
             last_used: Some(days_ago(200)),
             baseline: days_ago(400),
         },
+        user_created: days_ago(1000),
+    }
+}
+
+/// The report's user (created 1000 days ago), whose password was last used then.
+fn live_user(password_last_used: Option<OffsetDateTime>) -> LiveUser {
+    LiveUser {
+        created: days_ago(1000),
+        password_last_used,
     }
 }
 
@@ -93,7 +103,8 @@ fn confirm_with(item: &Planned, answers: &Live) -> (Confirmed, Vec<Read>) {
                 assert!(!reads.contains(&read), "{read:?} asked for twice");
                 match &read {
                     Read::LoginProfile => live.login_profile = answers.login_profile.clone(),
-                    Read::PasswordLastUsed => live.password_last_used = answers.password_last_used.clone(),
+                    Read::User => live.user = answers.user.clone(),
+                    Read::Tags => live.tags = answers.tags.clone(),
                     Read::AccessKeys => live.keys = answers.keys.clone(),
                     Read::KeyLastUsed(id) => {
                         live.key_last_used
@@ -109,12 +120,12 @@ fn confirm_with(item: &Planned, answers: &Live) -> (Confirmed, Vec<Read>) {
 #[test]
 fn a_console_password_still_dormant_is_confirmed_after_two_reads() {
     let answers = Live {
-        login_profile: Some(Ok(true)),
-        password_last_used: Some(Ok(Some(days_ago(150)))),
+        login_profile: Some(Ok(Some(days_ago(400)))),
+        user: Some(Ok(live_user(Some(days_ago(150))))),
         ..Live::default()
     };
     let (verdict, reads) = confirm_with(&console(), &answers);
-    assert_eq!(reads, [Read::LoginProfile, Read::PasswordLastUsed]);
+    assert_eq!(reads, [Read::LoginProfile, Read::User]);
     assert_eq!(
         verdict,
         Confirmed::Dormant {
@@ -128,7 +139,7 @@ fn a_console_password_still_dormant_is_confirmed_after_two_reads() {
 #[test]
 fn a_password_already_deleted_is_skipped_without_reading_its_last_use() {
     let answers = Live {
-        login_profile: Some(Ok(false)),
+        login_profile: Some(Ok(None)),
         ..Live::default()
     };
     let (verdict, reads) = confirm_with(&console(), &answers);
@@ -142,8 +153,8 @@ fn a_password_already_deleted_is_skipped_without_reading_its_last_use() {
 #[test]
 fn a_credential_used_since_the_report_is_no_longer_dormant() {
     let answers = Live {
-        login_profile: Some(Ok(true)),
-        password_last_used: Some(Ok(Some(days_ago(3)))),
+        login_profile: Some(Ok(Some(days_ago(400)))),
+        user: Some(Ok(live_user(Some(days_ago(3))))),
         ..Live::default()
     };
     let (verdict, _) = confirm_with(&console(), &answers);
@@ -172,8 +183,8 @@ fn a_credential_used_since_the_report_is_no_longer_dormant() {
 fn a_report_older_than_the_live_data_never_makes_a_credential_look_idler() {
     // The live last use is older than the report's (or unknown): the report's stands.
     let answers = Live {
-        login_profile: Some(Ok(true)),
-        password_last_used: Some(Ok(None)),
+        login_profile: Some(Ok(Some(days_ago(400)))),
+        user: Some(Ok(live_user(None))),
         ..Live::default()
     };
     let (verdict, _) = confirm_with(&console(), &answers);
@@ -186,8 +197,8 @@ fn a_report_older_than_the_live_data_never_makes_a_credential_look_idler() {
 #[test]
 fn a_user_deleted_since_the_report_is_skipped_and_failed_reads_fail() {
     let answers = Live {
-        login_profile: Some(Ok(true)),
-        password_last_used: Some(Err(error(Some("NoSuchEntity")))),
+        login_profile: Some(Ok(Some(days_ago(400)))),
+        user: Some(Err(error(Some("NoSuchEntity")))),
         ..Live::default()
     };
     assert_eq!(
@@ -321,11 +332,11 @@ fn records_come_first_one_per_credential_and_a_lost_answer_is_re_read() {
 #[test]
 fn when_the_trail_tag_fails_nothing_is_changed() {
     let mut item = console();
-    trail_failed(&mut item.finding, &error(Some("LimitExceeded")));
+    trail_failed(&mut item.finding, &error(Some("ServiceFailure")));
     assert_eq!(item.finding.status, Status::Failed);
     assert_eq!(
         item.finding.reason,
-        "the audit-trail tag could not be written, not changed: Op failed: LimitExceeded: it went wrong (idle 200 days)"
+        "the audit-trail tag could not be written, not changed: Op failed: ServiceFailure: it went wrong (idle 200 days)"
     );
     assert_eq!(item.finding.reason_code, ReasonCode::TrailFailed);
 }
@@ -351,8 +362,11 @@ fn each_confirmed_credential_has_its_write_and_its_re_read() {
         login_profile: Some(Ok(has)),
         ..Live::default()
     };
-    assert_eq!(in_effect(&Write::DeleteLoginProfile, &profile(false)), Some(Ok(true)));
-    assert_eq!(in_effect(&Write::DeleteLoginProfile, &profile(true)), Some(Ok(false)));
+    assert_eq!(in_effect(&Write::DeleteLoginProfile, &profile(None)), Some(Ok(true)));
+    assert_eq!(
+        in_effect(&Write::DeleteLoginProfile, &profile(Some(days_ago(5)))),
+        Some(Ok(false))
+    );
     assert_eq!(in_effect(&Write::DeleteLoginProfile, &Live::default()), None);
 }
 
@@ -422,4 +436,190 @@ fn an_answer_lost_and_a_failed_re_read_is_unknown_and_keeps_its_record() {
         "Op failed: it went wrong; whether it took effect is unknown (Op failed: Throttling: it went wrong) (idle 200 days)"
     );
     assert_eq!(f.reason_code, ReasonCode::OutcomeUnknown);
+}
+
+#[test]
+fn a_password_set_again_since_the_report_is_a_new_password() {
+    // Deleted and set again 10 days ago (after the report): idle 10 days, not 200.
+    let answers = Live {
+        login_profile: Some(Ok(Some(days_ago(10)))),
+        user: Some(Ok(live_user(Some(days_ago(200))))),
+        ..Live::default()
+    };
+    let (verdict, _) = confirm_with(&console(), &answers);
+    let Confirmed::Skip(ReasonCode::SetSinceReport, why) = verdict else {
+        panic!("{verdict:?}")
+    };
+    assert!(why.starts_with("console password set again 2026-11-11"), "{why}");
+    assert!(why.contains("idle 10 days"), "{why}");
+
+    // Set again, but long ago and unused since: still dormant, measured from then.
+    let answers = Live {
+        login_profile: Some(Ok(Some(days_ago(120)))),
+        user: Some(Ok(live_user(None))),
+        ..Live::default()
+    };
+    let mut item = console();
+    item.facts.last_used = None;
+    let (verdict, _) = confirm_with(&item, &answers);
+    assert!(
+        matches!(verdict, Confirmed::Dormant { idle_days: 120, .. }),
+        "{verdict:?}"
+    );
+
+    // A profile older than the report's baseline changes nothing.
+    let answers = Live {
+        login_profile: Some(Ok(Some(days_ago(900)))),
+        user: Some(Ok(live_user(None))),
+        ..Live::default()
+    };
+    let (verdict, _) = confirm_with(&console(), &answers);
+    assert!(
+        matches!(verdict, Confirmed::Dormant { idle_days: 200, .. }),
+        "{verdict:?}"
+    );
+}
+
+#[test]
+fn a_user_recreated_since_the_report_is_not_judged_by_the_old_row() {
+    let answers = Live {
+        login_profile: Some(Ok(Some(days_ago(400)))),
+        user: Some(Ok(LiveUser {
+            created: days_ago(1000) + Duration::seconds(1),
+            password_last_used: None,
+        })),
+        ..Live::default()
+    };
+    let (verdict, reads) = confirm_with(&console(), &answers);
+    assert_eq!(reads, [Read::LoginProfile, Read::User]);
+    let Confirmed::Skip(ReasonCode::UserRecreated, why) = verdict else {
+        panic!("{verdict:?}")
+    };
+    assert!(why.contains("deleted and recreated"), "{why}");
+    // Sub-second differences are the report's precision, not another user.
+    let answers = Live {
+        login_profile: Some(Ok(Some(days_ago(400)))),
+        user: Some(Ok(LiveUser {
+            created: days_ago(1000) + Duration::milliseconds(300),
+            password_last_used: None,
+        })),
+        ..Live::default()
+    };
+    assert!(matches!(
+        confirm_with(&console(), &answers).0,
+        Confirmed::Dormant { .. }
+    ));
+}
+
+fn tag(key: &str) -> Tag {
+    Tag {
+        key: key.to_string(),
+        value: "2026-01-01T00:00:00Z".to_string(),
+    }
+}
+
+#[test]
+fn compaction_removes_only_records_of_keys_the_user_no_longer_has() {
+    let records = [tag(&format!("iam-janitor:key-disabled:{KEY}"))];
+    let live_tags = vec![
+        tag("team"),
+        tag("iam-janitor:key-disabled:AKIAGONE1"),
+        tag("iam-janitor:key-disabled:AKIAGONE2"),
+        tag(&format!("iam-janitor:key-disabled:{KEY}")),
+        tag("iam-janitor:console-disabled"),
+        tag("IAM-JANITOR:KEY-DISABLED:AKIAGONE3"),
+        tag("iam-janitor:restored"),
+    ];
+    assert_eq!(
+        compact(&records, &live_tags, &[live_key(true)]),
+        Compaction::Write {
+            untag: vec![
+                "iam-janitor:key-disabled:AKIAGONE1".to_string(),
+                "iam-janitor:key-disabled:AKIAGONE2".to_string()
+            ]
+        }
+    );
+}
+
+#[test]
+fn a_user_at_the_tag_quota_is_not_changed_and_is_told_why() {
+    let records = [tag("iam-janitor:console-disabled")];
+    let mut live_tags: Vec<Tag> = (0..49).map(|i| tag(&format!("team-{i}"))).collect();
+    // 49 + the record = 50: fits.
+    assert_eq!(compact(&records, &live_tags, &[]), Compaction::Write { untag: vec![] });
+    // 50 + the record: over, unless a stale record makes room.
+    live_tags.push(tag("iam-janitor:key-disabled:AKIAGONE1"));
+    assert_eq!(
+        compact(&records, &live_tags, &[]),
+        Compaction::Write {
+            untag: vec!["iam-janitor:key-disabled:AKIAGONE1".to_string()]
+        }
+    );
+    live_tags.pop();
+    live_tags.push(tag("cost-center"));
+    assert_eq!(
+        compact(&records, &live_tags, &[]),
+        Compaction::OverQuota(Room { needed: 51, others: 50 })
+    );
+    // A record replacing a tag of the same key (ignoring case) takes no room.
+    live_tags.pop();
+    live_tags.push(tag("IAM-JANITOR:CONSOLE-DISABLED"));
+    assert_eq!(compact(&records, &live_tags, &[]), Compaction::Write { untag: vec![] });
+
+    let mut item = console();
+    over_quota(&mut item.finding, Room { needed: 51, others: 50 }, None);
+    assert_eq!(item.finding.status, Status::Failed);
+    assert_eq!(item.finding.reason_code, ReasonCode::TagQuota);
+    assert!(
+        item.finding
+            .reason
+            .starts_with("not changed: its audit-trail record does not fit")
+    );
+    assert!(
+        item.finding
+            .reason
+            .contains("51 tags where IAM allows 50 (50 of them not iam-janitor's)")
+    );
+    assert!(item.finding.reason.contains("remove tags the user no longer needs"));
+    // When removing the records of deleted keys would have made room, but failed.
+    let stale = [tag("iam-janitor:key-disabled:AKIAGONE1")];
+    let full = [&live_tags[..49], &stale].concat();
+    let over = room(&records, &full, &[]).unwrap_err();
+    assert_eq!(over, Room { needed: 51, others: 49 });
+    assert_eq!(
+        room(&records, &full, &["iam-janitor:key-disabled:AKIAGONE1".to_string()]),
+        Ok(())
+    );
+    let mut item = console();
+    over_quota(&mut item.finding, over, Some(&error(Some("AccessDenied"))));
+    assert!(
+        item.finding
+            .reason
+            .contains("could not be removed to make room: Op failed: AccessDenied: it went wrong."),
+        "{}",
+        item.finding.reason
+    );
+    // Tags added by someone else in between: TagUser fails on the quota, said as such.
+    let mut item = console();
+    trail_failed(&mut item.finding, &error(Some("LimitExceeded")));
+    assert_eq!(item.finding.reason_code, ReasonCode::TagQuota);
+}
+
+#[test]
+fn the_trail_needs_the_users_tags_and_keys_and_a_failed_read_changes_nothing() {
+    let records = [tag("iam-janitor:console-disabled")];
+    let mut live = Live::default();
+    assert_eq!(prepare_trail(&records, &live), Err(Read::Tags));
+    live.tags = Some(Ok(vec![]));
+    assert_eq!(prepare_trail(&records, &live), Err(Read::AccessKeys));
+    live.keys = Some(Ok(vec![]));
+    assert_eq!(
+        prepare_trail(&records, &live),
+        Ok(Ok(Compaction::Write { untag: vec![] }))
+    );
+    live.tags = Some(Err(error(Some("AccessDenied"))));
+    let Ok(Err(e)) = prepare_trail(&records, &live) else {
+        panic!()
+    };
+    assert!(e.to_string().contains("before writing the audit trail"), "{e}");
 }

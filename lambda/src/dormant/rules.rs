@@ -14,8 +14,9 @@ use time::OffsetDateTime;
 
 use crate::model::credential_report::{CredentialRow, Observed};
 use crate::model::inventory::{Inventory, UserDetails};
-use crate::model::report::{Action, Finding, Kind, ReasonCode, Status};
+use crate::model::report::{Action, Finding, Kind, ReasonCode, Status, SuspiciousKind, SuspiciousTag};
 use crate::settings::Settings;
+use crate::trail;
 
 /// Where a credential stands against the limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,9 @@ pub struct Planned {
     pub finding: Finding,
     pub credential: Credential,
     pub facts: CredentialFacts,
+    /// The user's creation time in the credential report's row: live confirmation
+    /// compares it with GetUser's to tell a recreated user from the report's.
+    pub user_created: OffsetDateTime,
 }
 
 impl Planned {
@@ -97,6 +101,9 @@ pub struct Plan {
     pub items: Vec<Planned>,
     pub users_evaluated: usize,
     pub credentials_evaluated: usize,
+    /// Tags ignored for the decisions (another spelling of the tool's keys, a restore
+    /// time in the future).
+    pub suspicious: Vec<SuspiciousTag>,
 }
 
 impl Plan {
@@ -107,14 +114,70 @@ impl Plan {
 }
 
 /// When `cargo xtask restore` last gave this user something back (the
-/// `iam-janitor:restored` tag): restored credentials get a new window from then on, or
-/// the next run would disable them again.
-pub fn restored_at(details: Option<&UserDetails>) -> Option<OffsetDateTime> {
+/// `iam-janitor:restored` tag, read exactly as restore writes it): restored credentials
+/// get a new window from then on, or the next run would disable them again. A time
+/// more than [`CLOCK_SKEW`] later than `now` is ignored: it would shield the user
+/// forever ([`suspicious_tags`] reports it); a time less far ahead (the clock of the
+/// machine restore ran on) counts as now.
+pub fn restored_at(details: Option<&UserDetails>, now: OffsetDateTime) -> Option<OffsetDateTime> {
     details?
         .tags
         .iter()
-        .find(|t| t.key.eq_ignore_ascii_case(crate::trail::RESTORED))
-        .and_then(|t| OffsetDateTime::parse(t.value.trim(), &time::format_description::well_known::Rfc3339).ok())
+        .find(|t| t.key == trail::RESTORED)
+        .and_then(|t| trail::parse_time(&t.value))
+        .filter(|at| *at <= now + CLOCK_SKEW)
+        .map(|at| at.min(now))
+}
+
+/// How far ahead of the run a restore time may be and still count: restore runs on an
+/// administrator's machine, whose clock may be ahead of the Lambda's.
+pub const CLOCK_SKEW: time::Duration = time::Duration::hours(1);
+
+/// The user's tags that the engine ignores for its decisions and reports: another
+/// spelling of one of the tool's keys (the exemption and keep-services tags excepted,
+/// which are matched ignoring case), and a restore time in the future.
+pub fn suspicious_tags(details: &UserDetails, settings: &Settings, now: OffsetDateTime) -> Vec<SuspiciousTag> {
+    let mut out = Vec::new();
+    for t in &details.tags {
+        let own_setting = t.key.eq_ignore_ascii_case(&settings.exempt_tag.key)
+            || t.key.eq_ignore_ascii_case(&settings.least_privilege.keep_services_tag);
+        let (kind, reason) = if trail::is_case_variant(&t.key) && !own_setting {
+            (
+                SuspiciousKind::CaseVariant,
+                "another spelling of one of iam-janitor's own tag keys, which it reads exactly as it writes \
+                 them: ignored. The tool did not write it; whoever did may want this user never disabled"
+                    .to_string(),
+            )
+        } else if t.key == trail::RESTORED {
+            match trail::parse_time(&t.value) {
+                Some(at) if at > now + CLOCK_SKEW => (
+                    SuspiciousKind::FutureRestore,
+                    format!(
+                        "restore time {} is later than this run: ignored (restore writes the time it ran)",
+                        at.date()
+                    ),
+                ),
+                _ => continue,
+            }
+        } else {
+            continue;
+        };
+        out.push(SuspiciousTag {
+            user: details.name.clone(),
+            key: t.key.clone(),
+            value: t.value.clone(),
+            kind,
+            reason,
+        });
+    }
+    out
+}
+
+/// Whether the user GetAccountAuthorizationDetails lists is not the one in the report's
+/// row: deleted and recreated under the same name since the report was generated.
+/// Creation times are compared to the second (the report's precision).
+pub fn recreated(row: &CredentialRow, details: &UserDetails) -> bool {
+    row.user_creation_time.unix_timestamp() != details.create_date.unix_timestamp()
 }
 
 /// Plans the whole inventory.
@@ -123,7 +186,10 @@ pub fn plan(inventory: &Inventory, settings: &Settings, now: OffsetDateTime) -> 
     for row in &inventory.rows {
         plan.users_evaluated += 1;
         let details = inventory.details.get(&row.user);
-        let restored = restored_at(details);
+        if let Some(d) = details {
+            plan.suspicious.extend(suspicious_tags(d, settings, now));
+        }
+        let restored = restored_at(details, now);
         for (credential, mut facts) in credentials(row) {
             if let Some(t) = restored {
                 facts.baseline = facts.baseline.max(t);
@@ -216,7 +282,16 @@ fn plan_credential(
         Action::Warn => ReasonCode::Warning,
         _ => ReasonCode::Dormant,
     };
-    if let Some(why) = settings.exemption(&row.user, details) {
+    if let Some(d) = details.filter(|d| recreated(row, d)) {
+        status = Status::Skipped;
+        reason_code = ReasonCode::UserRecreated;
+        reason = format!(
+            "the user was deleted and recreated since the credential report (created {}, the report's user {}): \
+             the report's data is the old user's; the next report judges this one",
+            trail::stamp(d.create_date),
+            trail::stamp(row.user_creation_time)
+        );
+    } else if let Some(why) = settings.exemption(&row.user, details) {
         status = Status::Skipped;
         reason_code = ReasonCode::Exempt;
         reason = format!("{why}; {reason}");
@@ -243,6 +318,7 @@ fn plan_credential(
         },
         credential,
         facts,
+        user_created: row.user_creation_time,
     })
 }
 

@@ -383,3 +383,124 @@ fn a_restore_opens_a_new_window() {
     assert_eq!(p.change_count(), 1);
     assert_eq!(p.items[0].finding.idle_days, Some(91));
 }
+
+/// A user with a dormant key (idle 200 days) and these tags.
+fn dormant_with_tags(user: &str, tags: &[(&str, &str)]) -> Inventory {
+    let mut r = row(user);
+    r.keys = [key(1, days_ago(700), Some(days_ago(200))), no_key(2)];
+    let mut inv = inventory(vec![r]);
+    inv.details.insert(user.into(), details(user, tags));
+    inv
+}
+
+#[test]
+fn the_tools_own_tags_count_only_as_it_writes_them_and_other_spellings_are_reported() {
+    let recent = trail::stamp(days_ago(3));
+    for spelling in ["IAM-JANITOR:RESTORED", "iam-janitor:Restored", "Iam-Janitor:restored"] {
+        let p = plan(&dormant_with_tags("sly", &[(spelling, &recent)]), &settings(), NOW);
+        assert_eq!(p.change_count(), 1, "{spelling} must not open a new window");
+        assert_eq!(p.items[0].finding.idle_days, Some(200));
+        assert_eq!(p.suspicious.len(), 1, "{spelling}");
+        let s = &p.suspicious[0];
+        assert_eq!((s.user.as_str(), s.key.as_str()), ("sly", spelling));
+        assert_eq!(s.kind, SuspiciousKind::CaseVariant);
+        assert!(s.reason.contains("ignored"), "{}", s.reason);
+    }
+    // The exact key still counts, and is not suspicious.
+    let p = plan(
+        &dormant_with_tags("honest", &[("iam-janitor:restored", &recent)]),
+        &settings(),
+        NOW,
+    );
+    assert_eq!(p.change_count(), 0);
+    assert!(p.suspicious.is_empty());
+}
+
+#[test]
+fn exemption_and_keep_tags_stay_case_insensitive_and_are_not_suspicious() {
+    let p = plan(
+        &dormant_with_tags(
+            "glass",
+            &[("IAM-Janitor:Exempt", "TRUE"), ("IAM-JANITOR:KEEP-SERVICES", "s3")],
+        ),
+        &settings(),
+        NOW,
+    );
+    assert_eq!(p.items[0].finding.reason_code, ReasonCode::Exempt);
+    assert!(p.suspicious.is_empty(), "{:?}", p.suspicious);
+    // Another spelling of a record key is reported too.
+    let p = plan(
+        &dormant_with_tags("k", &[("IAM-JANITOR:KEY-DISABLED:AKIAEXAMPLE", "x")]),
+        &settings(),
+        NOW,
+    );
+    assert_eq!(p.suspicious.len(), 1);
+    assert_eq!(p.change_count(), 1);
+}
+
+#[test]
+fn a_restore_time_in_the_future_is_ignored_and_reported() {
+    let future = trail::stamp(NOW + Duration::days(3650));
+    let p = plan(
+        &dormant_with_tags("forever", &[("iam-janitor:restored", &future)]),
+        &settings(),
+        NOW,
+    );
+    assert_eq!(p.change_count(), 1);
+    assert_eq!(p.items[0].finding.idle_days, Some(200));
+    assert_eq!(p.suspicious.len(), 1);
+    assert_eq!(p.suspicious[0].kind, SuspiciousKind::FutureRestore);
+    assert!(
+        p.suspicious[0].reason.contains("later than this run"),
+        "{}",
+        p.suspicious[0].reason
+    );
+    // A restore now, or a little ahead (the restoring machine's clock), counts as now.
+    for at in [NOW, NOW + Duration::minutes(59)] {
+        let p = plan(
+            &dormant_with_tags("now", &[("iam-janitor:restored", &trail::stamp(at))]),
+            &settings(),
+            NOW,
+        );
+        assert_eq!(p.change_count(), 0);
+        assert!(p.suspicious.is_empty());
+        // And it opens an ordinary window.
+        let p = plan(
+            &dormant_with_tags("now", &[("iam-janitor:restored", &trail::stamp(at))]),
+            &settings(),
+            NOW + Duration::days(92),
+        );
+        assert_eq!(p.change_count(), 1);
+    }
+    let p = plan(
+        &dormant_with_tags(
+            "ahead",
+            &[("iam-janitor:restored", &trail::stamp(NOW + Duration::minutes(61)))],
+        ),
+        &settings(),
+        NOW,
+    );
+    assert_eq!(p.change_count(), 1);
+    assert_eq!(p.suspicious.len(), 1);
+}
+
+#[test]
+fn a_user_recreated_since_the_report_is_skipped_warnings_included() {
+    let mut r = with_password(row("reborn"), Observed::At(days_ago(80)), Observed::At(days_ago(900)));
+    r.keys = [key(1, days_ago(700), Some(days_ago(200))), no_key(2)];
+    let mut inv = inventory(vec![r]);
+    let mut d = details("reborn", &[]);
+    d.create_date = days_ago(1);
+    inv.details.insert("reborn".into(), d);
+    let p = plan(&inv, &settings(), NOW);
+    assert_eq!(p.items.len(), 2, "{:?}", p.items);
+    assert_eq!(p.change_count(), 0);
+    for item in &p.items {
+        assert_eq!(item.finding.status, Status::Skipped);
+        assert_eq!(item.finding.reason_code, ReasonCode::UserRecreated);
+        assert!(item.finding.reason.contains("deleted and recreated"));
+    }
+    // The same creation time to the second is the same user.
+    inv.details.get_mut("reborn").unwrap().create_date = days_ago(1000) + Duration::milliseconds(999);
+    assert_eq!(plan(&inv, &settings(), NOW).change_count(), 1);
+}

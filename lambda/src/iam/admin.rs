@@ -1,6 +1,6 @@
 //! The calls only restore makes, run by a human with their own credentials: giving a key
-//! or a console password back, removing records, the account's password policy and the
-//! user's attached deny policies.
+//! or a console password back, the account's password policy and the user's attached
+//! deny policies.
 //!
 //! **The Lambda's role never gets these** (CreateLoginProfile above all): they are not in
 //! [`super::permissions::PERMISSIONS`], and its test checks the engine's files only.
@@ -9,7 +9,7 @@
 
 use aws_sdk_iam::types::StatusType;
 
-use super::{AwsError, ErrorKind, Iam, retry_conflicts};
+use super::{AwsError, ErrorKind, Iam};
 use crate::trail::POLICY_PATH;
 
 /// What the account's password policy asks of a new password (GetAccountPasswordPolicy).
@@ -50,22 +50,6 @@ impl Admin<'_> {
             .await
             .map_err(|e| AwsError::from_sdk("CreateLoginProfile", e))
             .map(|_| ())
-    }
-
-    /// Removes tags from the user.
-    pub async fn untag_user(&self, user: &str, keys: &[String]) -> Result<(), AwsError> {
-        retry_conflicts(|| async {
-            self.iam
-                .client
-                .untag_user()
-                .user_name(user)
-                .set_tag_keys(Some(keys.to_vec()))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("UntagUser", e))
-        })
-        .await
-        .map(|_| ())
     }
 
     /// The account's password policy (an account without one asks for nothing).

@@ -135,6 +135,15 @@ pub struct LiveKey {
     pub created: OffsetDateTime,
 }
 
+/// A user as GetUser shows it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveUser {
+    /// When this user was created: a user deleted and recreated under the same name has
+    /// a new one.
+    pub created: OffsetDateTime,
+    pub password_last_used: Option<OffsetDateTime>,
+}
+
 /// What a delete did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deleted {

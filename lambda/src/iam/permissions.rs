@@ -19,6 +19,9 @@ pub enum Scope {
     /// Attaching and detaching policies on users (`user/*`), only when the policy is one
     /// of the engine's (condition `ArnLike iam:PolicyARN …:policy/iam-janitor/*`).
     AttachJanitorPolicy,
+    /// Removing tags from users (`user/*`), only the records of deactivated keys
+    /// (condition `ForAllValues:StringLike aws:TagKeys iam-janitor:key-disabled:*`).
+    TrailRecords,
 }
 
 /// One permission of the engine.
@@ -106,7 +109,7 @@ pub const PERMISSIONS: &[Permission] = &[
     p(
         "iam:ListUserTags",
         Scope::Read,
-        "after a failed audit-trail tag, see whether it was written",
+        "read the user's tags before writing the audit trail (room under the 50-tag quota, records of deleted keys), and see whether a failed tag or untag took effect",
     ),
     p(
         "iam:DeleteLoginProfile",
@@ -149,6 +152,11 @@ pub const PERMISSIONS: &[Permission] = &[
         Scope::AttachJanitorPolicy,
         "detach a user's deny policy when nothing is left to deny",
     ),
+    p(
+        "iam:UntagUser",
+        Scope::TrailRecords,
+        "remove its records of access keys the user no longer has, so that the audit trail never fills the 50 tags a user may have",
+    ),
 ];
 
 /// The actions alone.
@@ -162,11 +170,7 @@ mod tests {
 
     #[test]
     fn restore_only_calls_are_not_in_the_role() {
-        for action in [
-            "iam:CreateLoginProfile",
-            "iam:UntagUser",
-            "iam:GetAccountPasswordPolicy",
-        ] {
+        for action in ["iam:CreateLoginProfile", "iam:GetAccountPasswordPolicy"] {
             assert!(
                 actions().all(|a| a != action),
                 "{action} is restore's, not the Lambda's"

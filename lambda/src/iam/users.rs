@@ -4,7 +4,7 @@
 use aws_sdk_iam::types::{EntityType, StatusType, Tag as SdkTag};
 use time::OffsetDateTime;
 
-use super::{AwsError, Deleted, ErrorKind, Iam, LiveKey, decode_policy_document, retry_conflicts, to_time};
+use super::{AwsError, Deleted, ErrorKind, Iam, LiveKey, LiveUser, decode_policy_document, retry_conflicts, to_time};
 use crate::model::inventory::{JanitorPolicy, PolicyVersion, Tag, UserDetails};
 use crate::trail::POLICY_PATH;
 
@@ -97,8 +97,8 @@ impl Iam {
         Ok(tags)
     }
 
-    /// The user's PasswordLastUsed as IAM has it now.
-    pub async fn password_last_used(&self, user: &str) -> Result<Option<OffsetDateTime>, AwsError> {
+    /// The user as IAM has it now (GetUser): its creation time and the password's last use.
+    pub async fn user(&self, user: &str) -> Result<LiveUser, AwsError> {
         let out = self
             .client
             .get_user()
@@ -106,18 +106,34 @@ impl Iam {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetUser", e))?;
-        Ok(out.user().and_then(|u| u.password_last_used()).and_then(to_time))
+        let u = out.user();
+        let created = u
+            .and_then(|u| to_time(u.create_date()))
+            .ok_or_else(|| AwsError::local("GetUser", format!("no CreateDate in the answer for user {user}")))?;
+        Ok(LiveUser {
+            created,
+            password_last_used: u.and_then(|u| u.password_last_used()).and_then(to_time),
+        })
     }
 
-    /// Whether the user has a console password now (GetLoginProfile; a missing user has
-    /// none).
-    pub async fn has_login_profile(&self, user: &str) -> Result<bool, AwsError> {
+    /// When the user's console password was set (GetLoginProfile's CreateDate), or `None`
+    /// if the user has none now (a missing user has none).
+    pub async fn login_profile(&self, user: &str) -> Result<Option<OffsetDateTime>, AwsError> {
         match self.client.get_login_profile().user_name(user).send().await {
-            Ok(_) => Ok(true),
+            Ok(out) => out
+                .login_profile()
+                .and_then(|p| to_time(p.create_date()))
+                .map(Some)
+                .ok_or_else(|| {
+                    AwsError::local(
+                        "GetLoginProfile",
+                        format!("no CreateDate in the answer for user {user}"),
+                    )
+                }),
             Err(e) => {
                 let e = AwsError::from_sdk("GetLoginProfile", e);
                 if e.kind() == ErrorKind::NotFound {
-                    Ok(false)
+                    Ok(None)
                 } else {
                     Err(e)
                 }
@@ -225,6 +241,22 @@ impl Iam {
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk("TagUser", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes tags from the user: the engine removes only its records of keys the user
+    /// no longer has (its role may untag nothing else), restore its own records.
+    pub async fn untag_user(&self, user: &str, keys: &[String]) -> Result<(), AwsError> {
+        retry_conflicts(|| async {
+            self.client
+                .untag_user()
+                .user_name(user)
+                .set_tag_keys(Some(keys.to_vec()))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("UntagUser", e))
         })
         .await
         .map(|_| ())

@@ -127,6 +127,14 @@ pub enum ReasonCode {
     Gone,
     /// Live data shows use since the credential report.
     UsedSinceReport,
+    /// The password was set again (a new login profile) since the credential report.
+    SetSinceReport,
+    /// The user was deleted and recreated under the same name since the credential
+    /// report: the report's row is the old user's, so the next report judges the new one.
+    UserRecreated,
+    /// The user is at IAM's tag quota: the audit-trail record cannot be written, so the
+    /// change is not made.
+    TagQuota,
     /// A live confirmation read failed: not changed.
     ConfirmationFailed,
     /// No key ID could be matched to the report's key: not changed.
@@ -168,6 +176,9 @@ impl ReasonCode {
             ReasonCode::AlreadyDone => "already done",
             ReasonCode::Gone => "no longer exists",
             ReasonCode::UsedSinceReport => "used since the report",
+            ReasonCode::SetSinceReport => "password set since the report",
+            ReasonCode::UserRecreated => "user recreated since the report",
+            ReasonCode::TagQuota => "user at the tag quota",
             ReasonCode::ConfirmationFailed => "live confirmation failed",
             ReasonCode::NoKeyId => "key ID not resolved",
             ReasonCode::TrailFailed => "audit trail not written",
@@ -184,6 +195,28 @@ impl ReasonCode {
             ReasonCode::AdvisorRejected => "Access Advisor answer rejected",
         }
     }
+}
+
+/// A tag the engine ignored for its decisions, and why: someone other than the engine may
+/// have written it to keep a user from being disabled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SuspiciousTag {
+    pub user: String,
+    pub key: String,
+    pub value: String,
+    pub kind: SuspiciousKind,
+    /// Why, for people.
+    pub reason: String,
+}
+
+/// Why a tag is suspicious.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuspiciousKind {
+    /// One of the tool's keys spelt in another case (`IAM-JANITOR:RESTORED`).
+    CaseVariant,
+    /// A restore time (`iam-janitor:restored`) later than the run.
+    FutureRestore,
 }
 
 /// Why the circuit breaker stopped the run.
@@ -210,6 +243,7 @@ pub struct Summary {
     pub skipped: usize,
     pub failed: usize,
     pub rejected_rows: usize,
+    pub suspicious_tags: usize,
     pub circuit_breaker: Option<BreakerTrip>,
 }
 
@@ -229,6 +263,8 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Credential-report rows that did not parse: reported, never acted on.
     pub rejected_rows: Vec<RejectedRow>,
+    /// Tags the engine ignored for its decisions (see [`SuspiciousTag`]).
+    pub suspicious_tags: Vec<SuspiciousTag>,
     pub summary: Summary,
 }
 
@@ -254,6 +290,7 @@ impl Report {
             }
         }
         s.rejected_rows = self.rejected_rows.len();
+        s.suspicious_tags = self.suspicious_tags.len();
     }
 
     /// Whether the run should end with a non-zero status: a tripped breaker or a failure.
@@ -328,6 +365,13 @@ impl Report {
                 r.line,
                 r.user.as_deref().unwrap_or("?"),
                 r.reason
+            );
+        }
+        for t in &self.suspicious_tags {
+            let _ = writeln!(
+                out,
+                "suspicious tag on {}: {}={} ({})",
+                t.user, t.key, t.value, t.reason
             );
         }
         let s = &self.summary;

@@ -98,7 +98,11 @@ fn finding_line(f: &Finding) -> String {
 
 /// The digest's messages (webhook payloads). Empty when there is nothing to say.
 pub fn digest(report: &Report) -> Vec<Value> {
-    if report.findings.is_empty() && report.rejected_rows.is_empty() && report.summary.circuit_breaker.is_none() {
+    if report.findings.is_empty()
+        && report.rejected_rows.is_empty()
+        && report.suspicious_tags.is_empty()
+        && report.summary.circuit_breaker.is_none()
+    {
         return Vec::new();
     }
     let account = report.account_id.as_deref().unwrap_or("unknown account");
@@ -167,6 +171,29 @@ pub fn digest(report: &Report) -> Vec<Value> {
             .collect();
         groups.push((
             "*Credential-report rows not understood, not acted on*".to_string(),
+            lines,
+        ));
+    }
+
+    if !report.suspicious_tags.is_empty() {
+        let lines = report
+            .suspicious_tags
+            .iter()
+            .map(|t| {
+                escape(&format!(
+                    "• {}: `{}={}` ({})",
+                    t.user,
+                    t.key,
+                    redact_text(&t.value),
+                    redact_text(&t.reason)
+                ))
+            })
+            .collect();
+        groups.push((
+            format!(
+                "*Suspicious tags, ignored: someone may want these users never disabled* ({})",
+                report.suspicious_tags.len()
+            ),
             lines,
         ));
     }
@@ -379,6 +406,7 @@ mod tests {
             warn_days: 14,
             findings,
             rejected_rows: vec![],
+            suspicious_tags: vec![],
             summary: Summary::default(),
         };
         r.recount();
@@ -417,6 +445,29 @@ mod tests {
     #[test]
     fn nothing_to_say_is_no_message() {
         assert!(digest(&report(0)).is_empty());
+    }
+
+    #[test]
+    fn suspicious_tags_alone_are_news() {
+        use crate::model::report::{SuspiciousKind, SuspiciousTag};
+        let mut r = report(0);
+        r.suspicious_tags.push(SuspiciousTag {
+            user: "sly".into(),
+            key: "IAM-JANITOR:RESTORED".into(),
+            value: "2026-11-18T00:00:00Z".into(),
+            kind: SuspiciousKind::CaseVariant,
+            reason: "another spelling of one of iam-janitor's own tag keys".into(),
+        });
+        r.recount();
+        assert_eq!(r.summary.suspicious_tags, 1);
+        let messages = digest(&r);
+        assert_eq!(messages.len(), 1);
+        let text = messages[0].to_string();
+        assert!(text.contains("Suspicious tags, ignored"), "{text}");
+        assert!(
+            text.contains("sly: `IAM-JANITOR:RESTORED=2026-11-18T00:00:00Z`"),
+            "{text}"
+        );
     }
 
     #[test]

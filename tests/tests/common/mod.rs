@@ -21,10 +21,11 @@ pub struct Cli {
 }
 
 /// The IAM operations that change something.
-pub const WRITES: [&str; 9] = [
+pub const WRITES: [&str; 10] = [
     "DeleteLoginProfile",
     "UpdateAccessKey",
     "TagUser",
+    "UntagUser",
     "CreatePolicy",
     "CreatePolicyVersion",
     "DeletePolicyVersion",
