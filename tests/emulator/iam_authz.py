@@ -224,7 +224,8 @@ USER_ACTIONS = {
     "ListAccessKeys", "CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey",
     "ListAttachedUserPolicies", "ListUserPolicies", "GetUserPolicy", "PutUserPolicy",
     "DeleteUserPolicy", "ListGroupsForUser", "ListMFADevices", "ListSSHPublicKeys",
-    "ListServiceSpecificCredentials", "ListSigningCertificates",
+    "ListServiceSpecificCredentials", "ListSigningCertificates", "UpdateSigningCertificate",
+    "UploadSigningCertificate", "DeleteSigningCertificate",
 }
 
 # Actions on a role, named by the RoleName parameter.

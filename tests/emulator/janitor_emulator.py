@@ -38,7 +38,9 @@ Control API (JSON in and out; bad input -> 400 {"error": "..."}; optional
 
     GET    /_janitor/health                      {"ok": true}
     POST   /_janitor/reset                       forget all moto and emulator state
-    POST   /_janitor/seed                        {"users": [...]} -> {"users": [{name, arn, access_key_ids}]}
+    POST   /_janitor/seed                        {"users": [...]} -> {"users": [{name, arn, access_key_ids, certificate_ids}]}
+                                                 (a user: name, path, tags, create_date, password, keys,
+                                                 certificates [{upload_date, status}], managed_policy_arns)
     POST   /_janitor/users/<name>                {create_date, password_last_used, password_last_changed}
     POST   /_janitor/access-keys/<key id>        {create_date, last_used, last_used_service, last_used_region}
     POST   /_janitor/faults                      {action, count, code, status, message, user?}
@@ -76,6 +78,7 @@ import csv
 import hashlib
 import io
 import json
+import random
 import re
 import socket
 import sys
@@ -96,7 +99,7 @@ from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.exceptions import LimitExceededException, ReportNotPresentException
-from moto.iam.models import AccessKeyLastUsed, AWSManagedPolicy, IAMBackend, User
+from moto.iam.models import AccessKeyLastUsed, AWSManagedPolicy, IAMBackend, SigningCertificate, User
 from moto.iam.models import get_account_id_from, iam_backends
 from moto.iam.responses import IamResponse
 from moto.moto_api import _internal as moto_api_internal
@@ -117,6 +120,8 @@ REGION = "us-east-1"
 # Creation time reported for the root user of every emulated account.
 ACCOUNT_CREATION_TIME = datetime(2015, 1, 1, 0, 0, 0)
 CONTROL_PREFIX = "/_janitor/"
+# Characters of emulated credential IDs (IAM's are upper-case letters and digits).
+ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 # IAM quota: tags per user.
 USER_TAG_QUOTA = 50
 
@@ -437,7 +442,8 @@ def credential_report_rows(backend: IAMBackend) -> list[list[str]]:
                 ]
             else:
                 row += ["false", "N/A", "N/A", "N/A", "N/A"]
-        certs = list(user.signing_certificates.values())
+        certs = sorted(user.signing_certificates.values(),
+                       key=lambda c: to_naive_utc(c.upload_date))
         for slot in range(2):
             if slot < len(certs):
                 cert = certs[slot]
@@ -867,10 +873,25 @@ def seed_users(account: str, body: dict[str, Any]) -> dict[str, Any]:
                                      f"users[{i}].keys[{j}].last_used_region"),
                 "status": status,
             })
+        certificates = []
+        raw_certs = expect_list(u.get("certificates") or [], f"users[{i}].certificates")
+        if len(raw_certs) > 2:
+            raise ControlError(
+                f"users[{i}].certificates: at most 2 signing certificates per user, got {len(raw_certs)}")
+        for j, rc in enumerate(raw_certs):
+            c = expect_obj(rc, f"users[{i}].certificates[{j}]")
+            status = c.get("status", "Active")
+            if status not in ("Active", "Inactive"):
+                raise ControlError(f"users[{i}].certificates[{j}].status: invalid status {status!r}")
+            certificates.append({
+                "upload_date": parse_optional_time(c.get("upload_date"),
+                                                   f"users[{i}].certificates[{j}].upload_date"),
+                "status": status,
+            })
         policies = [expect_str(p, f"users[{i}].managed_policy_arns[{j}]")
                     for j, p in enumerate(expect_list(u.get("managed_policy_arns") or [],
                                                       f"users[{i}].managed_policy_arns"))]
-        specs.append((name, path, tags, create_date, password, keys, policies))
+        specs.append((name, path, tags, create_date, password, keys, policies, certificates))
 
     backend = iam_backend(account)
     for i, (name, *_rest) in enumerate(specs):
@@ -883,7 +904,7 @@ def seed_users(account: str, body: dict[str, Any]) -> dict[str, Any]:
                 raise ControlError(f"users[{i}].managed_policy_arns: no such policy {arn!r}")
 
     out = []
-    for name, path, tags, create_date, password, keys, policies in specs:
+    for name, path, tags, create_date, password, keys, policies, certificates in specs:
         user = backend.create_user(REGION, name, path=path,
                                    tags=[{"Key": k, "Value": v} for k, v in tags.items()])
         if create_date is not None:
@@ -902,9 +923,21 @@ def seed_users(account: str, body: dict[str, Any]) -> dict[str, Any]:
             if k["last_used"] is not None:
                 key.last_used = AccessKeyLastUsed(k["last_used"], k["service"], k["region"])
             key_ids.append(key.access_key_id)
+        certificate_ids = []
+        for c in certificates:
+            # Straight into the backend: moto's UploadSigningCertificate wants a real
+            # PEM body, which nothing here reads.
+            cert_id = "".join(random.choice(ID_ALPHABET) for _ in range(24))
+            cert = SigningCertificate(cert_id, name, "-----BEGIN CERTIFICATE-----emulated")
+            if c["upload_date"] is not None:
+                cert.upload_date = c["upload_date"]
+            cert.status = c["status"]
+            user.signing_certificates[cert_id] = cert
+            certificate_ids.append(cert_id)
         for arn in policies:
             backend.attach_user_policy(arn, name)
-        out.append({"name": name, "arn": user.arn, "access_key_ids": key_ids})
+        out.append({"name": name, "arn": user.arn, "access_key_ids": key_ids,
+                    "certificate_ids": certificate_ids})
     return {"users": out}
 
 

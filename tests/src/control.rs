@@ -36,6 +36,9 @@ pub struct SeedUser {
     /// At most two, like IAM.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<SeedKey>,
+    /// Signing certificates, at most two like IAM.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<SeedCertificate>,
     /// AWS managed policies (`arn:aws:iam::aws:policy/...`) are created on
     /// demand; customer managed ones must exist.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -72,6 +75,11 @@ impl SeedUser {
 
     pub fn with_key(mut self, key: SeedKey) -> Self {
         self.keys.push(key);
+        self
+    }
+
+    pub fn with_certificate(mut self, certificate: SeedCertificate) -> Self {
+        self.certificates.push(certificate);
         self
     }
 
@@ -162,12 +170,37 @@ impl SeedKey {
     }
 }
 
+/// An X.509 signing certificate for a seeded user.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SeedCertificate {
+    /// Default: now.
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub upload_date: Option<OffsetDateTime>,
+    pub status: KeyStatus,
+}
+
+impl SeedCertificate {
+    pub fn uploaded(at: OffsetDateTime) -> Self {
+        SeedCertificate {
+            upload_date: Some(at),
+            status: KeyStatus::Active,
+        }
+    }
+
+    pub fn inactive(mut self) -> Self {
+        self.status = KeyStatus::Inactive;
+        self
+    }
+}
+
 /// What [`crate::Emulator::seed`] created, in input order.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct SeededUser {
     pub name: String,
     pub arn: String,
     pub access_key_ids: Vec<String>,
+    #[serde(default)]
+    pub certificate_ids: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
