@@ -3,6 +3,8 @@
 //!
 //! - **Keys**: re-activates exactly the keys the engine disabled (the
 //!   `iam-janitor:key-disabled:<id>` tags), if they still exist and are inactive.
+//! - **Certificates**: likewise for signing certificates
+//!   (`iam-janitor:certificate-disabled:<id>`).
 //! - **Console**: gives console access back with a new random temporary password that
 //!   must be reset at the next sign-in; the password is returned once to the caller
 //!   (printed, never logged). Only if the engine deleted the password
@@ -30,6 +32,7 @@ use crate::trail::{self, Record, Subject};
 pub struct RestoreRequest {
     pub user: String,
     pub keys: bool,
+    pub certificates: bool,
     pub console: bool,
     pub services: BTreeSet<String>,
 }
@@ -41,6 +44,9 @@ pub struct RestoreOutcome {
     pub keys_reactivated: Vec<String>,
     /// Keys in the audit trail that were left alone, with the reason.
     pub keys_skipped: Vec<(String, String)>,
+    pub certificates_reactivated: Vec<String>,
+    /// Certificates in the audit trail that were left alone, with the reason.
+    pub certificates_skipped: Vec<(String, String)>,
     /// The temporary password, if console access was given back. Shown once.
     #[serde(skip)]
     pub temporary_password: Option<String>,
@@ -148,6 +154,60 @@ fn read_record(value: &str) -> Trail {
     }
 }
 
+/// The records of one kind of credential on the user: (tag key, credential ID, record).
+fn records_of(tags: &[(String, String)], id_of: impl Fn(Subject) -> Option<String>) -> Vec<(String, String, Trail)> {
+    tags.iter()
+        .filter_map(|(k, v)| Some((k.clone(), id_of(Subject::from_tag_key(k)?)?, read_record(v))))
+        .collect()
+}
+
+/// Reactivates the credentials the engine deactivated, from their records and the live
+/// list of (ID, active): returns what was reactivated and what was left alone, and
+/// adds the records that are done with to `untag`.
+async fn reactivate_recorded<F, Fut>(
+    recorded: Vec<(String, String, Trail)>,
+    live: &[(String, bool)],
+    noun: &str,
+    untag: &mut Vec<String>,
+    reactivate: F,
+) -> Result<(Vec<String>, Vec<(String, String)>), RestoreError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AwsError>>,
+{
+    let (mut done, mut skipped) = (Vec::new(), Vec::new());
+    for (tag, id, record) in recorded {
+        match record {
+            Trail::NotDone => {
+                skipped.push((id, "iam-janitor's deactivation did not take effect".to_string()));
+                untag.push(tag);
+                continue;
+            }
+            Trail::Unreadable => {
+                skipped.push((
+                    id,
+                    format!("its record {tag} is not a value iam-janitor writes; check it by hand"),
+                ));
+                continue;
+            }
+            Trail::Done => {}
+        }
+        match live.iter().find(|(live_id, _)| *live_id == id) {
+            None => skipped.push((id, format!("the {noun} no longer exists"))),
+            Some((_, true)) => {
+                skipped.push((id, "already active".to_string()));
+                untag.push(tag);
+            }
+            Some((_, false)) => {
+                reactivate(id.clone()).await?;
+                done.push(id);
+                untag.push(tag);
+            }
+        }
+    }
+    Ok((done, skipped))
+}
+
 /// Restores what the request asks for.
 pub async fn restore(
     iam: &Iam,
@@ -170,45 +230,41 @@ pub async fn restore(
     let mut untag: Vec<String> = Vec::new();
 
     if request.keys {
-        let disabled: Vec<(String, String, Trail)> = tags
-            .iter()
-            .filter_map(|(k, v)| match Subject::from_tag_key(k)? {
-                Subject::Key(id) => Some((k.clone(), id, read_record(v))),
-                Subject::Console => None,
-            })
+        let live: Vec<(String, bool)> = iam
+            .access_keys(user)
+            .await?
+            .into_iter()
+            .map(|k| (k.id, k.active))
             .collect();
-        let live = iam.access_keys(user).await?;
-        for (tag, id, record) in disabled {
-            match record {
-                Trail::NotDone => {
-                    outcome
-                        .keys_skipped
-                        .push((id, "iam-janitor's deactivation did not take effect".to_string()));
-                    untag.push(tag);
-                    continue;
-                }
-                Trail::Unreadable => {
-                    outcome.keys_skipped.push((
-                        id,
-                        format!("its record {tag} is not a value iam-janitor writes; check it by hand"),
-                    ));
-                    continue;
-                }
-                Trail::Done => {}
-            }
-            match live.iter().find(|k| k.id == id) {
-                None => outcome.keys_skipped.push((id, "the key no longer exists".to_string())),
-                Some(k) if k.active => {
-                    outcome.keys_skipped.push((id, "already active".to_string()));
-                    untag.push(tag);
-                }
-                Some(_) => {
-                    admin.reactivate_access_key(user, &id).await?;
-                    outcome.keys_reactivated.push(id);
-                    untag.push(tag);
-                }
-            }
-        }
+        let recorded = records_of(&tags, |s| match s {
+            Subject::Key(id) => Some(id),
+            _ => None,
+        });
+        let (done, skipped) = reactivate_recorded(recorded, &live, "key", &mut untag, |id| async move {
+            admin.reactivate_access_key(user, &id).await
+        })
+        .await?;
+        outcome.keys_reactivated = done;
+        outcome.keys_skipped = skipped;
+    }
+
+    if request.certificates {
+        let live: Vec<(String, bool)> = iam
+            .signing_certificates(user)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.active))
+            .collect();
+        let recorded = records_of(&tags, |s| match s {
+            Subject::Certificate(id) => Some(id),
+            _ => None,
+        });
+        let (done, skipped) = reactivate_recorded(recorded, &live, "certificate", &mut untag, |id| async move {
+            admin.reactivate_signing_certificate(user, &id).await
+        })
+        .await?;
+        outcome.certificates_reactivated = done;
+        outcome.certificates_skipped = skipped;
     }
 
     if request.console {
@@ -248,7 +304,11 @@ pub async fn restore(
     if !untag.is_empty() {
         iam.untag_user(user, &untag).await?;
     }
-    if !outcome.keys_reactivated.is_empty() || outcome.console_restored || !outcome.services_kept.is_empty() {
+    if !outcome.keys_reactivated.is_empty()
+        || !outcome.certificates_reactivated.is_empty()
+        || outcome.console_restored
+        || !outcome.services_kept.is_empty()
+    {
         tag_user(iam, user, trail::RESTORED, &trail::stamp(now)).await?;
     }
     Ok(outcome)

@@ -21,6 +21,11 @@ pub const PREFIX: &str = "iam-janitor:";
 pub const CONSOLE_DISABLED: &str = "iam-janitor:console-disabled";
 /// Prefix of the record of a deactivated key: `iam-janitor:key-disabled:<key id>`.
 pub const KEY_DISABLED_PREFIX: &str = "iam-janitor:key-disabled:";
+/// Prefix of the record of a deactivated signing certificate:
+/// `iam-janitor:certificate-disabled:<certificate id>`.
+pub const CERTIFICATE_DISABLED_PREFIX: &str = "iam-janitor:certificate-disabled:";
+/// The prefixes of records that name a credential by its ID, which keeps its own case.
+pub const RECORD_PREFIXES_WITH_ID: [&str; 2] = [KEY_DISABLED_PREFIX, CERTIFICATE_DISABLED_PREFIX];
 /// Set by restore when it gave something back; the value is the time. Restored
 /// credentials get a new idle window from then on.
 pub const RESTORED: &str = "iam-janitor:restored";
@@ -48,6 +53,8 @@ pub enum Subject {
     Console,
     /// The access key with this ID.
     Key(String),
+    /// The signing certificate with this ID.
+    Certificate(String),
 }
 
 impl Subject {
@@ -56,6 +63,7 @@ impl Subject {
         match self {
             Subject::Console => CONSOLE_DISABLED.to_string(),
             Subject::Key(id) => format!("{KEY_DISABLED_PREFIX}{id}"),
+            Subject::Certificate(id) => format!("{CERTIFICATE_DISABLED_PREFIX}{id}"),
         }
     }
 
@@ -64,9 +72,10 @@ impl Subject {
         if key == CONSOLE_DISABLED {
             return Some(Subject::Console);
         }
-        key.strip_prefix(KEY_DISABLED_PREFIX)
-            .filter(|id| !id.is_empty())
-            .map(|id| Subject::Key(id.to_string()))
+        let with_id = |prefix: &str| key.strip_prefix(prefix).filter(|id| !id.is_empty()).map(str::to_string);
+        with_id(KEY_DISABLED_PREFIX)
+            .map(Subject::Key)
+            .or_else(|| with_id(CERTIFICATE_DISABLED_PREFIX).map(Subject::Certificate))
     }
 }
 
@@ -138,9 +147,9 @@ pub fn is_case_variant(key: &str) -> bool {
         return false;
     }
     let lower = key.to_ascii_lowercase();
-    let canonical = match lower.strip_prefix(KEY_DISABLED_PREFIX) {
-        // The key ID after the record's prefix keeps its own case.
-        Some(_) => format!("{KEY_DISABLED_PREFIX}{}", &key[KEY_DISABLED_PREFIX.len()..]),
+    // The ID after a record's prefix keeps its own case.
+    let canonical = match RECORD_PREFIXES_WITH_ID.iter().find(|p| lower.starts_with(*p)) {
+        Some(prefix) => format!("{prefix}{}", &key[prefix.len()..]),
         None => lower,
     };
     key != canonical
@@ -191,7 +200,11 @@ mod tests {
 
     #[test]
     fn subjects_map_to_their_tag_keys_and_back() {
-        for subject in [Subject::Console, Subject::Key("AKIAEXAMPLE".to_string())] {
+        for subject in [
+            Subject::Console,
+            Subject::Key("AKIAEXAMPLE".to_string()),
+            Subject::Certificate("CERTEXAMPLE".to_string()),
+        ] {
             assert_eq!(Subject::from_tag_key(&subject.tag_key()), Some(subject));
         }
         assert_eq!(Subject::Key("AKIA1".into()).tag_key(), "iam-janitor:key-disabled:AKIA1");
@@ -206,6 +219,7 @@ mod tests {
             CONSOLE_DISABLED,
             RESTORED,
             "iam-janitor:key-disabled:AKIAEXAMPLE",
+            "iam-janitor:certificate-disabled:CERTEXAMPLE",
             "iam-janitor:anything-else",
             "Team",
             "iam-janitor",
@@ -221,6 +235,7 @@ mod tests {
             "Iam-Janitor:console-disabled",
             "iam-janitor:KEY-DISABLED:AKIAEXAMPLE",
             "IAM-janitor:key-disabled:AKIAEXAMPLE",
+            "iam-janitor:Certificate-disabled:CERTEXAMPLE",
             "IAM-Janitor:Exempt",
         ] {
             assert!(is_case_variant(variant), "{variant:?}");

@@ -24,11 +24,19 @@ use iam_janitor::cli as audit;
 use iam_janitor::iam::permissions::{PERMISSIONS, Scope};
 use iam_janitor::least_privilege::{action_document, policy_name};
 use iam_janitor::trail::{POLICY_OWNER as OWNER_TAG, POLICY_PATH};
-use iam_janitor_harness::{AdvisorService, Chaos, ChaosKind, Emulator, SeedKey, SeedPassword, SeedUser};
+use iam_janitor_harness::{
+    AdvisorService, Chaos, ChaosKind, Emulator, SeedCertificate, SeedKey, SeedPassword, SeedUser,
+};
 use serde_json::{Value, json};
 
-const FLAGS: &[&str] = &["--enforce", "--least-privilege", "on"];
-const USERS: &[&str] = &["console", "key", "lp-new", "lp-update", "lp-detach", "active"];
+const FLAGS: &[&str] = &[
+    "--enforce",
+    "--least-privilege",
+    "on",
+    "--signing-certificates",
+    "deactivate",
+];
+const USERS: &[&str] = &["console", "key", "cert", "lp-new", "lp-update", "lp-detach", "active"];
 
 /// The policy with `action` taken out of every statement (a statement left with no
 /// action is dropped).
@@ -110,13 +118,15 @@ fn key_user_at_the_tag_quota() -> SeedUser {
 }
 
 /// Users that need every write the engine has: a dormant password, a dormant key (on a
-/// user whose audit trail needs compaction), a new deny policy, an update of a policy at
-/// the five-version limit, a detach, and one active user who must not be touched.
+/// user whose audit trail needs compaction), an old signing certificate, a new deny policy,
+/// an update of a policy at the five-version limit, a detach, and one active user who must
+/// not be touched.
 async fn seed(emu: &Emulator) {
     emu.reset().await.unwrap();
     emu.seed(&[
         old_user("console").with_password(SeedPassword::new().changed(days_ago(400)).used(days_ago(200))),
         key_user_at_the_tag_quota(),
+        old_user("cert").with_certificate(SeedCertificate::uploaded(days_ago(400))),
         old_user("lp-new"),
         old_user("lp-update"),
         old_user("lp-detach").tag("iam-janitor:keep-services", "ec2"),
@@ -188,6 +198,7 @@ async fn the_generated_role_policy_is_exactly_enough() {
     let expected: BTreeMap<_, _> = [
         ("console", "delete_login_profile"),
         ("key", "deactivate_access_key"),
+        ("cert", "deactivate_signing_certificate"),
         ("lp-new", "attach_deny_policy"),
         ("lp-update", "attach_deny_policy"),
         ("lp-detach", "detach_deny_policy"),
@@ -201,7 +212,11 @@ async fn the_generated_role_policy_is_exactly_enough() {
     // Report mode under the role: everything planned, nothing written.
     seed(&emu).await;
     let config = as_role(&emu, &policy).await;
-    let (code, report) = audit_json_with(&config, &["--least-privilege", "on"]).await;
+    let (code, report) = audit_json_with(
+        &config,
+        &["--least-privilege", "on", "--signing-certificates", "deactivate"],
+    )
+    .await;
     assert_eq!(code, 0, "{report:#}");
     assert!(changes(&report).values().all(|s| s == "planned"), "{report:#}");
     assert_eq!(changes(&report).len(), expected.len(), "{report:#}");
@@ -276,13 +291,20 @@ async fn without_any_one_write_permission_only_the_changes_that_need_it_fail() {
         if action == "iam:TagUser" {
             // No change without its audit-trail record. (Records of keys the user no
             // longer has may be gone: they are removed to make room before writing.)
-            for user in ["console", "key"] {
+            for user in ["console", "key", "cert"] {
                 let (now, before) = (&now[user], &before[user]);
                 assert_eq!(
-                    (now.login_profile, &now.key_statuses, &now.attached, &now.deny_policy),
+                    (
+                        now.login_profile,
+                        &now.key_statuses,
+                        &now.certificate_statuses,
+                        &now.attached,
+                        &now.deny_policy
+                    ),
                     (
                         before.login_profile,
                         &before.key_statuses,
+                        &before.certificate_statuses,
                         &before.attached,
                         &before.deny_policy
                     ),

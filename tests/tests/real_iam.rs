@@ -8,13 +8,17 @@
 //! - the tool's own tags count only as it writes them; other spellings and restore
 //!   times in the future are ignored and reported;
 //! - the audit trail drops the records of deleted keys to stay under the tag quota, and
-//!   a user still at the quota is not changed, with the reason in plain words.
+//!   a user still at the quota is not changed, with the reason in plain words;
+//! - signing certificates (no use recorded) are reported by age, deactivated only when
+//!   asked to, and restored.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use iam_janitor::cli::EXIT_PARTIAL;
+use iam_janitor::iam::Iam;
+use iam_janitor::restore::{RestoreRequest, restore};
 use iam_janitor::trail;
-use iam_janitor_harness::{Emulator, SeedKey, SeedPassword, SeedUser};
+use iam_janitor_harness::{Emulator, SeedCertificate, SeedKey, SeedPassword, SeedUser};
 use serde_json::Value;
 use time::Duration;
 
@@ -314,4 +318,106 @@ async fn the_audit_trail_stays_under_the_tag_quota_and_a_full_user_is_not_change
     );
     assert_eq!(tags_of(&emu, "full").await.len(), 50);
     assert_eq!(key_statuses(&emu, "full").await, ["Inactive"]);
+}
+
+async fn certificate_statuses(emu: &Emulator, user: &str) -> Vec<(String, String)> {
+    let out = emu
+        .iam()
+        .await
+        .list_signing_certificates()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap();
+    let mut statuses: Vec<(String, String)> = out
+        .certificates()
+        .iter()
+        .map(|c| (c.certificate_id().to_string(), c.status().as_str().to_string()))
+        .collect();
+    statuses.sort();
+    statuses
+}
+
+#[tokio::test]
+async fn signing_certificates_are_reported_by_default_deactivated_when_asked_and_restored() {
+    let emu = Emulator::start().await.unwrap();
+    let seeded = emu
+        .seed(&[old_user("signer")
+            .with_certificate(SeedCertificate::uploaded(days_ago(400)))
+            .with_certificate(SeedCertificate::uploaded(days_ago(10)))])
+        .await
+        .unwrap();
+    let (old, new) = (&seeded[0].certificate_ids[0], &seeded[0].certificate_ids[1]);
+    emu.freeze_credential_report().await.unwrap();
+    let active = |id: &str| (id.to_string(), "Active".to_string());
+    let inactive = |id: &str| (id.to_string(), "Inactive".to_string());
+    let mut expected = vec![active(old), active(new)];
+    expected.sort();
+
+    // Default: reported with its age, never changed.
+    let (code, report) = enforce(&emu).await;
+    assert_eq!(code, 0, "{report:#}");
+    let f = findings_of(&report, "signer");
+    assert_eq!(f.len(), 1, "only the old one: {f:#?}");
+    assert_eq!(f[0]["kind"], "signing_certificate");
+    assert_eq!(f[0]["credential_slot"], 1);
+    assert_eq!(f[0]["idle_days"], 400);
+    assert_eq!(
+        (f[0]["status"].as_str(), f[0]["reason_code"].as_str()),
+        (Some("skipped"), Some("report_only"))
+    );
+    assert_eq!(certificate_statuses(&emu, "signer").await, expected);
+
+    // Asked to: deactivated like a key, with its record, and only the old one.
+    let deactivate = [
+        "--enforce",
+        "--least-privilege",
+        "off",
+        "--signing-certificates",
+        "deactivate",
+    ];
+    let (code, report) = common::audit_json(&emu, &deactivate).await;
+    assert_eq!(code, 0, "{report:#}");
+    let f = findings_of(&report, "signer");
+    assert_eq!(f[0]["status"], "applied", "{f:#?}");
+    assert_eq!(f[0]["credential_id"], old.as_str());
+    let mut expected = vec![inactive(old), active(new)];
+    expected.sort();
+    assert_eq!(certificate_statuses(&emu, "signer").await, expected);
+    let tags = tags_of(&emu, "signer").await;
+    assert!(
+        tags.iter()
+            .any(|(k, _)| *k == format!("{}{old}", trail::CERTIFICATE_DISABLED_PREFIX)),
+        "{tags:?}"
+    );
+    // A second run changes nothing.
+    emu.reset_calls().await.unwrap();
+    let (code, report) = common::audit_json(&emu, &deactivate).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(writes(&emu.calls().await.unwrap().calls), 0, "{report:#}");
+
+    // Restore gives exactly it back; the next run leaves it alone.
+    let request = RestoreRequest {
+        user: "signer".into(),
+        certificates: true,
+        ..RestoreRequest::default()
+    };
+    let outcome = restore(
+        &Iam::from_client(emu.iam().await),
+        &request,
+        now(),
+        trail::KEEP_SERVICES,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.certificates_reactivated, std::slice::from_ref(old));
+    let mut expected = vec![active(old), active(new)];
+    expected.sort();
+    assert_eq!(certificate_statuses(&emu, "signer").await, expected);
+    let tags = tags_of(&emu, "signer").await;
+    assert!(tags.iter().all(|(k, _)| !k.contains("disabled")), "{tags:?}");
+    emu.unfreeze_credential_report().await.unwrap();
+    let (code, report) = common::audit_json(&emu, &deactivate).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert!(findings_of(&report, "signer").is_empty(), "{report:#}");
 }

@@ -62,6 +62,7 @@ async fn restore_gives_back_exactly_what_the_engine_took() {
     let request = RestoreRequest {
         user: "returning".into(),
         keys: true,
+        certificates: false,
         console: true,
         services: BTreeSet::from(["ec2".to_string()]),
     };
@@ -190,6 +191,7 @@ async fn restore_gives_nothing_back_for_a_change_recorded_as_not_done() {
     let request = RestoreRequest {
         user: "never-changed".into(),
         keys: true,
+        certificates: false,
         console: true,
         services: BTreeSet::new(),
     };
@@ -251,6 +253,7 @@ async fn restore_meets_the_password_policy_and_ignores_records_it_cannot_read() 
     let request = RestoreRequest {
         user: "policy-bound".into(),
         keys: true,
+        certificates: false,
         console: true,
         services: BTreeSet::new(),
     };

@@ -17,6 +17,9 @@ pub struct RestoreArgs {
     /// Re-activate the access keys iam-janitor deactivated
     #[arg(long)]
     pub keys: bool,
+    /// Re-activate the signing certificates iam-janitor deactivated
+    #[arg(long)]
+    pub certificates: bool,
     /// Give console access back with a temporary password that must be changed at the next sign-in
     #[arg(long)]
     pub console: bool,
@@ -38,12 +41,13 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
     {
         bail!("--services: {bad:?} is not a service prefix (such as s3, ec2, execute-api)");
     }
-    if !args.keys && !args.console && services.is_empty() {
-        bail!("nothing to restore: pass --keys, --console and/or --services LIST");
+    if !args.keys && !args.certificates && !args.console && services.is_empty() {
+        bail!("nothing to restore: pass --keys, --certificates, --console and/or --services LIST");
     }
     let request = RestoreRequest {
         user: args.user.clone(),
         keys: args.keys,
+        certificates: args.certificates,
         console: args.console,
         services,
     };
@@ -63,6 +67,12 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
     for (id, why) in &outcome.keys_skipped {
         println!("  access key {id}: left alone ({why})");
     }
+    for id in &outcome.certificates_reactivated {
+        println!("  signing certificate {id}: active again");
+    }
+    for (id, why) in &outcome.certificates_skipped {
+        println!("  signing certificate {id}: left alone ({why})");
+    }
     if let Some(password) = &outcome.temporary_password {
         println!("  console: new temporary password (shown once, must be changed at the next sign-in):");
         println!("    {password}");
@@ -78,6 +88,9 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
     }
     if args.keys && outcome.keys_reactivated.is_empty() && outcome.keys_skipped.is_empty() {
         println!("  no access key was deactivated by iam-janitor");
+    }
+    if args.certificates && outcome.certificates_reactivated.is_empty() && outcome.certificates_skipped.is_empty() {
+        println!("  no signing certificate was deactivated by iam-janitor");
     }
     Ok(())
 }

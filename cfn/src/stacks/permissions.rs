@@ -39,13 +39,13 @@ pub enum ActionScope {
     /// [`JANITOR_POLICY_ARNS`] (condition `ArnLike iam:PolicyARN`).
     AttachJanitorPolicy,
     /// Removing tags from the account's users ([`USER_ARNS`]), only the engine's records
-    /// of deactivated keys (condition `ForAllValues:StringLike aws:TagKeys`
-    /// [`KEY_RECORD_TAG_KEYS`], which is case-sensitive like the records).
+    /// of deactivated keys and certificates (condition `ForAllValues:StringLike
+    /// aws:TagKeys` [`RECORD_TAG_KEYS`], which is case-sensitive like the records).
     TrailRecords,
 }
 
-/// The tag keys of the engine's records of deactivated keys.
-pub const KEY_RECORD_TAG_KEYS: &str = "iam-janitor:key-disabled:*";
+/// The tag keys of the engine's records of deactivated keys and certificates.
+pub const RECORD_TAG_KEYS: [&str; 2] = ["iam-janitor:certificate-disabled:*", "iam-janitor:key-disabled:*"];
 
 impl ActionScope {
     /// Every scope, in statement order.
@@ -87,7 +87,10 @@ impl ActionScope {
             )])),
             ActionScope::TrailRecords => Some(BTreeMap::from([(
                 "ForAllValues:StringLike".to_string(),
-                BTreeMap::from([("aws:TagKeys".to_string(), Values::one(Expr::from(KEY_RECORD_TAG_KEYS)))]),
+                BTreeMap::from([(
+                    "aws:TagKeys".to_string(),
+                    Values(RECORD_TAG_KEYS.into_iter().map(Expr::from).collect()),
+                )]),
             )])),
         }
     }
@@ -104,7 +107,8 @@ impl ActionScope {
                 "Attach and detach policies on users (`user/*`): only its own policies under `/iam-janitor/`"
             }
             ActionScope::TrailRecords => {
-                "Remove tags from users (`user/*`): only its records of deactivated keys (`iam-janitor:key-disabled:*`)"
+                "Remove tags from users (`user/*`): only its records of deactivated keys and certificates \
+                 (`iam-janitor:key-disabled:*`, `iam-janitor:certificate-disabled:*`)"
             }
         }
     }

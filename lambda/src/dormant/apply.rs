@@ -30,9 +30,9 @@ use futures::StreamExt;
 use time::OffsetDateTime;
 
 use crate::dormant::rules::{self, Credential, CredentialFacts, Planned, Standing};
-use crate::iam::{AwsError, Deleted, ErrorKind, Iam, LiveKey, LiveUser};
+use crate::iam::{AwsError, Deleted, ErrorKind, Iam, LiveCertificate, LiveKey, LiveUser};
 use crate::model::inventory::Tag;
-use crate::model::report::{Finding, ReasonCode, Status};
+use crate::model::report::{Finding, Kind, ReasonCode, Status};
 use crate::settings::{Mode, Settings};
 use crate::trail::{self, Record, Subject};
 
@@ -49,6 +49,8 @@ pub enum Read {
     KeyLastUsed(String),
     /// ListUserTags: the user's tags now (the audit trail and the tag quota).
     Tags,
+    /// ListSigningCertificates: the user's signing certificates now.
+    Certificates,
 }
 
 /// The live reads of one user made so far; each is read at most once per phase.
@@ -60,6 +62,7 @@ pub struct Live {
     pub keys: Option<Result<Vec<LiveKey>, AwsError>>,
     pub key_last_used: BTreeMap<String, Result<Option<OffsetDateTime>, AwsError>>,
     pub tags: Option<Result<Vec<Tag>, AwsError>>,
+    pub certificates: Option<Result<Vec<LiveCertificate>, AwsError>>,
 }
 
 /// The verdict on one candidate after live confirmation.
@@ -67,7 +70,8 @@ pub struct Live {
 pub enum Confirmed {
     /// Still dormant on live data: change it (enforce) or say it was confirmed (report).
     Dormant {
-        key_id: Option<String>,
+        /// The credential's ID (a key's or a certificate's; none for a password).
+        id: Option<String>,
         idle_days: i64,
         last_used: Option<OffsetDateTime>,
     },
@@ -82,6 +86,9 @@ pub fn confirm(item: &Planned, live: &Live, settings: &Settings, now: OffsetDate
     match item.credential {
         Credential::Console => confirm_console(item.facts, item.user_created, live, settings, now),
         Credential::AccessKey { slot, created } => confirm_key(item.facts, slot, created, live, settings, now),
+        Credential::SigningCertificate { slot, uploaded } => {
+            confirm_certificate(item.facts, slot, uploaded, live, settings, now)
+        }
     }
 }
 
@@ -203,11 +210,53 @@ fn confirm_key(
     })
 }
 
+fn confirm_certificate(
+    facts: CredentialFacts,
+    slot: u8,
+    uploaded: OffsetDateTime,
+    live: &Live,
+    settings: &Settings,
+    now: OffsetDateTime,
+) -> Result<Confirmed, Read> {
+    let certificates = match live.certificates.as_ref().ok_or(Read::Certificates)? {
+        Ok(certificates) => certificates,
+        Err(e) => return Ok(Confirmed::Failed(e.to_string())),
+    };
+    // The report has no certificate IDs: its slot is matched by the upload time.
+    let Some(cert) = certificates
+        .iter()
+        .find(|c| c.uploaded.unix_timestamp() == uploaded.unix_timestamp())
+    else {
+        return Ok(Confirmed::Skip(
+            ReasonCode::Gone,
+            format!(
+                "signing certificate {slot} (uploaded {}) no longer exists; not changed",
+                uploaded.date()
+            ),
+        ));
+    };
+    if !cert.active {
+        return Ok(Confirmed::Skip(
+            ReasonCode::AlreadyDone,
+            format!("signing certificate {} is already inactive", cert.id),
+        ));
+    }
+    // IAM records no use: the same age, on live data that it still exists.
+    Ok(recheck(
+        facts,
+        None,
+        Some(&cert.id),
+        settings,
+        now,
+        &format!("signing certificate {}", cert.id),
+    ))
+}
+
 /// The same rule again, on the later of the report's and the live last use.
 fn recheck(
     facts: CredentialFacts,
     live_last_used: Option<OffsetDateTime>,
-    key_id: Option<&str>,
+    id: Option<&str>,
     settings: &Settings,
     now: OffsetDateTime,
     what: &str,
@@ -218,7 +267,7 @@ fn recheck(
     };
     match rules::assess(facts, settings, now) {
         (idle_days, Standing::Dormant) => Confirmed::Dormant {
-            key_id: key_id.map(str::to_string),
+            id: id.map(str::to_string),
             idle_days,
             last_used: facts.last_used,
         },
@@ -253,35 +302,45 @@ pub fn take_verdict(item: &mut Planned, verdict: Confirmed, enforce: bool) -> bo
             false
         }
         Confirmed::Dormant {
-            key_id,
+            id,
             idle_days,
             last_used,
         } => {
-            f.access_key_id = key_id;
+            let resolved = id.is_some();
+            match item.credential {
+                Credential::Console => {}
+                Credential::AccessKey { .. } => f.access_key_id = id,
+                Credential::SigningCertificate { .. } => f.credential_id = id,
+            }
             f.idle_days = Some(idle_days);
             f.last_used = last_used;
             if !enforce {
                 f.reason = format!("{} (confirmed on live data)", f.reason);
                 return false;
             }
-            match (&item.credential, &f.access_key_id) {
-                (Credential::AccessKey { .. }, None) => {
-                    f.status = Status::Failed;
-                    f.reason_code = ReasonCode::NoKeyId;
-                    f.reason = format!("no key ID resolved, not changed ({})", f.reason);
-                    false
-                }
-                _ => true,
+            if !resolved && item.credential != Credential::Console {
+                f.status = Status::Failed;
+                f.reason_code = ReasonCode::NoKeyId;
+                let noun = match item.credential {
+                    Credential::SigningCertificate { .. } => "certificate",
+                    _ => "key",
+                };
+                f.reason = format!("no {noun} ID resolved, not changed ({})", f.reason);
+                return false;
             }
+            true
         }
     }
 }
 
-/// The audit-trail subject of a finding's credential.
-fn subject(finding: &Finding) -> Subject {
-    match &finding.access_key_id {
-        Some(id) => Subject::Key(id.clone()),
-        None => Subject::Console,
+/// The audit-trail subject of a finding's credential (`None` for a key or certificate
+/// whose ID is not resolved, which is never changed).
+fn subject(finding: &Finding) -> Option<Subject> {
+    match finding.kind {
+        Kind::ConsolePassword => Some(Subject::Console),
+        Kind::AccessKey => finding.access_key_id.clone().map(Subject::Key),
+        Kind::SigningCertificate => finding.credential_id.clone().map(Subject::Certificate),
+        Kind::UnusedServices => None,
     }
 }
 
@@ -325,13 +384,20 @@ pub fn room(records: &[Tag], live_tags: &[Tag], removed: &[String]) -> Result<()
     }
 }
 
-/// Trail compaction: the key records whose key is gone are removed; the records to
-/// write must then fit IAM's quota of tags per user ([`room`]).
-pub fn compact(records: &[Tag], live_tags: &[Tag], live_keys: &[LiveKey]) -> Compaction {
+/// Trail compaction: the records of keys (and, when they were read, certificates) that
+/// are gone are removed; the records to write must then fit IAM's quota of tags per user
+/// ([`room`]).
+pub fn compact(
+    records: &[Tag],
+    live_tags: &[Tag],
+    live_keys: &[LiveKey],
+    live_certificates: Option<&[LiveCertificate]>,
+) -> Compaction {
     let untag: Vec<String> = live_tags
         .iter()
         .filter(|t| match Subject::from_tag_key(&t.key) {
             Some(Subject::Key(id)) => !live_keys.iter().any(|k| k.id == id),
+            Some(Subject::Certificate(id)) => live_certificates.is_some_and(|c| !c.iter().any(|c| c.id == id)),
             _ => false,
         })
         .map(|t| t.key.clone())
@@ -354,7 +420,19 @@ pub fn prepare_trail(records: &[Tag], live: &Live) -> Result<Result<Compaction, 
         Ok(keys) => keys,
         Err(e) => return Ok(Err(e.clone().with_note(note))),
     };
-    Ok(Ok(compact(records, tags, keys)))
+    // Certificates are read only for a user with records of them.
+    let has_certificate_records = tags
+        .iter()
+        .any(|t| matches!(Subject::from_tag_key(&t.key), Some(Subject::Certificate(_))));
+    let certificates = if has_certificate_records {
+        match live.certificates.as_ref().ok_or(Read::Certificates)? {
+            Ok(certificates) => Some(certificates.as_slice()),
+            Err(e) => return Ok(Err(e.clone().with_note(note))),
+        }
+    } else {
+        None
+    };
+    Ok(Ok(compact(records, tags, keys, certificates)))
 }
 
 /// The user is at the tag quota: the change is not made, and the finding says what an
@@ -382,8 +460,9 @@ pub fn over_quota(finding: &mut Finding, over: Room, unremoved: Option<&AwsError
 pub fn trail_records(findings: &[&Finding], now: OffsetDateTime) -> Vec<Tag> {
     findings
         .iter()
-        .map(|f| Tag {
-            key: subject(f).tag_key(),
+        .filter_map(|f| subject(f))
+        .map(|subject| Tag {
+            key: subject.tag_key(),
             value: Record::Done(now).to_string(),
         })
         .collect()
@@ -419,15 +498,18 @@ pub enum Write {
     DeleteLoginProfile,
     /// UpdateAccessKey to Inactive.
     DeactivateKey(String),
+    /// UpdateSigningCertificate to Inactive.
+    DeactivateCertificate(String),
 }
 
-/// The write of a confirmed candidate (`None` for a key without an ID, which
-/// [`take_verdict`] never confirms).
+/// The write of a confirmed candidate (`None` for a key or certificate without an ID,
+/// which [`take_verdict`] never confirms).
 pub fn write_of(item: &Planned) -> Option<Write> {
-    match (&item.credential, &item.finding.access_key_id) {
-        (Credential::Console, _) => Some(Write::DeleteLoginProfile),
-        (Credential::AccessKey { .. }, Some(id)) => Some(Write::DeactivateKey(id.clone())),
-        (Credential::AccessKey { .. }, None) => None,
+    let f = &item.finding;
+    match item.credential {
+        Credential::Console => Some(Write::DeleteLoginProfile),
+        Credential::AccessKey { .. } => f.access_key_id.clone().map(Write::DeactivateKey),
+        Credential::SigningCertificate { .. } => f.credential_id.clone().map(Write::DeactivateCertificate),
     }
 }
 
@@ -436,6 +518,7 @@ pub fn reread_of(write: &Write) -> Read {
     match write {
         Write::DeleteLoginProfile => Read::LoginProfile,
         Write::DeactivateKey(_) => Read::AccessKeys,
+        Write::DeactivateCertificate(_) => Read::Certificates,
     }
 }
 
@@ -447,6 +530,10 @@ pub fn in_effect(write: &Write, live: &Live) -> Option<Result<bool, AwsError>> {
             .keys
             .clone()
             .map(|r| r.map(|keys| keys.iter().any(|k| k.id == *id && !k.active))),
+        Write::DeactivateCertificate(id) => live
+            .certificates
+            .clone()
+            .map(|r| r.map(|certs| certs.iter().any(|c| c.id == *id && !c.active))),
     }
 }
 
@@ -497,10 +584,14 @@ pub fn settle(
             finding.status = Status::Failed;
             finding.reason_code = ReasonCode::WriteFailed;
             finding.reason = format!("{e} ({})", finding.reason);
-            Settled::NotDone(Tag {
-                key: subject(finding).tag_key(),
-                value: Record::NotDone(now).to_string(),
-            })
+            match subject(finding) {
+                Some(subject) => Settled::NotDone(Tag {
+                    key: subject.tag_key(),
+                    value: Record::NotDone(now).to_string(),
+                }),
+                // Not reached: a write is made only for a credential with its ID.
+                None => Settled::Unknown,
+            }
         }
         Some(Err(unknown)) => {
             // The record stays: the change may have been made. The next run confirms
@@ -567,6 +658,7 @@ async fn read(iam: &Iam, user: &str, what: Read, live: &mut Live) {
         Read::User => live.user = Some(iam.user(user).await),
         Read::AccessKeys => live.keys = Some(iam.access_keys(user).await),
         Read::Tags => live.tags = Some(iam.user_tags(user).await),
+        Read::Certificates => live.certificates = Some(iam.signing_certificates(user).await),
         Read::KeyLastUsed(id) => {
             let answer = iam.access_key_last_used(&id).await;
             live.key_last_used.insert(id, answer);
@@ -677,6 +769,7 @@ async fn process_user(
         let answer = match &write {
             Write::DeleteLoginProfile => iam.delete_login_profile(&user).await.map(Some),
             Write::DeactivateKey(id) => iam.deactivate_access_key(&user, id).await.map(|()| None),
+            Write::DeactivateCertificate(id) => iam.deactivate_signing_certificate(&user, id).await.map(|()| None),
         };
         let reread = match &answer {
             Ok(_) => None,
@@ -689,7 +782,7 @@ async fn process_user(
         let f = &mut item.finding;
         match settle(f, &answer, reread, now) {
             Settled::Applied => {
-                tracing::info!(user = %user, action = ?f.action, key = ?f.access_key_id, "applied");
+                tracing::info!(user = %user, action = ?f.action, key = ?f.access_key_id, id = ?f.credential_id, "applied");
             }
             Settled::NotDone(tag) => {
                 tracing::error!(user = %user, action = ?f.action, reason = %f.reason, "write failed");

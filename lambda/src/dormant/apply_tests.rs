@@ -37,6 +37,8 @@ fn finding(kind: Kind, action: Action, slot: Option<u8>) -> Finding {
         kind,
         access_key_id: None,
         access_key_slot: slot,
+        credential_id: None,
+        credential_slot: None,
         last_used: Some(days_ago(200)),
         idle_days: Some(200),
         action,
@@ -105,6 +107,7 @@ fn confirm_with(item: &Planned, answers: &Live) -> (Confirmed, Vec<Read>) {
                     Read::LoginProfile => live.login_profile = answers.login_profile.clone(),
                     Read::User => live.user = answers.user.clone(),
                     Read::Tags => live.tags = answers.tags.clone(),
+                    Read::Certificates => live.certificates = answers.certificates.clone(),
                     Read::AccessKeys => live.keys = answers.keys.clone(),
                     Read::KeyLastUsed(id) => {
                         live.key_last_used
@@ -129,7 +132,7 @@ fn a_console_password_still_dormant_is_confirmed_after_two_reads() {
     assert_eq!(
         verdict,
         Confirmed::Dormant {
-            key_id: None,
+            id: None,
             idle_days: 150,
             last_used: Some(days_ago(150)),
         }
@@ -252,7 +255,7 @@ fn keys_already_done_or_gone_are_skipped() {
 #[test]
 fn a_verdict_marks_the_finding_and_says_whether_to_change() {
     let dormant = Confirmed::Dormant {
-        key_id: Some(KEY.to_string()),
+        id: Some(KEY.to_string()),
         idle_days: 201,
         last_used: Some(days_ago(201)),
     };
@@ -289,7 +292,7 @@ fn a_verdict_marks_the_finding_and_says_whether_to_change() {
     // A key confirmed without an ID cannot be changed.
     let mut item = key();
     let no_id = Confirmed::Dormant {
-        key_id: None,
+        id: None,
         idle_days: 201,
         last_used: None,
     };
@@ -531,7 +534,7 @@ fn compaction_removes_only_records_of_keys_the_user_no_longer_has() {
         tag("iam-janitor:restored"),
     ];
     assert_eq!(
-        compact(&records, &live_tags, &[live_key(true)]),
+        compact(&records, &live_tags, &[live_key(true)], None),
         Compaction::Write {
             untag: vec![
                 "iam-janitor:key-disabled:AKIAGONE1".to_string(),
@@ -546,11 +549,14 @@ fn a_user_at_the_tag_quota_is_not_changed_and_is_told_why() {
     let records = [tag("iam-janitor:console-disabled")];
     let mut live_tags: Vec<Tag> = (0..49).map(|i| tag(&format!("team-{i}"))).collect();
     // 49 + the record = 50: fits.
-    assert_eq!(compact(&records, &live_tags, &[]), Compaction::Write { untag: vec![] });
+    assert_eq!(
+        compact(&records, &live_tags, &[], None),
+        Compaction::Write { untag: vec![] }
+    );
     // 50 + the record: over, unless a stale record makes room.
     live_tags.push(tag("iam-janitor:key-disabled:AKIAGONE1"));
     assert_eq!(
-        compact(&records, &live_tags, &[]),
+        compact(&records, &live_tags, &[], None),
         Compaction::Write {
             untag: vec!["iam-janitor:key-disabled:AKIAGONE1".to_string()]
         }
@@ -558,13 +564,16 @@ fn a_user_at_the_tag_quota_is_not_changed_and_is_told_why() {
     live_tags.pop();
     live_tags.push(tag("cost-center"));
     assert_eq!(
-        compact(&records, &live_tags, &[]),
+        compact(&records, &live_tags, &[], None),
         Compaction::OverQuota(Room { needed: 51, others: 50 })
     );
     // A record replacing a tag of the same key (ignoring case) takes no room.
     live_tags.pop();
     live_tags.push(tag("IAM-JANITOR:CONSOLE-DISABLED"));
-    assert_eq!(compact(&records, &live_tags, &[]), Compaction::Write { untag: vec![] });
+    assert_eq!(
+        compact(&records, &live_tags, &[], None),
+        Compaction::Write { untag: vec![] }
+    );
 
     let mut item = console();
     over_quota(&mut item.finding, Room { needed: 51, others: 50 }, None);
@@ -622,4 +631,112 @@ fn the_trail_needs_the_users_tags_and_keys_and_a_failed_read_changes_nothing() {
         panic!()
     };
     assert!(e.to_string().contains("before writing the audit trail"), "{e}");
+}
+
+const CERT: &str = "CERTEXAMPLE00000000000000000001";
+
+/// Signing certificate 1, uploaded 400 days ago (no use is ever recorded).
+fn certificate() -> Planned {
+    Planned {
+        finding: finding(Kind::SigningCertificate, Action::DeactivateSigningCertificate, None),
+        credential: Credential::SigningCertificate {
+            slot: 1,
+            uploaded: days_ago(400),
+        },
+        facts: CredentialFacts {
+            last_used: None,
+            baseline: days_ago(400),
+        },
+        user_created: days_ago(1000),
+    }
+}
+
+fn live_certificate(active: bool) -> LiveCertificate {
+    LiveCertificate {
+        id: CERT.to_string(),
+        active,
+        uploaded: days_ago(400),
+    }
+}
+
+#[test]
+fn a_signing_certificate_is_confirmed_by_its_upload_time_and_changed_with_its_record() {
+    let answers = Live {
+        certificates: Some(Ok(vec![live_certificate(true)])),
+        ..Live::default()
+    };
+    let (verdict, reads) = confirm_with(&certificate(), &answers);
+    assert_eq!(reads, [Read::Certificates]);
+    assert_eq!(
+        verdict,
+        Confirmed::Dormant {
+            id: Some(CERT.to_string()),
+            idle_days: 400,
+            last_used: None,
+        }
+    );
+    let mut item = certificate();
+    assert!(take_verdict(&mut item, verdict, true));
+    assert_eq!(item.finding.credential_id.as_deref(), Some(CERT));
+    assert_eq!(item.finding.access_key_id, None);
+    assert_eq!(
+        trail_records(&[&item.finding], NOW),
+        [Tag {
+            key: format!("iam-janitor:certificate-disabled:{CERT}"),
+            value: "2026-11-21T12:00:00Z".into()
+        }]
+    );
+    let write = write_of(&item).unwrap();
+    assert_eq!(write, Write::DeactivateCertificate(CERT.to_string()));
+    assert_eq!(reread_of(&write), Read::Certificates);
+    let certs = |active| Live {
+        certificates: Some(Ok(vec![live_certificate(active)])),
+        ..Live::default()
+    };
+    assert_eq!(in_effect(&write, &certs(false)), Some(Ok(true)));
+    assert_eq!(in_effect(&write, &certs(true)), Some(Ok(false)));
+
+    // Already inactive, or gone.
+    let answers = Live {
+        certificates: Some(Ok(vec![live_certificate(false)])),
+        ..Live::default()
+    };
+    assert!(matches!(
+        confirm_with(&certificate(), &answers).0,
+        Confirmed::Skip(ReasonCode::AlreadyDone, _)
+    ));
+    let answers = Live {
+        certificates: Some(Ok(vec![])),
+        ..Live::default()
+    };
+    assert!(matches!(
+        confirm_with(&certificate(), &answers).0,
+        Confirmed::Skip(ReasonCode::Gone, _)
+    ));
+}
+
+#[test]
+fn compaction_reads_certificates_only_for_a_user_with_records_of_them() {
+    let records = [tag("iam-janitor:console-disabled")];
+    let mut live = Live {
+        tags: Some(Ok(vec![tag("team")])),
+        keys: Some(Ok(vec![])),
+        ..Live::default()
+    };
+    assert_eq!(
+        prepare_trail(&records, &live),
+        Ok(Ok(Compaction::Write { untag: vec![] }))
+    );
+    live.tags = Some(Ok(vec![
+        tag(&format!("iam-janitor:certificate-disabled:{CERT}")),
+        tag("iam-janitor:certificate-disabled:CERTGONE"),
+    ]));
+    assert_eq!(prepare_trail(&records, &live), Err(Read::Certificates));
+    live.certificates = Some(Ok(vec![live_certificate(false)]));
+    assert_eq!(
+        prepare_trail(&records, &live),
+        Ok(Ok(Compaction::Write {
+            untag: vec!["iam-janitor:certificate-disabled:CERTGONE".to_string()]
+        }))
+    );
 }

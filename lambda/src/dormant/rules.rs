@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use crate::model::credential_report::{CredentialRow, Observed};
 use crate::model::inventory::{Inventory, UserDetails};
 use crate::model::report::{Action, Finding, Kind, ReasonCode, Status, SuspiciousKind, SuspiciousTag};
-use crate::settings::Settings;
+use crate::settings::{CertificateAction, Settings};
 use crate::trail;
 
 /// Where a credential stands against the limits.
@@ -74,6 +74,12 @@ pub enum Credential {
     AccessKey {
         slot: u8,
         created: OffsetDateTime,
+    },
+    /// A signing certificate, identified by its report slot and upload time. IAM records
+    /// no use of them: its age is its idle time.
+    SigningCertificate {
+        slot: u8,
+        uploaded: OffsetDateTime,
     },
 }
 
@@ -203,10 +209,10 @@ pub fn plan(inventory: &Inventory, settings: &Settings, now: OffsetDateTime) -> 
     plan
 }
 
-/// The live credentials of a row with their facts: the password if enabled, and each
-/// active key with its own dates.
+/// The live credentials of a row with their facts: the password if enabled, each active
+/// key with its own dates, and each active signing certificate with its upload time.
 pub fn credentials(row: &CredentialRow) -> Vec<(Credential, CredentialFacts)> {
-    let mut out = Vec::with_capacity(3);
+    let mut out = Vec::with_capacity(5);
     if row.password_enabled == Some(true) {
         out.push((
             Credential::Console,
@@ -230,6 +236,20 @@ pub fn credentials(row: &CredentialRow) -> Vec<(Credential, CredentialFacts)> {
             ));
         }
     }
+    for cert in &row.certificates {
+        if let (true, Observed::At(uploaded)) = (cert.active, cert.last_rotated) {
+            out.push((
+                Credential::SigningCertificate {
+                    slot: cert.slot,
+                    uploaded,
+                },
+                CredentialFacts {
+                    last_used: None,
+                    baseline: uploaded,
+                },
+            ));
+        }
+    }
     out
 }
 
@@ -242,6 +262,8 @@ fn plan_credential(
     now: OffsetDateTime,
 ) -> Option<Planned> {
     let (idle, standing) = assess(facts, settings, now);
+    let report_only = matches!(credential, Credential::SigningCertificate { .. })
+        && settings.signing_certificates == CertificateAction::Report;
     let (kind, slot, noun) = match credential {
         Credential::Console => (Kind::ConsolePassword, None, "console password".to_string()),
         Credential::AccessKey { slot, created } => (
@@ -249,15 +271,29 @@ fn plan_credential(
             Some(slot),
             format!("access key {slot} (created {})", created.date()),
         ),
+        Credential::SigningCertificate { slot, uploaded } => (
+            Kind::SigningCertificate,
+            Some(slot),
+            format!("signing certificate {slot} (uploaded {})", uploaded.date()),
+        ),
     };
     let since = match (facts.last_used, credential) {
         (Some(t), _) if t >= facts.baseline => format!("last used {}", t.date()),
         (_, Credential::Console) => format!("not used since the password was set {}", facts.baseline.date()),
         (Some(_), Credential::AccessKey { .. }) => format!("not used since it was restored {}", facts.baseline.date()),
         (None, Credential::AccessKey { .. }) => "never used".to_string(),
+        (_, Credential::SigningCertificate { uploaded, .. }) if facts.baseline > uploaded => {
+            format!(
+                "restored {}; IAM records no use of signing certificates",
+                facts.baseline.date()
+            )
+        }
+        (_, Credential::SigningCertificate { .. }) => "IAM records no use of signing certificates".to_string(),
     };
     let (action, mut status, mut reason) = match standing {
         Standing::Active => return None,
+        // Nothing will happen to it: no warning.
+        Standing::Warn { .. } if report_only => return None,
         Standing::Warn { days_left } => (
             Action::Warn,
             Status::Planned,
@@ -270,6 +306,7 @@ fn plan_credential(
             match credential {
                 Credential::Console => Action::DeleteLoginProfile,
                 Credential::AccessKey { .. } => Action::DeactivateAccessKey,
+                Credential::SigningCertificate { .. } => Action::DeactivateSigningCertificate,
             },
             Status::Planned,
             format!(
@@ -295,6 +332,10 @@ fn plan_credential(
         status = Status::Skipped;
         reason_code = ReasonCode::Exempt;
         reason = format!("{why}; {reason}");
+    } else if report_only {
+        status = Status::Skipped;
+        reason_code = ReasonCode::ReportOnly;
+        reason = format!("{reason}; reported only (--signing-certificates report)");
     } else if details.is_none() {
         status = Status::Skipped;
         reason_code = ReasonCode::DetailsMissing;
@@ -307,7 +348,9 @@ fn plan_credential(
             arn: row.arn.clone(),
             kind,
             access_key_id: None,
-            access_key_slot: slot,
+            access_key_slot: slot.filter(|_| kind == Kind::AccessKey),
+            credential_id: None,
+            credential_slot: slot.filter(|_| kind == Kind::SigningCertificate),
             last_used: facts.last_used,
             idle_days: Some(idle),
             action,

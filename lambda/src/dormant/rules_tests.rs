@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::model::credential_report::{KeySlot, parse};
+use crate::model::credential_report::{CertSlot, KeySlot, parse};
 use crate::model::inventory::Tag;
 use crate::model::report::Kind;
 use crate::settings::glob::Glob;
@@ -47,6 +47,15 @@ fn row(user: &str) -> CredentialRow {
         password_last_used: Observed::NotApplicable,
         password_last_changed: Observed::NotApplicable,
         keys: [no_key(1), no_key(2)],
+        certificates: [no_certificate(1), no_certificate(2)],
+    }
+}
+
+fn no_certificate(slot: u8) -> CertSlot {
+    CertSlot {
+        slot,
+        active: false,
+        last_rotated: Observed::NotApplicable,
     }
 }
 
@@ -503,4 +512,56 @@ fn a_user_recreated_since_the_report_is_skipped_warnings_included() {
     // The same creation time to the second is the same user.
     inv.details.get_mut("reborn").unwrap().create_date = days_ago(1000) + Duration::milliseconds(999);
     assert_eq!(plan(&inv, &settings(), NOW).change_count(), 1);
+}
+
+fn with_certificate(mut r: CredentialRow, uploaded: OffsetDateTime) -> CredentialRow {
+    r.certificates[0] = CertSlot {
+        slot: 1,
+        active: true,
+        last_rotated: Observed::At(uploaded),
+    };
+    r
+}
+
+#[test]
+fn old_signing_certificates_are_reported_only_unless_deactivation_is_asked_for() {
+    let inv = inventory(vec![
+        with_certificate(row("old-cert"), days_ago(400)),
+        with_certificate(row("near-cert"), days_ago(85)),
+        with_certificate(row("new-cert"), days_ago(10)),
+    ]);
+    // Default: reported, never changed, no warnings (nothing will happen to them).
+    let p = plan(&inv, &settings(), NOW);
+    assert_eq!(p.items.len(), 1, "{:?}", p.items);
+    let f = &p.items[0].finding;
+    assert_eq!((f.user.as_str(), f.kind), ("old-cert", Kind::SigningCertificate));
+    assert_eq!(f.action, Action::DeactivateSigningCertificate);
+    assert_eq!((f.status, f.reason_code), (Status::Skipped, ReasonCode::ReportOnly));
+    assert_eq!((f.credential_slot, f.access_key_slot), (Some(1), None));
+    assert_eq!(f.idle_days, Some(400));
+    assert!(
+        f.reason.contains("IAM records no use of signing certificates"),
+        "{}",
+        f.reason
+    );
+    assert_eq!(p.change_count(), 0);
+
+    // Deactivate: a change like a dormant key, with a warning before the limit.
+    let deactivate = Settings {
+        signing_certificates: crate::settings::CertificateAction::Deactivate,
+        ..settings()
+    };
+    let p = plan(&inv, &deactivate, NOW);
+    assert_eq!(p.change_count(), 1);
+    let near: Vec<_> = p.items.iter().filter(|i| i.finding.user == "near-cert").collect();
+    assert_eq!(near[0].finding.action, Action::Warn);
+    // Exempt users are skipped as for every credential.
+    let mut inv = inv;
+    inv.details.insert(
+        "old-cert".into(),
+        details("old-cert", &[("iam-janitor:exempt", "true")]),
+    );
+    let p = plan(&inv, &deactivate, NOW);
+    assert_eq!(p.change_count(), 0);
+    assert_eq!(p.items[0].finding.reason_code, ReasonCode::Exempt);
 }

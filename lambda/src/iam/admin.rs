@@ -38,6 +38,13 @@ impl Admin<'_> {
         self.iam.set_access_key_status(user, key_id, StatusType::Active).await
     }
 
+    /// Sets the signing certificate Active again.
+    pub async fn reactivate_signing_certificate(&self, user: &str, id: &str) -> Result<(), AwsError> {
+        self.iam
+            .set_signing_certificate_status(user, id, StatusType::Active)
+            .await
+    }
+
     /// Gives the user a console password that must be changed at the next sign-in.
     pub async fn create_login_profile(&self, user: &str, password: &str) -> Result<(), AwsError> {
         self.iam

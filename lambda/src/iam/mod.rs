@@ -135,6 +135,14 @@ pub struct LiveKey {
     pub created: OffsetDateTime,
 }
 
+/// A signing certificate as ListSigningCertificates shows it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCertificate {
+    pub id: String,
+    pub active: bool,
+    pub uploaded: OffsetDateTime,
+}
+
 /// A user as GetUser shows it now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiveUser {

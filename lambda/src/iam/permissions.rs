@@ -19,8 +19,8 @@ pub enum Scope {
     /// Attaching and detaching policies on users (`user/*`), only when the policy is one
     /// of the engine's (condition `ArnLike iam:PolicyARN …:policy/iam-janitor/*`).
     AttachJanitorPolicy,
-    /// Removing tags from users (`user/*`), only the records of deactivated keys
-    /// (condition `ForAllValues:StringLike aws:TagKeys iam-janitor:key-disabled:*`).
+    /// Removing tags from users (`user/*`), only the records of deactivated keys and
+    /// certificates (condition `ForAllValues:StringLike aws:TagKeys` on their prefixes).
     TrailRecords,
 }
 
@@ -107,6 +107,11 @@ pub const PERMISSIONS: &[Permission] = &[
         "find the oldest version of a deny policy at the five-version limit",
     ),
     p(
+        "iam:ListSigningCertificates",
+        Scope::Read,
+        "confirm a signing certificate is still there and active before deactivating it",
+    ),
+    p(
         "iam:ListUserTags",
         Scope::Read,
         "read the user's tags before writing the audit trail (room under the 50-tag quota, records of deleted keys), and see whether a failed tag or untag took effect",
@@ -122,6 +127,11 @@ pub const PERMISSIONS: &[Permission] = &[
         "record what was changed and when on the user",
     ),
     p("iam:UpdateAccessKey", Scope::User, "set a dormant access key Inactive"),
+    p(
+        "iam:UpdateSigningCertificate",
+        Scope::User,
+        "set an old signing certificate Inactive (only with --signing-certificates deactivate)",
+    ),
     p(
         "iam:CreatePolicy",
         Scope::JanitorPolicy,
@@ -155,7 +165,7 @@ pub const PERMISSIONS: &[Permission] = &[
     p(
         "iam:UntagUser",
         Scope::TrailRecords,
-        "remove its records of access keys the user no longer has, so that the audit trail never fills the 50 tags a user may have",
+        "remove its records of access keys and signing certificates the user no longer has, so that the audit trail never fills the 50 tags a user may have",
     ),
 ];
 

@@ -4,7 +4,10 @@
 use aws_sdk_iam::types::{EntityType, StatusType, Tag as SdkTag};
 use time::OffsetDateTime;
 
-use super::{AwsError, Deleted, ErrorKind, Iam, LiveKey, LiveUser, decode_policy_document, retry_conflicts, to_time};
+use super::{
+    AwsError, Deleted, ErrorKind, Iam, LiveCertificate, LiveKey, LiveUser, decode_policy_document, retry_conflicts,
+    to_time,
+};
 use crate::model::inventory::{JanitorPolicy, PolicyVersion, Tag, UserDetails};
 use crate::trail::POLICY_PATH;
 
@@ -159,6 +162,59 @@ impl Iam {
             }
         }
         Ok(keys)
+    }
+
+    /// The user's signing certificates as IAM has them now.
+    pub async fn signing_certificates(&self, user: &str) -> Result<Vec<LiveCertificate>, AwsError> {
+        let mut pages = self
+            .client
+            .list_signing_certificates()
+            .user_name(user)
+            .into_paginator()
+            .send();
+        let mut certificates = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("ListSigningCertificates", e))?;
+            for c in page.certificates() {
+                let Some(uploaded) = c.upload_date().and_then(to_time) else {
+                    continue;
+                };
+                certificates.push(LiveCertificate {
+                    id: c.certificate_id().to_string(),
+                    active: c.status() == &StatusType::Active,
+                    uploaded,
+                });
+            }
+        }
+        Ok(certificates)
+    }
+
+    /// Sets the signing certificate Inactive (reversible).
+    pub async fn deactivate_signing_certificate(&self, user: &str, id: &str) -> Result<(), AwsError> {
+        self.set_signing_certificate_status(user, id, StatusType::Inactive)
+            .await
+    }
+
+    /// UpdateSigningCertificate: the one call behind deactivating (the engine) and
+    /// reactivating (restore) a signing certificate.
+    pub(super) async fn set_signing_certificate_status(
+        &self,
+        user: &str,
+        id: &str,
+        status: StatusType,
+    ) -> Result<(), AwsError> {
+        retry_conflicts(|| async {
+            self.client
+                .update_signing_certificate()
+                .user_name(user)
+                .certificate_id(id)
+                .status(status.clone())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("UpdateSigningCertificate", e))
+        })
+        .await
+        .map(|_| ())
     }
 
     /// The key's LastUsedDate as IAM has it now.

@@ -61,6 +61,8 @@ fn finding(
         kind: Kind::UnusedServices,
         access_key_id: None,
         access_key_slot: None,
+        credential_id: None,
+        credential_slot: None,
         last_used: None,
         idle_days: None,
         action,

@@ -53,6 +53,18 @@ pub struct KeySlot {
     pub last_used: Observed,
 }
 
+/// One X.509 signing-certificate slot (`cert_1_*` or `cert_2_*`) of a row. IAM records
+/// no use of signing certificates: only whether each is active and when it was uploaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertSlot {
+    /// 1 or 2.
+    pub slot: u8,
+    /// `cert_N_active`.
+    pub active: bool,
+    /// `cert_N_last_rotated`: the certificate's upload time.
+    pub last_rotated: Observed,
+}
+
 /// One user's row of the credential report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialRow {
@@ -66,6 +78,9 @@ pub struct CredentialRow {
     pub password_last_used: Observed,
     pub password_last_changed: Observed,
     pub keys: [KeySlot; 2],
+    /// Signing certificates; inactive and empty slots when the report has no `cert_*`
+    /// columns.
+    pub certificates: [CertSlot; 2],
 }
 
 /// A row that could not be parsed. It is reported and never acted on.
@@ -210,6 +225,33 @@ fn parse_row<'a>(line: usize, cell: &dyn Fn(&str) -> &'a str) -> Result<Credenti
         })
     };
     let keys = [slot(1)?, slot(2)?];
+    let cert = |n: u8| -> Result<CertSlot, String> {
+        let (active_col, rotated_col) = if n == 1 {
+            ("cert_1_active", "cert_1_last_rotated")
+        } else {
+            ("cert_2_active", "cert_2_last_rotated")
+        };
+        // Optional columns: a report without them says nothing about certificates.
+        let active = match cell(active_col) {
+            "" => false,
+            v => boolean(active_col, v)?,
+        };
+        let last_rotated = match cell(rotated_col) {
+            "" => Observed::NotApplicable,
+            v => observed(rotated_col, v)?,
+        };
+        if active && last_rotated.at().is_none() {
+            return Err(format!(
+                "signing certificate {n} is active but `{rotated_col}` has no timestamp"
+            ));
+        }
+        Ok(CertSlot {
+            slot: n,
+            active,
+            last_rotated,
+        })
+    };
+    let certificates = [cert(1)?, cert(2)?];
     for key in &keys {
         if key.active && key.last_rotated.at().is_none() {
             return Err(format!(
@@ -227,6 +269,7 @@ fn parse_row<'a>(line: usize, cell: &dyn Fn(&str) -> &'a str) -> Result<Credenti
         password_last_used: observed("password_last_used", cell("password_last_used"))?,
         password_last_changed: observed("password_last_changed", cell("password_last_changed"))?,
         keys,
+        certificates,
     })
 }
 

@@ -147,3 +147,43 @@ proptest! {
         prop_assert_eq!(r.rows.len() + r.rejected.len(), n);
     }
 }
+
+#[test]
+fn signing_certificates_are_read_when_their_columns_are_there() {
+    let carol_certs = "N/A,N/A,N/A,false,N/A,false,N/A\ndave";
+    assert!(AWS.contains(carol_certs));
+    let text = AWS.replace(
+        carol_certs,
+        "N/A,N/A,N/A,true,2023-03-03T03:03:03+00:00,false,N/A\ndave",
+    );
+    let r = parse(text.as_bytes()).unwrap();
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    let carol = &r.rows[2];
+    assert_eq!(
+        carol.certificates[0],
+        CertSlot {
+            slot: 1,
+            active: true,
+            last_rotated: Observed::At(datetime!(2023-03-03 03:03:03 UTC)),
+        }
+    );
+    assert!(!carol.certificates[1].active);
+    assert!(r.rows[0].certificates.iter().all(|c| !c.active));
+
+    // An active certificate without its upload time is not understood: the row is
+    // rejected, never acted on.
+    let text = AWS.replace(carol_certs, "N/A,N/A,N/A,true,N/A,false,N/A\ndave");
+    let r = parse(text.as_bytes()).unwrap();
+    assert_eq!(r.rejected.len(), 1);
+    assert!(r.rejected[0].reason.contains("cert_1_last_rotated"), "{:?}", r.rejected);
+
+    // A report without the columns says nothing about certificates.
+    let without: String = AWS
+        .lines()
+        .map(|l| l.rsplitn(5, ',').last().unwrap().to_string() + "\n")
+        .collect();
+    assert!(!without.contains("cert_"));
+    let r = parse(without.as_bytes()).unwrap();
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert!(r.rows.iter().all(|row| row.certificates.iter().all(|c| !c.active)));
+}

@@ -49,6 +49,8 @@ impl fmt::Display for Mode {
 pub enum Kind {
     ConsolePassword,
     AccessKey,
+    /// An X.509 signing certificate (SOAP-era APIs); IAM records no use of them.
+    SigningCertificate,
     UnusedServices,
 }
 
@@ -60,6 +62,7 @@ pub enum Action {
     Warn,
     DeleteLoginProfile,
     DeactivateAccessKey,
+    DeactivateSigningCertificate,
     /// Create or update the user's deny policy, and attach it.
     AttachDenyPolicy,
     /// Nothing is left to deny: detach the user's deny policy.
@@ -94,6 +97,13 @@ pub struct Finding {
     /// 1 or 2: the key's column in the credential report.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_key_slot: Option<u8>,
+    /// The ID of a credential other than a key (a signing certificate), once live
+    /// confirmation resolved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
+    /// 1 or 2: a signing certificate's column in the credential report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_slot: Option<u8>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_used: Option<OffsetDateTime>,
     pub idle_days: Option<i64>,
@@ -135,6 +145,8 @@ pub enum ReasonCode {
     /// The user is at IAM's tag quota: the audit-trail record cannot be written, so the
     /// change is not made.
     TagQuota,
+    /// Reported only, by setting (`--signing-certificates report`): nothing is done.
+    ReportOnly,
     /// A live confirmation read failed: not changed.
     ConfirmationFailed,
     /// No key ID could be matched to the report's key: not changed.
@@ -179,6 +191,7 @@ impl ReasonCode {
             ReasonCode::SetSinceReport => "password set since the report",
             ReasonCode::UserRecreated => "user recreated since the report",
             ReasonCode::TagQuota => "user at the tag quota",
+            ReasonCode::ReportOnly => "reported only",
             ReasonCode::ConfirmationFailed => "live confirmation failed",
             ReasonCode::NoKeyId => "key ID not resolved",
             ReasonCode::TrailFailed => "audit trail not written",
@@ -412,6 +425,11 @@ pub fn credential_label(f: &Finding) -> String {
             (Some(id), _) => format!("key {id}"),
             (None, Some(slot)) => format!("key {slot}"),
             (None, None) => "key".to_string(),
+        },
+        Kind::SigningCertificate => match (&f.credential_id, f.credential_slot) {
+            (Some(id), _) => format!("certificate {id}"),
+            (None, Some(slot)) => format!("certificate {slot}"),
+            (None, None) => "certificate".to_string(),
         },
         Kind::UnusedServices => "services".to_string(),
     }

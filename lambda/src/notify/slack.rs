@@ -383,6 +383,8 @@ mod tests {
                 },
                 access_key_id: (i % 3 != 0).then(|| format!("AKIAEXAMPLE{i:09}")),
                 access_key_slot: Some(1),
+                credential_id: None,
+                credential_slot: None,
                 last_used: None,
                 idle_days: Some(120),
                 action: if i % 3 == 0 {

@@ -25,8 +25,8 @@ use std::collections::BTreeSet;
 pub use table::SettingsArgs;
 use table::{
     ADVISOR_CONCURRENCY, AS_OF, CONCURRENCY, DORMANT_DAYS, EXEMPT_TAG, EXEMPT_USERS, KEEP_SERVICES_TAG,
-    LEAST_PRIVILEGE, MAX_ACTIONS, MODE, NEVER_DENY, Number, POLICY_QUOTA, REPORT_TIMEOUT_SECS, SLACK_WEBHOOK, Setting,
-    UNUSED_SERVICE_DAYS, WARN_DAYS,
+    LEAST_PRIVILEGE, MAX_ACTIONS, MODE, NEVER_DENY, Number, POLICY_QUOTA, REPORT_TIMEOUT_SECS, SIGNING_CERTIFICATES,
+    SLACK_WEBHOOK, Setting, UNUSED_SERVICE_DAYS, WARN_DAYS,
 };
 
 /// The least-privilege settings.
@@ -96,6 +96,26 @@ impl fmt::Debug for SlackWebhook {
     }
 }
 
+/// What is done to signing certificates older than the limit. IAM records no use of
+/// them, so their age is all there is to judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CertificateAction {
+    /// Report them; change nothing.
+    #[default]
+    Report,
+    /// Deactivate them (in enforce mode), like dormant keys.
+    Deactivate,
+}
+
+impl fmt::Display for CertificateAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CertificateAction::Report => "report",
+            CertificateAction::Deactivate => "deactivate",
+        })
+    }
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -110,6 +130,7 @@ pub struct Settings {
     /// Evaluate as if it were this time (report mode only).
     pub as_of: Option<OffsetDateTime>,
     pub report_timeout_secs: u32,
+    pub signing_certificates: CertificateAction,
     pub least_privilege: LeastPrivilegeSettings,
 }
 
@@ -131,6 +152,7 @@ impl Default for Settings {
             slack_webhook: None,
             as_of: None,
             report_timeout_secs: REPORT_TIMEOUT_SECS.value.default,
+            signing_certificates: CertificateAction::default(),
             least_privilege: LeastPrivilegeSettings::default(),
         }
     }
@@ -211,8 +233,21 @@ impl Settings {
             }
         };
         let report_timeout_secs = number(args.report_timeout_secs.as_deref(), &REPORT_TIMEOUT_SECS)?;
+        let signing_certificates = match args.signing_certificates.as_deref().map(str::trim) {
+            None => CertificateAction::default(),
+            Some(v) if v.eq_ignore_ascii_case("report") => CertificateAction::Report,
+            Some(v) if v.eq_ignore_ascii_case("deactivate") => CertificateAction::Deactivate,
+            Some(v) => {
+                return Err(err(
+                    &SIGNING_CERTIFICATES,
+                    v,
+                    &SIGNING_CERTIFICATES.value.choices.join(" or "),
+                ));
+            }
+        };
         let least_privilege = least_privilege_settings(args)?;
         Ok(Settings {
+            signing_certificates,
             least_privilege,
             mode,
             dormant_days,

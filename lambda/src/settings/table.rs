@@ -306,6 +306,20 @@ settings! {
         }),
     };
 
+    SIGNING_CERTIFICATES: Setting<Text> => signing_certificates: Option<String> = Setting {
+        flag: "--signing-certificates",
+        env: Some("IAM_JANITOR_SIGNING_CERTIFICATES"),
+        value_name: Some("report|deactivate"),
+        help: "Signing certificates older than --dormant-days (IAM records no use of them): `report` them, or `deactivate` them too",
+        value: Text { default: "report", choices: &["report", "deactivate"], secret: false },
+        deployed: Some(Deployed {
+            parameter: LogicalId::from_static("SigningCertificates"),
+            description: "Signing certificates older than DormantDays (IAM records no use of them): report them, or deactivate them too",
+            constraints: Constraints::NONE,
+            value: |s| s.signing_certificates.to_string(),
+        }),
+    };
+
     EXEMPT_TAG: Setting<Text> => exempt_tag: Option<String> = Setting {
         flag: "--exempt-tag",
         env: Some("IAM_JANITOR_EXEMPT_TAG"),
@@ -670,6 +684,7 @@ mod tests {
     fn each_variable_is_read_and_validated_as_its_setting() {
         let bad = BTreeMap::from([
             ("--mode", "yolo"),
+            ("--signing-certificates", "sometimes"),
             ("--exempt-tag", "aws:reserved"),
             ("--exempt-user", "ok,bad["),
             ("--slack-webhook", "http://hooks.example.com/x"),

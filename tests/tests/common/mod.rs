@@ -21,9 +21,10 @@ pub struct Cli {
 }
 
 /// The IAM operations that change something.
-pub const WRITES: [&str; 10] = [
+pub const WRITES: [&str; 11] = [
     "DeleteLoginProfile",
     "UpdateAccessKey",
+    "UpdateSigningCertificate",
     "TagUser",
     "UntagUser",
     "CreatePolicy",
@@ -126,6 +127,7 @@ pub fn writes(calls: &BTreeMap<String, u64>) -> u64 {
 pub struct UserState {
     pub login_profile: bool,
     pub key_statuses: Vec<String>,
+    pub certificate_statuses: Vec<String>,
     pub attached: BTreeSet<String>,
     /// The deny policy's default document and its number of versions.
     pub deny_policy: Option<(String, usize)>,
@@ -142,6 +144,16 @@ pub async fn user_state(emu: &Emulator, user: &str) -> UserState {
         .access_key_metadata()
         .iter()
         .map(|k| k.status().unwrap().as_str().to_string())
+        .collect();
+    let certificate_statuses = iam
+        .list_signing_certificates()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .certificates()
+        .iter()
+        .map(|c| c.status().as_str().to_string())
         .collect();
     let attached = iam
         .list_attached_user_policies()
@@ -164,11 +176,11 @@ pub async fn user_state(emu: &Emulator, user: &str) -> UserState {
         .iter()
         .filter(|t| t.key().starts_with("iam-janitor:") && t.key() != "iam-janitor:keep-services")
         .map(|t| {
-            // Key IDs are new on every seed.
-            let key = match t.key().strip_prefix("iam-janitor:key-disabled:") {
-                Some(_) => "iam-janitor:key-disabled:<id>".to_string(),
-                None => t.key().to_string(),
-            };
+            // Key and certificate IDs are new on every seed.
+            let key = ["iam-janitor:key-disabled:", "iam-janitor:certificate-disabled:"]
+                .into_iter()
+                .find(|p| t.key().starts_with(p))
+                .map_or_else(|| t.key().to_string(), |p| format!("{p}<id>"));
             // The record of a change that was not made.
             if t.value().starts_with("not-done") {
                 format!("{key}=not-done")
@@ -180,6 +192,7 @@ pub async fn user_state(emu: &Emulator, user: &str) -> UserState {
     UserState {
         login_profile,
         key_statuses,
+        certificate_statuses,
         attached,
         deny_policy,
         audit_tags,

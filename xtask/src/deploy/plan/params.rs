@@ -292,6 +292,8 @@ mod tests {
             "060",
             "--warn-days",
             "7",
+            "--signing-certificates",
+            "DEACTIVATE",
             "--exempt-tag",
             "break-glass",
             "--exempt-user",
@@ -321,7 +323,8 @@ mod tests {
         ]);
         let p = engine_parameters(&settings);
         let expected = json!({
-            "Mode": "enforce", "DormantDays": "60", "WarnDays": "7", "ExemptTag": "break-glass",
+            "Mode": "enforce", "DormantDays": "60", "WarnDays": "7", "SigningCertificates": "deactivate",
+            "ExemptTag": "break-glass",
             "ExemptUsers": "admin-*,ci-?", "MaxActions": "5", "Concurrency": "4",
             "SlackWebhook": "https://hooks.slack.com/services/T/B/x", "ReportTimeoutSecs": "120",
             "LeastPrivilege": "off", "UnusedServiceDays": "30", "AdvisorConcurrency": "2",
