@@ -225,7 +225,8 @@ USER_ACTIONS = {
     "ListAttachedUserPolicies", "ListUserPolicies", "GetUserPolicy", "PutUserPolicy",
     "DeleteUserPolicy", "ListGroupsForUser", "ListMFADevices", "ListSSHPublicKeys",
     "ListServiceSpecificCredentials", "ListSigningCertificates", "UpdateSigningCertificate",
-    "UploadSigningCertificate", "DeleteSigningCertificate",
+    "UploadSigningCertificate", "DeleteSigningCertificate", "UpdateServiceSpecificCredential",
+    "CreateServiceSpecificCredential", "DeleteServiceSpecificCredential",
 }
 
 # Actions on a role, named by the RoleName parameter.
@@ -273,6 +274,9 @@ def iam_checks(account: str, action: str, params: dict[str, str],
     full = f"iam:{action}"
     if action in STAR_ACTIONS:
         return [Check(full, "*")]
+    if action == "ListServiceSpecificCredentials" and params.get("AllUsers", "").lower() == "true":
+        # Every user's credentials: authorized on every user of the account.
+        return [Check(full, f"arn:{PARTITION}:iam::{account}:user/*")]
     if action in USER_ACTIONS or action in USER_POLICY_ARN_ACTIONS:
         name = params.get("UserName") or caller_user
         if not name:

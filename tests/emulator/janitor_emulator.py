@@ -20,6 +20,9 @@ middleware that adds what the tests need and moto lacks:
 * authorization of IAM requests like IAM's (resources and condition keys) for
   role sessions created through the control API (iam_authz.py);
 * ListUsers paging (MaxItems / Marker) like real IAM; moto returns all users;
+* service-specific credentials (CodeCommit Git credentials, Keyspaces, Bedrock
+  API keys; moto has none): List (per user, or AllUsers per service, paged),
+  Create, Update, Delete;
 * user tags as IAM keeps them: at most 50 per user (TagUser beyond that is
   LimitExceeded; moto counts only the tags in one request), and keys
   unique ignoring case (a TagUser key replaces a tag whose key differs only
@@ -38,9 +41,10 @@ Control API (JSON in and out; bad input -> 400 {"error": "..."}; optional
 
     GET    /_janitor/health                      {"ok": true}
     POST   /_janitor/reset                       forget all moto and emulator state
-    POST   /_janitor/seed                        {"users": [...]} -> {"users": [{name, arn, access_key_ids, certificate_ids}]}
+    POST   /_janitor/seed                        {"users": [...]} -> {"users": [{name, arn, access_key_ids, certificate_ids, service_credential_ids}]}
                                                  (a user: name, path, tags, create_date, password, keys,
-                                                 certificates [{upload_date, status}], managed_policy_arns)
+                                                 certificates [{upload_date, status}],
+                                                 service_credentials [{service, create_date, status}], managed_policy_arns)
     POST   /_janitor/users/<name>                {create_date, password_last_used, password_last_changed}
     POST   /_janitor/access-keys/<key id>        {create_date, last_used, last_used_service, last_used_region}
     POST   /_janitor/faults                      {action, count, code, status, message, user?}
@@ -715,6 +719,134 @@ def tag(name: str, value: Any) -> str:
 
 
 # --------------------------------------------------------------------------
+# Service-specific credentials (moto has none): CodeCommit Git credentials,
+# Amazon Keyspaces, Bedrock API keys. Kept on moto's user object, so a reset or
+# a deleted user forgets them.
+# --------------------------------------------------------------------------
+
+SERVICE_CREDENTIAL_SERVICES = ("codecommit.amazonaws.com", "cassandra.amazonaws.com",
+                               "bedrock.amazonaws.com")
+
+
+def service_credentials_of(user: Any) -> dict[str, dict[str, Any]]:
+    creds = getattr(user, "_janitor_service_credentials", None)
+    if creds is None:
+        creds = {}
+        user._janitor_service_credentials = creds
+    return creds
+
+
+def add_service_credential(user: Any, service: str, created: datetime | None,
+                           status: str) -> dict[str, Any]:
+    cred_id = "ACCA" + "".join(random.choice(ID_ALPHABET) for _ in range(17))
+    cred = {"id": cred_id, "user": user.name, "service": service,
+            "created": created or utcnow(), "status": status,
+            "service_user_name": f"{user.name}-at-{random.randint(10**11, 10**12 - 1)}"}
+    service_credentials_of(user)[cred_id] = cred
+    return cred
+
+
+def service_credential_xml(c: dict[str, Any]) -> str:
+    return ("<member>" + tag("UserName", c["user"]) + tag("Status", c["status"])
+            + tag("ServiceUserName", c["service_user_name"])
+            + tag("CreateDate", fmt_xml_time(c["created"]))
+            + tag("ServiceSpecificCredentialId", c["id"]) + tag("ServiceName", c["service"])
+            + "</member>")
+
+
+def list_service_specific_credentials(backend: IAMBackend, params: dict[str, str],
+                                      start_response: Callable[..., Any]) -> list[bytes]:
+    """ListServiceSpecificCredentials: one user's (UserName), or with AllUsers=true
+    every user's for one ServiceName, paged (MaxItems, Marker) like IAM."""
+    all_users = params.get("AllUsers", "").lower() == "true"
+    service = params.get("ServiceName")
+    name = params.get("UserName")
+    if all_users and name:
+        return iam_error(start_response, 400, "InvalidInput",
+                         "AllUsers cannot be specified together with UserName.")
+    if all_users:
+        users = list(backend.users.values())
+    else:
+        user = backend.users.get(name or "")
+        if user is None:
+            return iam_error(start_response, 404, "NoSuchEntity",
+                             f"The user with name {name} cannot be found.")
+        users = [user]
+    creds = [c for u in users for c in service_credentials_of(u).values()
+             if service is None or c["service"] == service]
+    creds.sort(key=lambda c: (c["user"], to_naive_utc(c["created"]), c["id"]))
+    try:
+        max_items = min(max(int(params.get("MaxItems") or 100), 1), 1000)
+        start = int(params.get("Marker") or 0)
+    except ValueError:
+        return iam_error(start_response, 400, "InvalidInput", "Invalid MaxItems or Marker")
+    page = creds[start:start + max_items]
+    truncated = start + max_items < len(creds)
+    inner = ("<ServiceSpecificCredentials>" + "".join(service_credential_xml(c) for c in page)
+             + "</ServiceSpecificCredentials>" + tag("IsTruncated", str(truncated).lower())
+             + (tag("Marker", start + max_items) if truncated else ""))
+    return iam_result(start_response, "ListServiceSpecificCredentials", inner)
+
+
+def find_service_credential(backend: IAMBackend, params: dict[str, str]) -> dict[str, Any] | None:
+    user = backend.users.get(params.get("UserName", ""))
+    if user is None:
+        return None
+    return service_credentials_of(user).get(params.get("ServiceSpecificCredentialId", ""))
+
+
+def update_service_specific_credential(backend: IAMBackend, params: dict[str, str],
+                                       start_response: Callable[..., Any]) -> list[bytes]:
+    status = params.get("Status", "")
+    if status not in ("Active", "Inactive"):
+        return iam_error(start_response, 400, "ValidationError", f"Invalid Status: {status}")
+    cred = find_service_credential(backend, params)
+    if cred is None:
+        return iam_error(start_response, 404, "NoSuchEntity",
+                         "No such service-specific credential for this user.")
+    cred["status"] = status
+    return iam_result(start_response, "UpdateServiceSpecificCredential", "")
+
+
+def create_service_specific_credential(backend: IAMBackend, params: dict[str, str],
+                                       start_response: Callable[..., Any]) -> list[bytes]:
+    user = backend.users.get(params.get("UserName", ""))
+    if user is None:
+        return iam_error(start_response, 404, "NoSuchEntity", "The user cannot be found.")
+    service = params.get("ServiceName", "")
+    if service not in SERVICE_CREDENTIAL_SERVICES:
+        return iam_error(start_response, 400, "NotSupportedService",
+                         f"The specified service {service} is not supported.")
+    cred = add_service_credential(user, service, None, "Active")
+    inner = ("<ServiceSpecificCredential>" + tag("UserName", cred["user"])
+             + tag("Status", cred["status"]) + tag("ServiceUserName", cred["service_user_name"])
+             + tag("ServicePassword", uuid.uuid4().hex)
+             + tag("CreateDate", fmt_xml_time(cred["created"]))
+             + tag("ServiceSpecificCredentialId", cred["id"]) + tag("ServiceName", service)
+             + "</ServiceSpecificCredential>")
+    return iam_result(start_response, "CreateServiceSpecificCredential", inner)
+
+
+def delete_service_specific_credential(backend: IAMBackend, params: dict[str, str],
+                                       start_response: Callable[..., Any]) -> list[bytes]:
+    cred = find_service_credential(backend, params)
+    if cred is None:
+        return iam_error(start_response, 404, "NoSuchEntity",
+                         "No such service-specific credential for this user.")
+    user = backend.users[params["UserName"]]
+    del service_credentials_of(user)[cred["id"]]
+    return iam_result(start_response, "DeleteServiceSpecificCredential", "")
+
+
+SERVICE_CREDENTIAL_ACTIONS = {
+    "ListServiceSpecificCredentials": list_service_specific_credentials,
+    "UpdateServiceSpecificCredential": update_service_specific_credential,
+    "CreateServiceSpecificCredential": create_service_specific_credential,
+    "DeleteServiceSpecificCredential": delete_service_specific_credential,
+}
+
+
+# --------------------------------------------------------------------------
 # Access Advisor (moto has none)
 # --------------------------------------------------------------------------
 
@@ -888,10 +1020,28 @@ def seed_users(account: str, body: dict[str, Any]) -> dict[str, Any]:
                                                    f"users[{i}].certificates[{j}].upload_date"),
                 "status": status,
             })
+        service_credentials = []
+        raw_sc = expect_list(u.get("service_credentials") or [], f"users[{i}].service_credentials")
+        for j, rc in enumerate(raw_sc):
+            c = expect_obj(rc, f"users[{i}].service_credentials[{j}]")
+            service = expect_str(c.get("service"), f"users[{i}].service_credentials[{j}].service")
+            if service not in SERVICE_CREDENTIAL_SERVICES:
+                raise ControlError(f"users[{i}].service_credentials[{j}].service: "
+                                   f"not one of {list(SERVICE_CREDENTIAL_SERVICES)}: {service!r}")
+            status = c.get("status", "Active")
+            if status not in ("Active", "Inactive"):
+                raise ControlError(f"users[{i}].service_credentials[{j}].status: invalid status {status!r}")
+            service_credentials.append({
+                "service": service,
+                "create_date": parse_optional_time(c.get("create_date"),
+                                                   f"users[{i}].service_credentials[{j}].create_date"),
+                "status": status,
+            })
         policies = [expect_str(p, f"users[{i}].managed_policy_arns[{j}]")
                     for j, p in enumerate(expect_list(u.get("managed_policy_arns") or [],
                                                       f"users[{i}].managed_policy_arns"))]
-        specs.append((name, path, tags, create_date, password, keys, policies, certificates))
+        specs.append((name, path, tags, create_date, password, keys, policies, certificates,
+                      service_credentials))
 
     backend = iam_backend(account)
     for i, (name, *_rest) in enumerate(specs):
@@ -904,7 +1054,8 @@ def seed_users(account: str, body: dict[str, Any]) -> dict[str, Any]:
                 raise ControlError(f"users[{i}].managed_policy_arns: no such policy {arn!r}")
 
     out = []
-    for name, path, tags, create_date, password, keys, policies, certificates in specs:
+    for (name, path, tags, create_date, password, keys, policies, certificates,
+         service_credentials) in specs:
         user = backend.create_user(REGION, name, path=path,
                                    tags=[{"Key": k, "Value": v} for k, v in tags.items()])
         if create_date is not None:
@@ -936,8 +1087,13 @@ def seed_users(account: str, body: dict[str, Any]) -> dict[str, Any]:
             certificate_ids.append(cert_id)
         for arn in policies:
             backend.attach_user_policy(arn, name)
+        service_credential_ids = [
+            add_service_credential(user, c["service"], c["create_date"], c["status"])["id"]
+            for c in service_credentials
+        ]
         out.append({"name": name, "arn": user.arn, "access_key_ids": key_ids,
-                    "certificate_ids": certificate_ids})
+                    "certificate_ids": certificate_ids,
+                    "service_credential_ids": service_credential_ids})
     return {"users": out}
 
 
@@ -1388,6 +1544,8 @@ class JanitorMiddleware:
             backend = iam_backend(get_account_id_from(match_access_key(environ)))
             with STATE.lock:
                 quota = STATE.policies_quota
+            if action in SERVICE_CREDENTIAL_ACTIONS:
+                return SERVICE_CREDENTIAL_ACTIONS[action](backend, params, start_response)
             if action == "GetAccountSummary":
                 backend.account_summary._policies_quota = quota  # type: ignore[attr-defined]
             if action == "CreatePolicy":

@@ -39,6 +39,9 @@ pub struct SeedUser {
     /// Signing certificates, at most two like IAM.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<SeedCertificate>,
+    /// Service-specific credentials (CodeCommit Git, Keyspaces, Bedrock API keys).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub service_credentials: Vec<SeedServiceCredential>,
     /// AWS managed policies (`arn:aws:iam::aws:policy/...`) are created on
     /// demand; customer managed ones must exist.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -80,6 +83,11 @@ impl SeedUser {
 
     pub fn with_certificate(mut self, certificate: SeedCertificate) -> Self {
         self.certificates.push(certificate);
+        self
+    }
+
+    pub fn with_service_credential(mut self, credential: SeedServiceCredential) -> Self {
+        self.service_credentials.push(credential);
         self
     }
 
@@ -193,6 +201,27 @@ impl SeedCertificate {
     }
 }
 
+/// A service-specific credential for a seeded user.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SeedServiceCredential {
+    /// `codecommit.amazonaws.com`, `cassandra.amazonaws.com` or `bedrock.amazonaws.com`.
+    pub service: String,
+    /// Default: now.
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub create_date: Option<OffsetDateTime>,
+    pub status: KeyStatus,
+}
+
+impl SeedServiceCredential {
+    pub fn new(service: impl Into<String>, created: OffsetDateTime) -> Self {
+        SeedServiceCredential {
+            service: service.into(),
+            create_date: Some(created),
+            status: KeyStatus::Active,
+        }
+    }
+}
+
 /// What [`crate::Emulator::seed`] created, in input order.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct SeededUser {
@@ -201,6 +230,8 @@ pub struct SeededUser {
     pub access_key_ids: Vec<String>,
     #[serde(default)]
     pub certificate_ids: Vec<String>,
+    #[serde(default)]
+    pub service_credential_ids: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
