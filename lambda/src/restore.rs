@@ -4,7 +4,8 @@
 //! - **Keys**: re-activates exactly the keys the engine disabled (the
 //!   `iam-janitor:key-disabled:<id>` tags), if they still exist and are inactive.
 //! - **Certificates**: likewise for signing certificates
-//!   (`iam-janitor:certificate-disabled:<id>`).
+//!   (`iam-janitor:certificate-disabled:<id>`), and **service credentials** for
+//!   service-specific credentials (`iam-janitor:service-credential-disabled:<id>`).
 //! - **Console**: gives console access back with a new random temporary password that
 //!   must be reset at the next sign-in; the password is returned once to the caller
 //!   (printed, never logged). Only if the engine deleted the password
@@ -21,7 +22,7 @@ use std::collections::BTreeSet;
 use iam_janitor_cfn::policy::PolicyDocument;
 use time::OffsetDateTime;
 
-use crate::iam::{AwsError, Iam, PasswordPolicy};
+use crate::iam::{AwsError, CredentialsOf, Iam, PasswordPolicy};
 use crate::least_privilege::{self as lp, Denied, apply::new_version};
 use crate::model::inventory::Tag;
 use crate::model::services::parse_service_list;
@@ -33,6 +34,7 @@ pub struct RestoreRequest {
     pub user: String,
     pub keys: bool,
     pub certificates: bool,
+    pub service_credentials: bool,
     pub console: bool,
     pub services: BTreeSet<String>,
 }
@@ -47,6 +49,9 @@ pub struct RestoreOutcome {
     pub certificates_reactivated: Vec<String>,
     /// Certificates in the audit trail that were left alone, with the reason.
     pub certificates_skipped: Vec<(String, String)>,
+    pub service_credentials_reactivated: Vec<String>,
+    /// Service-specific credentials in the audit trail that were left alone, with the reason.
+    pub service_credentials_skipped: Vec<(String, String)>,
     /// The temporary password, if console access was given back. Shown once.
     #[serde(skip)]
     pub temporary_password: Option<String>,
@@ -267,6 +272,25 @@ pub async fn restore(
         outcome.certificates_skipped = skipped;
     }
 
+    if request.service_credentials {
+        let live: Vec<(String, bool)> = iam
+            .service_credentials(CredentialsOf::User(user))
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.active))
+            .collect();
+        let recorded = records_of(&tags, |s| match s {
+            Subject::ServiceCredential(id) => Some(id),
+            _ => None,
+        });
+        let (done, skipped) = reactivate_recorded(recorded, &live, "credential", &mut untag, |id| async move {
+            admin.reactivate_service_credential(user, &id).await
+        })
+        .await?;
+        outcome.service_credentials_reactivated = done;
+        outcome.service_credentials_skipped = skipped;
+    }
+
     if request.console {
         let console = trail::CONSOLE_DISABLED;
         let record = tags.iter().find(|(k, _)| k == console).map(|(_, v)| read_record(v));
@@ -306,6 +330,7 @@ pub async fn restore(
     }
     if !outcome.keys_reactivated.is_empty()
         || !outcome.certificates_reactivated.is_empty()
+        || !outcome.service_credentials_reactivated.is_empty()
         || outcome.console_restored
         || !outcome.services_kept.is_empty()
     {

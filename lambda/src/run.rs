@@ -8,14 +8,16 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use time::OffsetDateTime;
 
 use crate::dormant::{apply::confirm_and_apply, rules};
-use crate::iam::{AwsError, Iam};
+use crate::iam::{AwsError, CredentialsOf, Iam};
 use crate::least_privilege::apply as deny;
 use crate::model::credential_report::{self, ReportError};
 use crate::model::inventory::Inventory;
 use crate::model::report::{BreakerTrip, Finding, ReasonCode, Report, Status, Summary};
+use crate::model::services::{SERVICE_CREDENTIAL_SERVICES, ServiceAccess};
 use crate::settings::{Mode, Settings};
 
 /// A run that could not evaluate the account. Nothing was changed.
@@ -43,7 +45,8 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
     let (csv, generated_at) = report.map_err(RunError::CredentialReport)?;
     let (details, policies) = details.map_err(RunError::UserDetails)?;
     let parsed = credential_report::parse(&csv)?;
-    let inventory = Inventory::new(parsed, generated_at, details, policies);
+    let mut inventory = Inventory::new(parsed, generated_at, details, policies);
+    read_service_credentials(iam, &mut inventory, settings, now).await;
     let missing = inventory.missing_from_report();
     if !missing.is_empty() {
         return Err(RunError::IncompleteReport(missing));
@@ -119,6 +122,7 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
             .collect(),
         rejected_rows: inventory.rejected.clone(),
         suspicious_tags: plan.suspicious,
+        not_checked: inventory.not_checked.clone(),
         summary: Summary {
             users_evaluated: plan.users_evaluated,
             credentials_evaluated: plan.credentials_evaluated,
@@ -129,4 +133,37 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
     };
     report.recount();
     Ok(report)
+}
+
+/// Service-specific credentials: one paged listing per service (`AllUsers`), then Access
+/// Advisor for the users whose credentials are old enough to matter, and no one else. A
+/// listing that fails leaves that service unchecked, as the report says; the run goes on.
+async fn read_service_credentials(iam: &Iam, inventory: &mut Inventory, settings: &Settings, now: OffsetDateTime) {
+    for s in SERVICE_CREDENTIAL_SERVICES {
+        match iam.service_credentials(CredentialsOf::Service(s.service)).await {
+            Ok(list) => inventory.service_credentials.extend(list),
+            Err(e) => {
+                tracing::warn!(service = s.service, error = %e, "service-specific credentials not listed");
+                inventory
+                    .not_checked
+                    .push(format!("{}s ({}): {e}", s.credential, s.service));
+            }
+        }
+    }
+    let users: Vec<(String, String)> = rules::service_credential_users(inventory, settings, now)
+        .into_iter()
+        .filter_map(|user| {
+            let arn = inventory.details.get(&user)?.arn.clone();
+            Some((user, arn))
+        })
+        .collect();
+    let advisor: Vec<(String, Result<Vec<ServiceAccess>, String>)> = futures::stream::iter(users)
+        .map(|(user, arn)| async move {
+            let services = iam.access_advisor(&arn).await.map_err(|e| e.to_string());
+            (user, services)
+        })
+        .buffer_unordered(settings.least_privilege.advisor_concurrency.max(1))
+        .collect()
+        .await;
+    inventory.advisor.extend(advisor);
 }

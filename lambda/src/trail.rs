@@ -24,8 +24,15 @@ pub const KEY_DISABLED_PREFIX: &str = "iam-janitor:key-disabled:";
 /// Prefix of the record of a deactivated signing certificate:
 /// `iam-janitor:certificate-disabled:<certificate id>`.
 pub const CERTIFICATE_DISABLED_PREFIX: &str = "iam-janitor:certificate-disabled:";
+/// Prefix of the record of a deactivated service-specific credential (CodeCommit Git,
+/// Keyspaces, Bedrock API key): `iam-janitor:service-credential-disabled:<credential id>`.
+pub const SERVICE_CREDENTIAL_DISABLED_PREFIX: &str = "iam-janitor:service-credential-disabled:";
 /// The prefixes of records that name a credential by its ID, which keeps its own case.
-pub const RECORD_PREFIXES_WITH_ID: [&str; 2] = [KEY_DISABLED_PREFIX, CERTIFICATE_DISABLED_PREFIX];
+pub const RECORD_PREFIXES_WITH_ID: [&str; 3] = [
+    KEY_DISABLED_PREFIX,
+    CERTIFICATE_DISABLED_PREFIX,
+    SERVICE_CREDENTIAL_DISABLED_PREFIX,
+];
 /// Set by restore when it gave something back; the value is the time. Restored
 /// credentials get a new idle window from then on.
 pub const RESTORED: &str = "iam-janitor:restored";
@@ -55,6 +62,8 @@ pub enum Subject {
     Key(String),
     /// The signing certificate with this ID.
     Certificate(String),
+    /// The service-specific credential with this ID.
+    ServiceCredential(String),
 }
 
 impl Subject {
@@ -64,6 +73,7 @@ impl Subject {
             Subject::Console => CONSOLE_DISABLED.to_string(),
             Subject::Key(id) => format!("{KEY_DISABLED_PREFIX}{id}"),
             Subject::Certificate(id) => format!("{CERTIFICATE_DISABLED_PREFIX}{id}"),
+            Subject::ServiceCredential(id) => format!("{SERVICE_CREDENTIAL_DISABLED_PREFIX}{id}"),
         }
     }
 
@@ -76,6 +86,7 @@ impl Subject {
         with_id(KEY_DISABLED_PREFIX)
             .map(Subject::Key)
             .or_else(|| with_id(CERTIFICATE_DISABLED_PREFIX).map(Subject::Certificate))
+            .or_else(|| with_id(SERVICE_CREDENTIAL_DISABLED_PREFIX).map(Subject::ServiceCredential))
     }
 }
 
@@ -204,6 +215,7 @@ mod tests {
             Subject::Console,
             Subject::Key("AKIAEXAMPLE".to_string()),
             Subject::Certificate("CERTEXAMPLE".to_string()),
+            Subject::ServiceCredential("ACCAEXAMPLE".to_string()),
         ] {
             assert_eq!(Subject::from_tag_key(&subject.tag_key()), Some(subject));
         }

@@ -25,7 +25,7 @@ use iam_janitor::iam::permissions::{PERMISSIONS, Scope};
 use iam_janitor::least_privilege::{action_document, policy_name};
 use iam_janitor::trail::{POLICY_OWNER as OWNER_TAG, POLICY_PATH};
 use iam_janitor_harness::{
-    AdvisorService, Chaos, ChaosKind, Emulator, SeedCertificate, SeedKey, SeedPassword, SeedUser,
+    AdvisorService, Chaos, ChaosKind, Emulator, SeedCertificate, SeedKey, SeedPassword, SeedServiceCredential, SeedUser,
 };
 use serde_json::{Value, json};
 
@@ -36,7 +36,16 @@ const FLAGS: &[&str] = &[
     "--signing-certificates",
     "deactivate",
 ];
-const USERS: &[&str] = &["console", "key", "cert", "lp-new", "lp-update", "lp-detach", "active"];
+const USERS: &[&str] = &[
+    "console",
+    "key",
+    "cert",
+    "git",
+    "lp-new",
+    "lp-update",
+    "lp-detach",
+    "active",
+];
 
 /// The policy with `action` taken out of every statement (a statement left with no
 /// action is dropped).
@@ -118,15 +127,19 @@ fn key_user_at_the_tag_quota() -> SeedUser {
 }
 
 /// Users that need every write the engine has: a dormant password, a dormant key (on a
-/// user whose audit trail needs compaction), an old signing certificate, a new deny policy,
-/// an update of a policy at the five-version limit, a detach, and one active user who must
-/// not be touched.
+/// user whose audit trail needs compaction), an old signing certificate, an idle Git
+/// credential, a new deny policy, an update of a policy at the five-version limit, a
+/// detach, and one active user who must not be touched.
 async fn seed(emu: &Emulator) {
     emu.reset().await.unwrap();
     emu.seed(&[
         old_user("console").with_password(SeedPassword::new().changed(days_ago(400)).used(days_ago(200))),
         key_user_at_the_tag_quota(),
         old_user("cert").with_certificate(SeedCertificate::uploaded(days_ago(400))),
+        // Kept from least privilege: only its Git credential changes.
+        old_user("git")
+            .with_service_credential(SeedServiceCredential::new("codecommit.amazonaws.com", days_ago(400)))
+            .tag("iam-janitor:keep-services", "codecommit"),
         old_user("lp-new"),
         old_user("lp-update"),
         old_user("lp-detach").tag("iam-janitor:keep-services", "ec2"),
@@ -149,6 +162,9 @@ async fn seed(emu: &Emulator) {
         .await
         .unwrap();
     emu.set_access_advisor("active", &[used]).await.unwrap();
+    emu.set_access_advisor("git", &[svc("codecommit", Some(200))])
+        .await
+        .unwrap();
     emu.reset_calls().await.unwrap();
 }
 
@@ -199,6 +215,7 @@ async fn the_generated_role_policy_is_exactly_enough() {
         ("console", "delete_login_profile"),
         ("key", "deactivate_access_key"),
         ("cert", "deactivate_signing_certificate"),
+        ("git", "deactivate_service_specific_credential"),
         ("lp-new", "attach_deny_policy"),
         ("lp-update", "attach_deny_policy"),
         ("lp-detach", "detach_deny_policy"),
@@ -291,13 +308,14 @@ async fn without_any_one_write_permission_only_the_changes_that_need_it_fail() {
         if action == "iam:TagUser" {
             // No change without its audit-trail record. (Records of keys the user no
             // longer has may be gone: they are removed to make room before writing.)
-            for user in ["console", "key", "cert"] {
+            for user in ["console", "key", "cert", "git"] {
                 let (now, before) = (&now[user], &before[user]);
                 assert_eq!(
                     (
                         now.login_profile,
                         &now.key_statuses,
                         &now.certificate_statuses,
+                        &now.service_credential_statuses,
                         &now.attached,
                         &now.deny_policy
                     ),
@@ -305,6 +323,7 @@ async fn without_any_one_write_permission_only_the_changes_that_need_it_fail() {
                         before.login_profile,
                         &before.key_statuses,
                         &before.certificate_statuses,
+                        &before.service_credential_statuses,
                         &before.attached,
                         &before.deny_policy
                     ),
@@ -378,7 +397,15 @@ async fn without_any_one_read_permission_nothing_unconfirmed_is_changed() {
                     .iter()
                     .filter(|f| f["status"] == "failed")
                     .collect();
-                assert!(!failed.is_empty(), "without {action}: {report:#}");
+                // A listing it could not make leaves its check undone, and says so.
+                for what in report["not_checked"].as_array().unwrap() {
+                    let what = what.as_str().unwrap();
+                    assert!(what.contains("AccessDenied") && what.contains(action), "{what}");
+                }
+                assert!(
+                    !failed.is_empty() || !report["not_checked"].as_array().unwrap().is_empty(),
+                    "without {action}: {report:#}"
+                );
                 for f in failed {
                     let reason = f["reason"].as_str().unwrap();
                     assert!(reason.contains("AccessDenied") && reason.contains(action), "{f:#}");

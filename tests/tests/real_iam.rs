@@ -10,7 +10,9 @@
 //! - the audit trail drops the records of deleted keys to stay under the tag quota, and
 //!   a user still at the quota is not changed, with the reason in plain words;
 //! - signing certificates (no use recorded) are reported by age, deactivated only when
-//!   asked to, and restored.
+//!   asked to, and restored;
+//! - service-specific credentials (moto has none: the emulator serves them) are judged by
+//!   their service's use in Access Advisor, deactivated and restored.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,7 +20,9 @@ use iam_janitor::cli::EXIT_PARTIAL;
 use iam_janitor::iam::Iam;
 use iam_janitor::restore::{RestoreRequest, restore};
 use iam_janitor::trail;
-use iam_janitor_harness::{Emulator, SeedCertificate, SeedKey, SeedPassword, SeedUser};
+use iam_janitor_harness::{
+    AdvisorService, Emulator, SeedCertificate, SeedKey, SeedPassword, SeedServiceCredential, SeedUser,
+};
 use serde_json::Value;
 use time::Duration;
 
@@ -420,4 +424,119 @@ async fn signing_certificates_are_reported_by_default_deactivated_when_asked_and
     let (code, report) = common::audit_json(&emu, &deactivate).await;
     assert_eq!(code, 0, "{report:#}");
     assert!(findings_of(&report, "signer").is_empty(), "{report:#}");
+}
+
+async fn service_credential_statuses(emu: &Emulator, user: &str) -> Vec<(String, String)> {
+    let out = emu
+        .iam()
+        .await
+        .list_service_specific_credentials()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap();
+    let mut statuses: Vec<(String, String)> = out
+        .service_specific_credentials()
+        .iter()
+        .map(|c| {
+            (
+                c.service_specific_credential_id().to_string(),
+                c.status().as_str().to_string(),
+            )
+        })
+        .collect();
+    statuses.sort();
+    statuses
+}
+
+#[tokio::test]
+async fn service_specific_credentials_are_judged_by_access_advisor_deactivated_and_restored() {
+    let emu = Emulator::start().await.unwrap();
+    let seeded = emu
+        .seed(&[
+            old_user("git-idle")
+                .with_service_credential(SeedServiceCredential::new("codecommit.amazonaws.com", days_ago(400))),
+            old_user("git-busy")
+                .with_service_credential(SeedServiceCredential::new("codecommit.amazonaws.com", days_ago(400))),
+            old_user("keyspaces-never")
+                .with_service_credential(SeedServiceCredential::new("cassandra.amazonaws.com", days_ago(120))),
+            old_user("bedrock-new")
+                .with_service_credential(SeedServiceCredential::new("bedrock.amazonaws.com", days_ago(10))),
+        ])
+        .await
+        .unwrap();
+    let id = |user: &str| seeded.iter().find(|u| u.name == user).unwrap().service_credential_ids[0].clone();
+    emu.freeze_credential_report().await.unwrap();
+    let svc = |ns: &str, days: i64| AdvisorService::new(ns, ns, Some(days_ago(days)));
+    emu.set_access_advisor("git-idle", &[svc("codecommit", 200)])
+        .await
+        .unwrap();
+    emu.set_access_advisor("git-busy", &[svc("codecommit", 2)])
+        .await
+        .unwrap();
+    emu.set_access_advisor("keyspaces-never", &[svc("s3", 1)])
+        .await
+        .unwrap();
+    emu.reset_calls().await.unwrap();
+
+    let (code, report) = enforce(&emu).await;
+    assert_eq!(code, 0, "{report:#}");
+    let calls = emu.calls().await.unwrap().calls;
+    // One listing per service, and Access Advisor only for the three old credentials.
+    assert_eq!(calls.get("ListServiceSpecificCredentials"), Some(&(3 + 2)), "{calls:?}");
+    assert_eq!(calls.get("GenerateServiceLastAccessedDetails"), Some(&3), "{calls:?}");
+    for user in ["git-idle", "keyspaces-never"] {
+        let f = findings_of(&report, user);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0]["kind"], "service_specific_credential");
+        assert_eq!(f[0]["status"], "applied", "{f:#?}");
+        assert_eq!(f[0]["credential_id"], id(user).as_str());
+        assert_eq!(
+            service_credential_statuses(&emu, user).await,
+            [(id(user), "Inactive".to_string())]
+        );
+        let tags = tags_of(&emu, user).await;
+        assert!(
+            tags.iter()
+                .any(|(k, _)| *k == format!("{}{}", trail::SERVICE_CREDENTIAL_DISABLED_PREFIX, id(user))),
+            "{tags:?}"
+        );
+    }
+    assert_eq!(findings_of(&report, "git-idle")[0]["idle_days"], 200);
+    for user in ["git-busy", "bedrock-new"] {
+        assert!(findings_of(&report, user).is_empty(), "{report:#}");
+        assert_eq!(
+            service_credential_statuses(&emu, user).await,
+            [(id(user), "Active".to_string())]
+        );
+    }
+
+    // Idempotent.
+    emu.reset_calls().await.unwrap();
+    let (code, report) = enforce(&emu).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(writes(&emu.calls().await.unwrap().calls), 0, "{report:#}");
+
+    // Restore gives exactly it back; the next run leaves it alone.
+    let request = RestoreRequest {
+        user: "git-idle".into(),
+        service_credentials: true,
+        ..RestoreRequest::default()
+    };
+    let outcome = restore(
+        &Iam::from_client(emu.iam().await),
+        &request,
+        now(),
+        trail::KEEP_SERVICES,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.service_credentials_reactivated, [id("git-idle")]);
+    assert_eq!(
+        service_credential_statuses(&emu, "git-idle").await,
+        [(id("git-idle"), "Active".to_string())]
+    );
+    let (code, report) = enforce(&emu).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert!(findings_of(&report, "git-idle").is_empty(), "{report:#}");
 }

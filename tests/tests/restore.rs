@@ -63,6 +63,7 @@ async fn restore_gives_back_exactly_what_the_engine_took() {
         user: "returning".into(),
         keys: true,
         certificates: false,
+        service_credentials: false,
         console: true,
         services: BTreeSet::from(["ec2".to_string()]),
     };
@@ -192,6 +193,7 @@ async fn restore_gives_nothing_back_for_a_change_recorded_as_not_done() {
         user: "never-changed".into(),
         keys: true,
         certificates: false,
+        service_credentials: false,
         console: true,
         services: BTreeSet::new(),
     };
@@ -254,6 +256,7 @@ async fn restore_meets_the_password_policy_and_ignores_records_it_cannot_read() 
         user: "policy-bound".into(),
         keys: true,
         certificates: false,
+        service_credentials: false,
         console: true,
         services: BTreeSet::new(),
     };

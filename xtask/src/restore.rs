@@ -20,6 +20,9 @@ pub struct RestoreArgs {
     /// Re-activate the signing certificates iam-janitor deactivated
     #[arg(long)]
     pub certificates: bool,
+    /// Re-activate the service-specific credentials (CodeCommit Git, Keyspaces, Bedrock API keys) iam-janitor deactivated
+    #[arg(long)]
+    pub service_credentials: bool,
     /// Give console access back with a temporary password that must be changed at the next sign-in
     #[arg(long)]
     pub console: bool,
@@ -41,13 +44,16 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
     {
         bail!("--services: {bad:?} is not a service prefix (such as s3, ec2, execute-api)");
     }
-    if !args.keys && !args.certificates && !args.console && services.is_empty() {
-        bail!("nothing to restore: pass --keys, --certificates, --console and/or --services LIST");
+    if !args.keys && !args.certificates && !args.service_credentials && !args.console && services.is_empty() {
+        bail!(
+            "nothing to restore: pass --keys, --certificates, --service-credentials, --console and/or --services LIST"
+        );
     }
     let request = RestoreRequest {
         user: args.user.clone(),
         keys: args.keys,
         certificates: args.certificates,
+        service_credentials: args.service_credentials,
         console: args.console,
         services,
     };
@@ -72,6 +78,12 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
     }
     for (id, why) in &outcome.certificates_skipped {
         println!("  signing certificate {id}: left alone ({why})");
+    }
+    for id in &outcome.service_credentials_reactivated {
+        println!("  service-specific credential {id}: active again");
+    }
+    for (id, why) in &outcome.service_credentials_skipped {
+        println!("  service-specific credential {id}: left alone ({why})");
     }
     if let Some(password) = &outcome.temporary_password {
         println!("  console: new temporary password (shown once, must be changed at the next sign-in):");

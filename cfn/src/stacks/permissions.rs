@@ -39,13 +39,17 @@ pub enum ActionScope {
     /// [`JANITOR_POLICY_ARNS`] (condition `ArnLike iam:PolicyARN`).
     AttachJanitorPolicy,
     /// Removing tags from the account's users ([`USER_ARNS`]), only the engine's records
-    /// of deactivated keys and certificates (condition `ForAllValues:StringLike
-    /// aws:TagKeys` [`RECORD_TAG_KEYS`], which is case-sensitive like the records).
+    /// of deactivated credentials (condition `ForAllValues:StringLike aws:TagKeys`
+    /// [`RECORD_TAG_KEYS`], which is case-sensitive like the records).
     TrailRecords,
 }
 
-/// The tag keys of the engine's records of deactivated keys and certificates.
-pub const RECORD_TAG_KEYS: [&str; 2] = ["iam-janitor:certificate-disabled:*", "iam-janitor:key-disabled:*"];
+/// The tag keys of the engine's records of deactivated credentials.
+pub const RECORD_TAG_KEYS: [&str; 3] = [
+    "iam-janitor:certificate-disabled:*",
+    "iam-janitor:key-disabled:*",
+    "iam-janitor:service-credential-disabled:*",
+];
 
 impl ActionScope {
     /// Every scope, in statement order.
@@ -107,8 +111,9 @@ impl ActionScope {
                 "Attach and detach policies on users (`user/*`): only its own policies under `/iam-janitor/`"
             }
             ActionScope::TrailRecords => {
-                "Remove tags from users (`user/*`): only its records of deactivated keys and certificates \
-                 (`iam-janitor:key-disabled:*`, `iam-janitor:certificate-disabled:*`)"
+                "Remove tags from users (`user/*`): only its records of deactivated credentials \
+                 (`iam-janitor:key-disabled:*`, `iam-janitor:certificate-disabled:*`, \
+                 `iam-janitor:service-credential-disabled:*`)"
             }
         }
     }

@@ -30,8 +30,8 @@ use futures::StreamExt;
 use time::OffsetDateTime;
 
 use crate::dormant::rules::{self, Credential, CredentialFacts, Planned, Standing};
-use crate::iam::{AwsError, Deleted, ErrorKind, Iam, LiveCertificate, LiveKey, LiveUser};
-use crate::model::inventory::Tag;
+use crate::iam::{AwsError, CredentialsOf, Deleted, ErrorKind, Iam, LiveCertificate, LiveKey, LiveUser};
+use crate::model::inventory::{ServiceCredential, Tag};
 use crate::model::report::{Finding, Kind, ReasonCode, Status};
 use crate::settings::{Mode, Settings};
 use crate::trail::{self, Record, Subject};
@@ -51,6 +51,8 @@ pub enum Read {
     Tags,
     /// ListSigningCertificates: the user's signing certificates now.
     Certificates,
+    /// ListServiceSpecificCredentials: the user's service-specific credentials now.
+    ServiceCredentials,
 }
 
 /// The live reads of one user made so far; each is read at most once per phase.
@@ -63,6 +65,7 @@ pub struct Live {
     pub key_last_used: BTreeMap<String, Result<Option<OffsetDateTime>, AwsError>>,
     pub tags: Option<Result<Vec<Tag>, AwsError>>,
     pub certificates: Option<Result<Vec<LiveCertificate>, AwsError>>,
+    pub service_credentials: Option<Result<Vec<ServiceCredential>, AwsError>>,
 }
 
 /// The verdict on one candidate after live confirmation.
@@ -88,6 +91,9 @@ pub fn confirm(item: &Planned, live: &Live, settings: &Settings, now: OffsetDate
         Credential::AccessKey { slot, created } => confirm_key(item.facts, slot, created, live, settings, now),
         Credential::SigningCertificate { slot, uploaded } => {
             confirm_certificate(item.facts, slot, uploaded, live, settings, now)
+        }
+        Credential::ServiceCredential { .. } => {
+            confirm_service_credential(item.facts, item.finding.credential_id.as_deref(), live, settings, now)
         }
     }
 }
@@ -252,6 +258,40 @@ fn confirm_certificate(
     ))
 }
 
+fn confirm_service_credential(
+    facts: CredentialFacts,
+    id: Option<&str>,
+    live: &Live,
+    settings: &Settings,
+    now: OffsetDateTime,
+) -> Result<Confirmed, Read> {
+    let credentials = match live.service_credentials.as_ref().ok_or(Read::ServiceCredentials)? {
+        Ok(credentials) => credentials,
+        Err(e) => return Ok(Confirmed::Failed(e.to_string())),
+    };
+    let Some(cred) = credentials.iter().find(|c| Some(c.id.as_str()) == id) else {
+        return Ok(Confirmed::Skip(
+            ReasonCode::Gone,
+            "the service-specific credential no longer exists; not changed".to_string(),
+        ));
+    };
+    if !cred.active {
+        return Ok(Confirmed::Skip(
+            ReasonCode::AlreadyDone,
+            format!("service-specific credential {} is already inactive", cred.id),
+        ));
+    }
+    // Its use came from Access Advisor moments ago, in this run.
+    Ok(recheck(
+        facts,
+        None,
+        Some(&cred.id),
+        settings,
+        now,
+        &format!("service-specific credential {}", cred.id),
+    ))
+}
+
 /// The same rule again, on the later of the report's and the live last use.
 fn recheck(
     facts: CredentialFacts,
@@ -310,7 +350,7 @@ pub fn take_verdict(item: &mut Planned, verdict: Confirmed, enforce: bool) -> bo
             match item.credential {
                 Credential::Console => {}
                 Credential::AccessKey { .. } => f.access_key_id = id,
-                Credential::SigningCertificate { .. } => f.credential_id = id,
+                Credential::SigningCertificate { .. } | Credential::ServiceCredential { .. } => f.credential_id = id,
             }
             f.idle_days = Some(idle_days);
             f.last_used = last_used;
@@ -340,6 +380,7 @@ fn subject(finding: &Finding) -> Option<Subject> {
         Kind::ConsolePassword => Some(Subject::Console),
         Kind::AccessKey => finding.access_key_id.clone().map(Subject::Key),
         Kind::SigningCertificate => finding.credential_id.clone().map(Subject::Certificate),
+        Kind::ServiceSpecificCredential => finding.credential_id.clone().map(Subject::ServiceCredential),
         Kind::UnusedServices => None,
     }
 }
@@ -384,20 +425,27 @@ pub fn room(records: &[Tag], live_tags: &[Tag], removed: &[String]) -> Result<()
     }
 }
 
-/// Trail compaction: the records of keys (and, when they were read, certificates) that
-/// are gone are removed; the records to write must then fit IAM's quota of tags per user
+/// The credentials a user holds now, as far as they were read: keys always; signing
+/// certificates and service-specific credentials only for a user with records of them.
+#[derive(Debug, Clone, Copy)]
+pub struct Held<'a> {
+    pub keys: &'a [LiveKey],
+    pub certificates: Option<&'a [LiveCertificate]>,
+    pub service_credentials: Option<&'a [ServiceCredential]>,
+}
+
+/// Trail compaction: the records of keys (and, when they were read, certificates and
+/// service-specific credentials) that are gone are removed; the records to write must then fit IAM's quota of tags per user
 /// ([`room`]).
-pub fn compact(
-    records: &[Tag],
-    live_tags: &[Tag],
-    live_keys: &[LiveKey],
-    live_certificates: Option<&[LiveCertificate]>,
-) -> Compaction {
+pub fn compact(records: &[Tag], live_tags: &[Tag], held: &Held<'_>) -> Compaction {
     let untag: Vec<String> = live_tags
         .iter()
         .filter(|t| match Subject::from_tag_key(&t.key) {
-            Some(Subject::Key(id)) => !live_keys.iter().any(|k| k.id == id),
-            Some(Subject::Certificate(id)) => live_certificates.is_some_and(|c| !c.iter().any(|c| c.id == id)),
+            Some(Subject::Key(id)) => !held.keys.iter().any(|k| k.id == id),
+            Some(Subject::Certificate(id)) => held.certificates.is_some_and(|c| !c.iter().any(|c| c.id == id)),
+            Some(Subject::ServiceCredential(id)) => {
+                held.service_credentials.is_some_and(|c| !c.iter().any(|c| c.id == id))
+            }
             _ => false,
         })
         .map(|t| t.key.clone())
@@ -420,11 +468,13 @@ pub fn prepare_trail(records: &[Tag], live: &Live) -> Result<Result<Compaction, 
         Ok(keys) => keys,
         Err(e) => return Ok(Err(e.clone().with_note(note))),
     };
-    // Certificates are read only for a user with records of them.
-    let has_certificate_records = tags
-        .iter()
-        .any(|t| matches!(Subject::from_tag_key(&t.key), Some(Subject::Certificate(_))));
-    let certificates = if has_certificate_records {
+    // Certificates and service-specific credentials are read only for a user with
+    // records of them.
+    let has = |f: fn(&Subject) -> bool| {
+        tags.iter()
+            .any(|t| Subject::from_tag_key(&t.key).is_some_and(|s| f(&s)))
+    };
+    let certificates = if has(|s| matches!(s, Subject::Certificate(_))) {
         match live.certificates.as_ref().ok_or(Read::Certificates)? {
             Ok(certificates) => Some(certificates.as_slice()),
             Err(e) => return Ok(Err(e.clone().with_note(note))),
@@ -432,7 +482,20 @@ pub fn prepare_trail(records: &[Tag], live: &Live) -> Result<Result<Compaction, 
     } else {
         None
     };
-    Ok(Ok(compact(records, tags, keys, certificates)))
+    let service_credentials = if has(|s| matches!(s, Subject::ServiceCredential(_))) {
+        match live.service_credentials.as_ref().ok_or(Read::ServiceCredentials)? {
+            Ok(credentials) => Some(credentials.as_slice()),
+            Err(e) => return Ok(Err(e.clone().with_note(note))),
+        }
+    } else {
+        None
+    };
+    let held = Held {
+        keys,
+        certificates,
+        service_credentials,
+    };
+    Ok(Ok(compact(records, tags, &held)))
 }
 
 /// The user is at the tag quota: the change is not made, and the finding says what an
@@ -500,6 +563,8 @@ pub enum Write {
     DeactivateKey(String),
     /// UpdateSigningCertificate to Inactive.
     DeactivateCertificate(String),
+    /// UpdateServiceSpecificCredential to Inactive.
+    DeactivateServiceCredential(String),
 }
 
 /// The write of a confirmed candidate (`None` for a key or certificate without an ID,
@@ -510,6 +575,7 @@ pub fn write_of(item: &Planned) -> Option<Write> {
         Credential::Console => Some(Write::DeleteLoginProfile),
         Credential::AccessKey { .. } => f.access_key_id.clone().map(Write::DeactivateKey),
         Credential::SigningCertificate { .. } => f.credential_id.clone().map(Write::DeactivateCertificate),
+        Credential::ServiceCredential { .. } => f.credential_id.clone().map(Write::DeactivateServiceCredential),
     }
 }
 
@@ -519,6 +585,7 @@ pub fn reread_of(write: &Write) -> Read {
         Write::DeleteLoginProfile => Read::LoginProfile,
         Write::DeactivateKey(_) => Read::AccessKeys,
         Write::DeactivateCertificate(_) => Read::Certificates,
+        Write::DeactivateServiceCredential(_) => Read::ServiceCredentials,
     }
 }
 
@@ -534,6 +601,10 @@ pub fn in_effect(write: &Write, live: &Live) -> Option<Result<bool, AwsError>> {
             .certificates
             .clone()
             .map(|r| r.map(|certs| certs.iter().any(|c| c.id == *id && !c.active))),
+        Write::DeactivateServiceCredential(id) => live
+            .service_credentials
+            .clone()
+            .map(|r| r.map(|creds| creds.iter().any(|c| c.id == *id && !c.active))),
     }
 }
 
@@ -659,6 +730,9 @@ async fn read(iam: &Iam, user: &str, what: Read, live: &mut Live) {
         Read::AccessKeys => live.keys = Some(iam.access_keys(user).await),
         Read::Tags => live.tags = Some(iam.user_tags(user).await),
         Read::Certificates => live.certificates = Some(iam.signing_certificates(user).await),
+        Read::ServiceCredentials => {
+            live.service_credentials = Some(iam.service_credentials(CredentialsOf::User(user)).await);
+        }
         Read::KeyLastUsed(id) => {
             let answer = iam.access_key_last_used(&id).await;
             live.key_last_used.insert(id, answer);
@@ -770,6 +844,7 @@ async fn process_user(
             Write::DeleteLoginProfile => iam.delete_login_profile(&user).await.map(Some),
             Write::DeactivateKey(id) => iam.deactivate_access_key(&user, id).await.map(|()| None),
             Write::DeactivateCertificate(id) => iam.deactivate_signing_certificate(&user, id).await.map(|()| None),
+            Write::DeactivateServiceCredential(id) => iam.deactivate_service_credential(&user, id).await.map(|()| None),
         };
         let reread = match &answer {
             Ok(_) => None,

@@ -108,6 +108,7 @@ fn confirm_with(item: &Planned, answers: &Live) -> (Confirmed, Vec<Read>) {
                     Read::User => live.user = answers.user.clone(),
                     Read::Tags => live.tags = answers.tags.clone(),
                     Read::Certificates => live.certificates = answers.certificates.clone(),
+                    Read::ServiceCredentials => live.service_credentials = answers.service_credentials.clone(),
                     Read::AccessKeys => live.keys = answers.keys.clone(),
                     Read::KeyLastUsed(id) => {
                         live.key_last_used
@@ -514,6 +515,15 @@ fn a_user_recreated_since_the_report_is_not_judged_by_the_old_row() {
     ));
 }
 
+/// Only keys read.
+fn held(keys: &[LiveKey]) -> Held<'_> {
+    Held {
+        keys,
+        certificates: None,
+        service_credentials: None,
+    }
+}
+
 fn tag(key: &str) -> Tag {
     Tag {
         key: key.to_string(),
@@ -534,7 +544,7 @@ fn compaction_removes_only_records_of_keys_the_user_no_longer_has() {
         tag("iam-janitor:restored"),
     ];
     assert_eq!(
-        compact(&records, &live_tags, &[live_key(true)], None),
+        compact(&records, &live_tags, &held(&[live_key(true)])),
         Compaction::Write {
             untag: vec![
                 "iam-janitor:key-disabled:AKIAGONE1".to_string(),
@@ -550,13 +560,13 @@ fn a_user_at_the_tag_quota_is_not_changed_and_is_told_why() {
     let mut live_tags: Vec<Tag> = (0..49).map(|i| tag(&format!("team-{i}"))).collect();
     // 49 + the record = 50: fits.
     assert_eq!(
-        compact(&records, &live_tags, &[], None),
+        compact(&records, &live_tags, &held(&[])),
         Compaction::Write { untag: vec![] }
     );
     // 50 + the record: over, unless a stale record makes room.
     live_tags.push(tag("iam-janitor:key-disabled:AKIAGONE1"));
     assert_eq!(
-        compact(&records, &live_tags, &[], None),
+        compact(&records, &live_tags, &held(&[])),
         Compaction::Write {
             untag: vec!["iam-janitor:key-disabled:AKIAGONE1".to_string()]
         }
@@ -564,14 +574,14 @@ fn a_user_at_the_tag_quota_is_not_changed_and_is_told_why() {
     live_tags.pop();
     live_tags.push(tag("cost-center"));
     assert_eq!(
-        compact(&records, &live_tags, &[], None),
+        compact(&records, &live_tags, &held(&[])),
         Compaction::OverQuota(Room { needed: 51, others: 50 })
     );
     // A record replacing a tag of the same key (ignoring case) takes no room.
     live_tags.pop();
     live_tags.push(tag("IAM-JANITOR:CONSOLE-DISABLED"));
     assert_eq!(
-        compact(&records, &live_tags, &[], None),
+        compact(&records, &live_tags, &held(&[])),
         Compaction::Write { untag: vec![] }
     );
 
@@ -739,4 +749,82 @@ fn compaction_reads_certificates_only_for_a_user_with_records_of_them() {
             untag: vec!["iam-janitor:certificate-disabled:CERTGONE".to_string()]
         }))
     );
+}
+
+const SSC: &str = "ACCAEXAMPLE0000000001";
+
+/// A CodeCommit Git credential created 400 days ago, its service last used 200 days ago.
+fn service_credential() -> Planned {
+    let mut f = finding(
+        Kind::ServiceSpecificCredential,
+        Action::DeactivateServiceSpecificCredential,
+        None,
+    );
+    f.credential_id = Some(SSC.to_string());
+    Planned {
+        finding: f,
+        credential: Credential::ServiceCredential {
+            service: 0,
+            created: days_ago(400),
+        },
+        facts: CredentialFacts {
+            last_used: Some(days_ago(200)),
+            baseline: days_ago(400),
+        },
+        user_created: days_ago(1000),
+    }
+}
+
+fn live_service_credential(active: bool) -> ServiceCredential {
+    ServiceCredential {
+        id: SSC.to_string(),
+        user: "bob".to_string(),
+        service: "codecommit.amazonaws.com".to_string(),
+        created: days_ago(400),
+        active,
+    }
+}
+
+#[test]
+fn a_service_credential_is_confirmed_by_its_id_and_changed_with_its_record() {
+    let answers = Live {
+        service_credentials: Some(Ok(vec![live_service_credential(true)])),
+        ..Live::default()
+    };
+    let (verdict, reads) = confirm_with(&service_credential(), &answers);
+    assert_eq!(reads, [Read::ServiceCredentials]);
+    assert_eq!(
+        verdict,
+        Confirmed::Dormant {
+            id: Some(SSC.to_string()),
+            idle_days: 200,
+            last_used: Some(days_ago(200)),
+        }
+    );
+    let mut item = service_credential();
+    assert!(take_verdict(&mut item, verdict, true));
+    assert_eq!(
+        trail_records(&[&item.finding], NOW)[0].key,
+        format!("iam-janitor:service-credential-disabled:{SSC}")
+    );
+    let write = write_of(&item).unwrap();
+    assert_eq!(write, Write::DeactivateServiceCredential(SSC.to_string()));
+    assert_eq!(reread_of(&write), Read::ServiceCredentials);
+    let live = |active| Live {
+        service_credentials: Some(Ok(vec![live_service_credential(active)])),
+        ..Live::default()
+    };
+    assert_eq!(in_effect(&write, &live(false)), Some(Ok(true)));
+    assert!(matches!(
+        confirm_with(&service_credential(), &live(false)).0,
+        Confirmed::Skip(ReasonCode::AlreadyDone, _)
+    ));
+    let gone = Live {
+        service_credentials: Some(Ok(vec![])),
+        ..Live::default()
+    };
+    assert!(matches!(
+        confirm_with(&service_credential(), &gone).0,
+        Confirmed::Skip(ReasonCode::Gone, _)
+    ));
 }

@@ -10,11 +10,14 @@
 //! the user's creation. A credential issued last week is never "unused for 400 days",
 //! and each of a user's two keys is measured from its own dates.
 
+use std::collections::BTreeSet;
+
 use time::OffsetDateTime;
 
 use crate::model::credential_report::{CredentialRow, Observed};
-use crate::model::inventory::{Inventory, UserDetails};
+use crate::model::inventory::{Inventory, ServiceCredential, UserDetails};
 use crate::model::report::{Action, Finding, Kind, ReasonCode, Status, SuspiciousKind, SuspiciousTag};
+use crate::model::services::SERVICE_CREDENTIAL_SERVICES;
 use crate::settings::{CertificateAction, Settings};
 use crate::trail;
 
@@ -80,6 +83,13 @@ pub enum Credential {
     SigningCertificate {
         slot: u8,
         uploaded: OffsetDateTime,
+    },
+    /// A service-specific credential (its ID is in the finding), of
+    /// `SERVICE_CREDENTIAL_SERVICES[service]`; its use is the user's last
+    /// authentication to that service in Access Advisor.
+    ServiceCredential {
+        service: u8,
+        created: OffsetDateTime,
     },
 }
 
@@ -182,8 +192,19 @@ pub fn suspicious_tags(details: &UserDetails, settings: &Settings, now: OffsetDa
 /// Whether the user GetAccountAuthorizationDetails lists is not the one in the report's
 /// row: deleted and recreated under the same name since the report was generated.
 /// Creation times are compared to the second (the report's precision).
-pub fn recreated(row: &CredentialRow, details: &UserDetails) -> bool {
-    row.user_creation_time.unix_timestamp() != details.create_date.unix_timestamp()
+pub fn recreated(listed_created: OffsetDateTime, details: &UserDetails) -> bool {
+    listed_created.unix_timestamp() != details.create_date.unix_timestamp()
+}
+
+/// The user a credential belongs to, as the planner sees it.
+#[derive(Debug, Clone, Copy)]
+struct Owner<'a> {
+    user: &'a str,
+    arn: &'a str,
+    /// The user's creation time in the data the credential was listed with (the report's
+    /// row): a different one in the user details means the user was recreated since.
+    listed_created: OffsetDateTime,
+    details: Option<&'a UserDetails>,
 }
 
 /// Plans the whole inventory.
@@ -196,17 +217,101 @@ pub fn plan(inventory: &Inventory, settings: &Settings, now: OffsetDateTime) -> 
             plan.suspicious.extend(suspicious_tags(d, settings, now));
         }
         let restored = restored_at(details, now);
+        let owner = Owner {
+            user: &row.user,
+            arn: &row.arn,
+            listed_created: row.user_creation_time,
+            details,
+        };
         for (credential, mut facts) in credentials(row) {
             if let Some(t) = restored {
                 facts.baseline = facts.baseline.max(t);
             }
             plan.credentials_evaluated += 1;
-            if let Some(item) = plan_credential(row, details, credential, facts, settings, now) {
+            if let Some(item) = plan_credential(owner, credential, facts, settings, now) {
                 plan.items.push(item);
             }
         }
     }
+    plan_service_credentials(inventory, settings, now, &mut plan);
     plan
+}
+
+/// The service-specific credentials old enough to need their user's Access Advisor data
+/// (idle into the warning window or beyond by their age alone), with the index of their
+/// service in `SERVICE_CREDENTIAL_SERVICES` and their facts before Access Advisor.
+fn aged_service_credentials<'a>(
+    inventory: &'a Inventory,
+    settings: &'a Settings,
+    now: OffsetDateTime,
+) -> impl Iterator<Item = (&'a ServiceCredential, u8, CredentialFacts)> + 'a {
+    inventory
+        .service_credentials
+        .iter()
+        .filter(|c| c.active)
+        .filter_map(move |c| {
+            let service = SERVICE_CREDENTIAL_SERVICES
+                .iter()
+                .position(|s| s.service == c.service)?;
+            let restored = restored_at(inventory.details.get(&c.user), now);
+            let facts = CredentialFacts {
+                last_used: None,
+                baseline: restored.map_or(c.created, |t| t.max(c.created)),
+            };
+            let (_, standing) = assess(facts, settings, now);
+            (standing != Standing::Active).then_some((c, u8::try_from(service).ok()?, facts))
+        })
+}
+
+/// The users whose Access Advisor data the run must read before planning: those with a
+/// service-specific credential old enough to matter. (A younger one is active whatever
+/// its use.)
+pub fn service_credential_users(inventory: &Inventory, settings: &Settings, now: OffsetDateTime) -> BTreeSet<String> {
+    aged_service_credentials(inventory, settings, now)
+        .map(|(c, _, _)| c.user.clone())
+        .collect()
+}
+
+/// Plans the service-specific credentials: idle since the later of their creation, the
+/// last restore and the user's last authentication to their service (Access Advisor).
+fn plan_service_credentials(inventory: &Inventory, settings: &Settings, now: OffsetDateTime, plan: &mut Plan) {
+    plan.credentials_evaluated += inventory.service_credentials.iter().filter(|c| c.active).count();
+    for (cred, service, mut facts) in aged_service_credentials(inventory, settings, now) {
+        let details = inventory.details.get(&cred.user);
+        let owner = Owner {
+            user: &cred.user,
+            arn: details.map_or("", |d| d.arn.as_str()),
+            // Listed live, with the user details: no report row to be stale.
+            listed_created: details.map_or(now, |d| d.create_date),
+            details,
+        };
+        let credential = Credential::ServiceCredential {
+            service,
+            created: cred.created,
+        };
+        let namespace = SERVICE_CREDENTIAL_SERVICES[usize::from(service)].namespace;
+        let advisor_failure = match inventory.advisor.get(&cred.user) {
+            Some(Ok(services)) => {
+                facts.last_used = services
+                    .iter()
+                    .find(|s| s.namespace == namespace)
+                    .and_then(|s| s.last_authenticated);
+                None
+            }
+            Some(Err(e)) => Some(format!("Access Advisor could not be read, not changed: {e}")),
+            None => Some("Access Advisor was not read for this user, not changed".to_string()),
+        };
+        let Some(mut item) = plan_credential(owner, credential, facts, settings, now) else {
+            continue;
+        };
+        item.finding.credential_id = Some(cred.id.clone());
+        if let Some(why) = advisor_failure.filter(|_| item.finding.status == Status::Planned) {
+            item.finding.status = Status::Failed;
+            item.finding.reason_code = ReasonCode::AdvisorFailed;
+            item.finding.reason = format!("{why} ({})", item.finding.reason);
+        }
+        plan.items.push(item);
+    }
 }
 
 /// The live credentials of a row with their facts: the password if enabled, each active
@@ -254,8 +359,7 @@ pub fn credentials(row: &CredentialRow) -> Vec<(Credential, CredentialFacts)> {
 }
 
 fn plan_credential(
-    row: &CredentialRow,
-    details: Option<&UserDetails>,
+    owner: Owner<'_>,
     credential: Credential,
     facts: CredentialFacts,
     settings: &Settings,
@@ -276,6 +380,14 @@ fn plan_credential(
             Some(slot),
             format!("signing certificate {slot} (uploaded {})", uploaded.date()),
         ),
+        Credential::ServiceCredential { service, created } => {
+            let s = SERVICE_CREDENTIAL_SERVICES[usize::from(service)];
+            (
+                Kind::ServiceSpecificCredential,
+                None,
+                format!("{} (created {})", s.credential, created.date()),
+            )
+        }
     };
     let since = match (facts.last_used, credential) {
         (Some(t), _) if t >= facts.baseline => format!("last used {}", t.date()),
@@ -289,6 +401,15 @@ fn plan_credential(
             )
         }
         (_, Credential::SigningCertificate { .. }) => "IAM records no use of signing certificates".to_string(),
+        (Some(t), Credential::ServiceCredential { service, .. }) => format!(
+            "{} last authenticated {} (Access Advisor), before the credential was created or restored",
+            SERVICE_CREDENTIAL_SERVICES[usize::from(service)].namespace,
+            t.date()
+        ),
+        (None, Credential::ServiceCredential { service, .. }) => format!(
+            "the user never authenticated to {} (Access Advisor)",
+            SERVICE_CREDENTIAL_SERVICES[usize::from(service)].namespace
+        ),
     };
     let (action, mut status, mut reason) = match standing {
         Standing::Active => return None,
@@ -307,6 +428,7 @@ fn plan_credential(
                 Credential::Console => Action::DeleteLoginProfile,
                 Credential::AccessKey { .. } => Action::DeactivateAccessKey,
                 Credential::SigningCertificate { .. } => Action::DeactivateSigningCertificate,
+                Credential::ServiceCredential { .. } => Action::DeactivateServiceSpecificCredential,
             },
             Status::Planned,
             format!(
@@ -319,16 +441,22 @@ fn plan_credential(
         Action::Warn => ReasonCode::Warning,
         _ => ReasonCode::Dormant,
     };
-    if let Some(d) = details.filter(|d| recreated(row, d)) {
+    let Owner {
+        user,
+        arn,
+        listed_created,
+        details,
+    } = owner;
+    if let Some(d) = details.filter(|d| recreated(listed_created, d)) {
         status = Status::Skipped;
         reason_code = ReasonCode::UserRecreated;
         reason = format!(
             "the user was deleted and recreated since the credential report (created {}, the report's user {}): \
              the report's data is the old user's; the next report judges this one",
             trail::stamp(d.create_date),
-            trail::stamp(row.user_creation_time)
+            trail::stamp(listed_created)
         );
-    } else if let Some(why) = settings.exemption(&row.user, details) {
+    } else if let Some(why) = settings.exemption(user, details) {
         status = Status::Skipped;
         reason_code = ReasonCode::Exempt;
         reason = format!("{why}; {reason}");
@@ -344,8 +472,8 @@ fn plan_credential(
     }
     Some(Planned {
         finding: Finding {
-            user: row.user.clone(),
-            arn: row.arn.clone(),
+            user: user.to_string(),
+            arn: arn.to_string(),
             kind,
             access_key_id: None,
             access_key_slot: slot.filter(|_| kind == Kind::AccessKey),
@@ -361,7 +489,7 @@ fn plan_credential(
         },
         credential,
         facts,
-        user_created: row.user_creation_time,
+        user_created: listed_created,
     })
 }
 

@@ -565,3 +565,100 @@ fn old_signing_certificates_are_reported_only_unless_deactivation_is_asked_for()
     assert_eq!(p.change_count(), 0);
     assert_eq!(p.items[0].finding.reason_code, ReasonCode::Exempt);
 }
+
+fn service_credential(
+    user: &str,
+    service: &str,
+    created: OffsetDateTime,
+) -> crate::model::inventory::ServiceCredential {
+    crate::model::inventory::ServiceCredential {
+        id: format!("ACCA{user}"),
+        user: user.to_string(),
+        service: service.to_string(),
+        created,
+        active: true,
+    }
+}
+
+fn advisor(
+    namespace: &str,
+    last: Option<OffsetDateTime>,
+) -> Result<Vec<crate::model::services::ServiceAccess>, String> {
+    Ok(vec![crate::model::services::ServiceAccess {
+        namespace: namespace.to_string(),
+        name: namespace.to_string(),
+        last_authenticated: last,
+    }])
+}
+
+#[test]
+fn service_credentials_are_judged_by_their_services_use_in_access_advisor() {
+    let names = [
+        "git-idle",
+        "git-busy",
+        "keyspaces-never",
+        "bedrock-new",
+        "advisor-broken",
+    ];
+    let mut inv = inventory(names.iter().map(|n| row(n)).collect());
+    inv.service_credentials = vec![
+        service_credential("git-idle", "codecommit.amazonaws.com", days_ago(400)),
+        service_credential("git-busy", "codecommit.amazonaws.com", days_ago(400)),
+        service_credential("keyspaces-never", "cassandra.amazonaws.com", days_ago(100)),
+        service_credential("bedrock-new", "bedrock.amazonaws.com", days_ago(10)),
+        service_credential("advisor-broken", "bedrock.amazonaws.com", days_ago(300)),
+    ];
+    // Access Advisor is needed only for credentials old enough to matter.
+    assert_eq!(
+        service_credential_users(&inv, &settings(), NOW)
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["advisor-broken", "git-busy", "git-idle", "keyspaces-never"]
+    );
+    inv.advisor = [
+        ("git-idle", advisor("codecommit", Some(days_ago(200)))),
+        ("git-busy", advisor("codecommit", Some(days_ago(2)))),
+        // Only other services: never used its own.
+        ("keyspaces-never", advisor("s3", Some(days_ago(1)))),
+        ("advisor-broken", Err("Throttling".to_string())),
+    ]
+    .into_iter()
+    .map(|(u, a)| (u.to_string(), a))
+    .collect();
+    let p = plan(&inv, &settings(), NOW);
+    let by_user = |u: &str| p.items.iter().find(|i| i.finding.user == u).map(|i| &i.finding);
+    let idle = by_user("git-idle").unwrap();
+    assert_eq!(
+        (idle.kind, idle.action, idle.status),
+        (
+            Kind::ServiceSpecificCredential,
+            Action::DeactivateServiceSpecificCredential,
+            Status::Planned
+        )
+    );
+    assert_eq!(
+        (idle.idle_days, idle.credential_id.as_deref()),
+        (Some(200), Some("ACCAgit-idle"))
+    );
+    assert!(
+        idle.reason.starts_with("CodeCommit Git credential (created"),
+        "{}",
+        idle.reason
+    );
+    assert!(by_user("git-busy").is_none());
+    let never = by_user("keyspaces-never").unwrap();
+    assert_eq!((never.idle_days, never.status), (Some(100), Status::Planned));
+    assert!(
+        never.reason.contains("never authenticated to cassandra"),
+        "{}",
+        never.reason
+    );
+    assert!(by_user("bedrock-new").is_none());
+    let broken = by_user("advisor-broken").unwrap();
+    assert_eq!(
+        (broken.status, broken.reason_code),
+        (Status::Failed, ReasonCode::AdvisorFailed)
+    );
+    assert_eq!(p.change_count(), 2);
+    assert_eq!(p.credentials_evaluated, 5);
+}

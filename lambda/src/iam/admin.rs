@@ -45,6 +45,13 @@ impl Admin<'_> {
             .await
     }
 
+    /// Sets the service-specific credential Active again.
+    pub async fn reactivate_service_credential(&self, user: &str, id: &str) -> Result<(), AwsError> {
+        self.iam
+            .set_service_credential_status(user, id, StatusType::Active)
+            .await
+    }
+
     /// Gives the user a console password that must be changed at the next sign-in.
     pub async fn create_login_profile(&self, user: &str, password: &str) -> Result<(), AwsError> {
         self.iam

@@ -94,7 +94,16 @@ fn read_page(out: &GetServiceLastAccessedDetailsOutput, sent_marker: Option<&str
 #[path = "advisor_tests.rs"]
 mod advisor_tests;
 
+/// How long an Access Advisor job may take.
+pub const ADVISOR_JOB_TIMEOUT: Duration = Duration::from_secs(180);
+
 impl Iam {
+    /// A user's Access Advisor services: starts a job and reads it.
+    pub async fn access_advisor(&self, arn: &str) -> Result<Vec<ServiceAccess>, AwsError> {
+        let job = self.generate_service_last_accessed(arn).await?;
+        self.service_last_accessed(&job, ADVISOR_JOB_TIMEOUT).await
+    }
+
     /// Starts an Access Advisor job for a user (service level).
     pub async fn generate_service_last_accessed(&self, arn: &str) -> Result<String, AwsError> {
         let out = self

@@ -26,6 +26,7 @@ pub mod permissions;
 mod policies;
 mod report;
 mod users;
+pub use users::CredentialsOf;
 
 /// The retry configuration for production: standard mode (exponential backoff with
 /// jitter, throttling errors retried), more attempts than the SDK's default 3 because a

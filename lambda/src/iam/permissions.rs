@@ -19,8 +19,8 @@ pub enum Scope {
     /// Attaching and detaching policies on users (`user/*`), only when the policy is one
     /// of the engine's (condition `ArnLike iam:PolicyARN …:policy/iam-janitor/*`).
     AttachJanitorPolicy,
-    /// Removing tags from users (`user/*`), only the records of deactivated keys and
-    /// certificates (condition `ForAllValues:StringLike aws:TagKeys` on their prefixes).
+    /// Removing tags from users (`user/*`), only the records of deactivated credentials
+    /// (condition `ForAllValues:StringLike aws:TagKeys` on their prefixes).
     TrailRecords,
 }
 
@@ -107,6 +107,11 @@ pub const PERMISSIONS: &[Permission] = &[
         "find the oldest version of a deny policy at the five-version limit",
     ),
     p(
+        "iam:ListServiceSpecificCredentials",
+        Scope::Read,
+        "list every user's service-specific credentials (CodeCommit Git, Keyspaces, Bedrock API keys) in one paged call per service, and confirm one before deactivating it",
+    ),
+    p(
         "iam:ListSigningCertificates",
         Scope::Read,
         "confirm a signing certificate is still there and active before deactivating it",
@@ -127,6 +132,11 @@ pub const PERMISSIONS: &[Permission] = &[
         "record what was changed and when on the user",
     ),
     p("iam:UpdateAccessKey", Scope::User, "set a dormant access key Inactive"),
+    p(
+        "iam:UpdateServiceSpecificCredential",
+        Scope::User,
+        "set a dormant service-specific credential Inactive",
+    ),
     p(
         "iam:UpdateSigningCertificate",
         Scope::User,
@@ -165,7 +175,7 @@ pub const PERMISSIONS: &[Permission] = &[
     p(
         "iam:UntagUser",
         Scope::TrailRecords,
-        "remove its records of access keys and signing certificates the user no longer has, so that the audit trail never fills the 50 tags a user may have",
+        "remove its records of credentials the user no longer has (keys, certificates, service-specific credentials), so that the audit trail never fills the 50 tags a user may have",
     ),
 ];
 

@@ -8,8 +8,17 @@ use super::{
     AwsError, Deleted, ErrorKind, Iam, LiveCertificate, LiveKey, LiveUser, decode_policy_document, retry_conflicts,
     to_time,
 };
-use crate::model::inventory::{JanitorPolicy, PolicyVersion, Tag, UserDetails};
+use crate::model::inventory::{JanitorPolicy, PolicyVersion, ServiceCredential, Tag, UserDetails};
 use crate::trail::POLICY_PATH;
+
+/// Whose service-specific credentials to list.
+#[derive(Debug, Clone, Copy)]
+pub enum CredentialsOf<'a> {
+    /// Every user's, for this service (`codecommit.amazonaws.com`).
+    Service(&'a str),
+    /// This user's, for every service.
+    User(&'a str),
+}
 
 impl Iam {
     /// Every user's path, tags and attached managed policies, and the engine's own deny
@@ -187,6 +196,70 @@ impl Iam {
             }
         }
         Ok(certificates)
+    }
+
+    /// Service-specific credentials: every user's for one service (`AllUsers`), or one
+    /// user's for every service; paged.
+    pub async fn service_credentials(&self, of: CredentialsOf<'_>) -> Result<Vec<ServiceCredential>, AwsError> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let request = self
+                .client
+                .list_service_specific_credentials()
+                .set_marker(marker.take());
+            let request = match of {
+                CredentialsOf::Service(service) => request.all_users(true).service_name(service).max_items(1000),
+                CredentialsOf::User(user) => request.user_name(user),
+            };
+            let page = request
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("ListServiceSpecificCredentials", e))?;
+            for c in page.service_specific_credentials() {
+                let Some(created) = to_time(c.create_date()) else {
+                    continue;
+                };
+                out.push(ServiceCredential {
+                    id: c.service_specific_credential_id().to_string(),
+                    user: c.user_name().to_string(),
+                    service: c.service_name().to_string(),
+                    created,
+                    active: c.status() == &StatusType::Active,
+                });
+            }
+            match page.marker() {
+                Some(next) if page.is_truncated() => marker = Some(next.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Sets the service-specific credential Inactive (reversible).
+    pub async fn deactivate_service_credential(&self, user: &str, id: &str) -> Result<(), AwsError> {
+        self.set_service_credential_status(user, id, StatusType::Inactive).await
+    }
+
+    /// UpdateServiceSpecificCredential: the one call behind deactivating (the engine) and
+    /// reactivating (restore) a service-specific credential.
+    pub(super) async fn set_service_credential_status(
+        &self,
+        user: &str,
+        id: &str,
+        status: StatusType,
+    ) -> Result<(), AwsError> {
+        retry_conflicts(|| async {
+            self.client
+                .update_service_specific_credential()
+                .user_name(user)
+                .service_specific_credential_id(id)
+                .status(status.clone())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("UpdateServiceSpecificCredential", e))
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Sets the signing certificate Inactive (reversible).

@@ -9,7 +9,6 @@
 //! with no deny. No write at all when the document is unchanged and attached.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use futures::StreamExt;
 use iam_janitor_cfn::policy::PolicyDocument;
@@ -24,7 +23,6 @@ use crate::settings::Settings;
 use crate::trail::{POLICY_OWNER, POLICY_PATH};
 
 /// How long one Access Advisor job may take.
-const JOB_TIMEOUT: Duration = Duration::from_secs(180);
 /// IAM keeps at most five versions of a managed policy.
 const MAX_VERSIONS: usize = 5;
 
@@ -222,8 +220,7 @@ async fn apply_policy_quota(iam: &Iam, items: &mut [DenyItem]) {
 }
 
 async fn read_advisor(iam: &Iam, arn: &str) -> Result<Vec<ServiceAccess>, AwsError> {
-    let job = iam.generate_service_last_accessed(arn).await?;
-    iam.service_last_accessed(&job, JOB_TIMEOUT).await
+    iam.access_advisor(arn).await
 }
 
 /// Turns a decision into a finding (or none when nothing needs attention).

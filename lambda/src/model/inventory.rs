@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use time::OffsetDateTime;
 
 use crate::model::credential_report::{CredentialRow, ParsedReport, RejectedRow};
+use crate::model::services::ServiceAccess;
 
 /// A user tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,18 @@ impl JanitorPolicy {
     }
 }
 
+/// A service-specific credential (CodeCommit Git, Keyspaces, Bedrock API key), as
+/// ListServiceSpecificCredentials lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCredential {
+    pub id: String,
+    pub user: String,
+    /// The issuing service, e.g. `codecommit.amazonaws.com`.
+    pub service: String,
+    pub created: OffsetDateTime,
+    pub active: bool,
+}
+
 /// Everything detection needs, read with bulk calls only.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
@@ -64,6 +77,13 @@ pub struct Inventory {
     pub details: HashMap<String, UserDetails>,
     /// The engine's deny policies, keyed by policy name.
     pub policies: HashMap<String, JanitorPolicy>,
+    /// Every user's service-specific credentials (one paged listing per service).
+    pub service_credentials: Vec<ServiceCredential>,
+    /// Access Advisor's services for the users whose service-specific credentials are
+    /// old enough to matter (an error text when it could not be read).
+    pub advisor: HashMap<String, Result<Vec<ServiceAccess>, String>>,
+    /// What could not be checked this run, and why.
+    pub not_checked: Vec<String>,
 }
 
 impl Inventory {
@@ -88,6 +108,9 @@ impl Inventory {
             rejected: report.rejected,
             details: details.into_iter().map(|d| (d.name.clone(), d)).collect(),
             policies: policies.into_iter().map(|p| (p.name.clone(), p)).collect(),
+            service_credentials: Vec::new(),
+            advisor: HashMap::new(),
+            not_checked: Vec::new(),
         }
     }
 }

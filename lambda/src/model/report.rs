@@ -51,6 +51,10 @@ pub enum Kind {
     AccessKey,
     /// An X.509 signing certificate (SOAP-era APIs); IAM records no use of them.
     SigningCertificate,
+    /// A service-specific credential: CodeCommit Git credentials, Amazon Keyspaces, or a
+    /// Bedrock API key. Its use shows in Access Advisor (`codecommit`, `cassandra`,
+    /// `bedrock`).
+    ServiceSpecificCredential,
     UnusedServices,
 }
 
@@ -63,6 +67,7 @@ pub enum Action {
     DeleteLoginProfile,
     DeactivateAccessKey,
     DeactivateSigningCertificate,
+    DeactivateServiceSpecificCredential,
     /// Create or update the user's deny policy, and attach it.
     AttachDenyPolicy,
     /// Nothing is left to deny: detach the user's deny policy.
@@ -97,8 +102,8 @@ pub struct Finding {
     /// 1 or 2: the key's column in the credential report.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_key_slot: Option<u8>,
-    /// The ID of a credential other than a key (a signing certificate), once live
-    /// confirmation resolved it.
+    /// The ID of a credential other than a key: a signing certificate's once live
+    /// confirmation resolved it, a service-specific credential's always.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential_id: Option<String>,
     /// 1 or 2: a signing certificate's column in the credential report.
@@ -278,6 +283,8 @@ pub struct Report {
     pub rejected_rows: Vec<RejectedRow>,
     /// Tags the engine ignored for its decisions (see [`SuspiciousTag`]).
     pub suspicious_tags: Vec<SuspiciousTag>,
+    /// What could not be checked this run, and why (a listing that failed).
+    pub not_checked: Vec<String>,
     pub summary: Summary,
 }
 
@@ -306,9 +313,12 @@ impl Report {
         s.suspicious_tags = self.suspicious_tags.len();
     }
 
-    /// Whether the run should end with a non-zero status: a tripped breaker or a failure.
+    /// Whether the run should end with a non-zero status: a tripped breaker, a failure, or
+    /// something it could not check.
     pub fn is_failure(&self) -> bool {
-        self.summary.failed > 0 || self.summary.circuit_breaker.as_ref().is_some_and(|b| b.tripped)
+        self.summary.failed > 0
+            || !self.not_checked.is_empty()
+            || self.summary.circuit_breaker.as_ref().is_some_and(|b| b.tripped)
     }
 
     /// The report as a human-readable table.
@@ -380,6 +390,9 @@ impl Report {
                 r.reason
             );
         }
+        for what in &self.not_checked {
+            let _ = writeln!(out, "not checked: {what}");
+        }
         for t in &self.suspicious_tags {
             let _ = writeln!(
                 out,
@@ -430,6 +443,10 @@ pub fn credential_label(f: &Finding) -> String {
             (Some(id), _) => format!("certificate {id}"),
             (None, Some(slot)) => format!("certificate {slot}"),
             (None, None) => "certificate".to_string(),
+        },
+        Kind::ServiceSpecificCredential => match &f.credential_id {
+            Some(id) => format!("service credential {id}"),
+            None => "service credential".to_string(),
         },
         Kind::UnusedServices => "services".to_string(),
     }

@@ -33,3 +33,35 @@ pub fn parse_service_list(value: &str) -> BTreeSet<String> {
         .filter(|s| !s.is_empty())
         .collect()
 }
+
+/// A service that issues service-specific credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialService {
+    /// Its name in IAM's API, e.g. `codecommit.amazonaws.com`.
+    pub service: &'static str,
+    /// The Access Advisor namespace that shows the credential's use.
+    pub namespace: &'static str,
+    /// What people call the credential.
+    pub credential: &'static str,
+}
+
+/// The services that issue service-specific credentials: CodeCommit HTTPS Git
+/// credentials (`codecommit`), Amazon Keyspaces (`cassandra`) and Bedrock API keys
+/// (`bedrock`).
+pub const SERVICE_CREDENTIAL_SERVICES: [CredentialService; 3] = [
+    CredentialService {
+        service: "codecommit.amazonaws.com",
+        namespace: "codecommit",
+        credential: "CodeCommit Git credential",
+    },
+    CredentialService {
+        service: "cassandra.amazonaws.com",
+        namespace: "cassandra",
+        credential: "Keyspaces credential",
+    },
+    CredentialService {
+        service: "bedrock.amazonaws.com",
+        namespace: "bedrock",
+        credential: "Bedrock API key",
+    },
+];

@@ -101,6 +101,7 @@ pub fn digest(report: &Report) -> Vec<Value> {
     if report.findings.is_empty()
         && report.rejected_rows.is_empty()
         && report.suspicious_tags.is_empty()
+        && report.not_checked.is_empty()
         && report.summary.circuit_breaker.is_none()
     {
         return Vec::new();
@@ -175,6 +176,14 @@ pub fn digest(report: &Report) -> Vec<Value> {
         ));
     }
 
+    if !report.not_checked.is_empty() {
+        let lines = report
+            .not_checked
+            .iter()
+            .map(|what| escape(&format!("• {}", redact_text(what))))
+            .collect();
+        groups.push(("*Not checked this run*".to_string(), lines));
+    }
     if !report.suspicious_tags.is_empty() {
         let lines = report
             .suspicious_tags
@@ -409,6 +418,7 @@ mod tests {
             findings,
             rejected_rows: vec![],
             suspicious_tags: vec![],
+            not_checked: vec![],
             summary: Summary::default(),
         };
         r.recount();

@@ -21,10 +21,11 @@ pub struct Cli {
 }
 
 /// The IAM operations that change something.
-pub const WRITES: [&str; 11] = [
+pub const WRITES: [&str; 12] = [
     "DeleteLoginProfile",
     "UpdateAccessKey",
     "UpdateSigningCertificate",
+    "UpdateServiceSpecificCredential",
     "TagUser",
     "UntagUser",
     "CreatePolicy",
@@ -128,6 +129,7 @@ pub struct UserState {
     pub login_profile: bool,
     pub key_statuses: Vec<String>,
     pub certificate_statuses: Vec<String>,
+    pub service_credential_statuses: Vec<String>,
     pub attached: BTreeSet<String>,
     /// The deny policy's default document and its number of versions.
     pub deny_policy: Option<(String, usize)>,
@@ -155,6 +157,16 @@ pub async fn user_state(emu: &Emulator, user: &str) -> UserState {
         .iter()
         .map(|c| c.status().as_str().to_string())
         .collect();
+    let service_credential_statuses = iam
+        .list_service_specific_credentials()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .service_specific_credentials()
+        .iter()
+        .map(|c| c.status().as_str().to_string())
+        .collect();
     let attached = iam
         .list_attached_user_policies()
         .user_name(user)
@@ -177,10 +189,14 @@ pub async fn user_state(emu: &Emulator, user: &str) -> UserState {
         .filter(|t| t.key().starts_with("iam-janitor:") && t.key() != "iam-janitor:keep-services")
         .map(|t| {
             // Key and certificate IDs are new on every seed.
-            let key = ["iam-janitor:key-disabled:", "iam-janitor:certificate-disabled:"]
-                .into_iter()
-                .find(|p| t.key().starts_with(p))
-                .map_or_else(|| t.key().to_string(), |p| format!("{p}<id>"));
+            let key = [
+                "iam-janitor:key-disabled:",
+                "iam-janitor:certificate-disabled:",
+                "iam-janitor:service-credential-disabled:",
+            ]
+            .into_iter()
+            .find(|p| t.key().starts_with(p))
+            .map_or_else(|| t.key().to_string(), |p| format!("{p}<id>"));
             // The record of a change that was not made.
             if t.value().starts_with("not-done") {
                 format!("{key}=not-done")
@@ -193,6 +209,7 @@ pub async fn user_state(emu: &Emulator, user: &str) -> UserState {
         login_profile,
         key_statuses,
         certificate_statuses,
+        service_credential_statuses,
         attached,
         deny_policy,
         audit_tags,
