@@ -101,7 +101,12 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
             .filter(|i| i.is_change())
             .for_each(|i| trip_reason(&mut i.finding));
     } else if settings.as_of.is_none() {
-        items = confirm_and_apply(iam, settings, now, items).await;
+        let tags = inventory
+            .details
+            .iter()
+            .map(|(name, d)| (name.clone(), d.tags.clone()))
+            .collect();
+        items = confirm_and_apply(iam, settings, now, items, &tags).await;
         if settings.mode == Mode::Enforce {
             deny_items = deny::apply(iam, settings, deny_items).await;
         }

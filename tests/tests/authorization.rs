@@ -431,6 +431,7 @@ async fn without_any_one_read_permission_nothing_unconfirmed_is_changed() {
             "GetPolicyVersion",
             "ListAttachedUserPolicies",
             "ListPolicyVersions",
+            "ListUserTags",
         ]),
         "the reads a fault-free run does not need"
     );

@@ -24,7 +24,7 @@
 //! Each user is independent: a failure is recorded on that user's findings and the run
 //! goes on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use futures::StreamExt;
 use time::OffsetDateTime;
@@ -425,11 +425,11 @@ pub fn room(records: &[Tag], live_tags: &[Tag], removed: &[String]) -> Result<()
     }
 }
 
-/// The credentials a user holds now, as far as they were read: keys always; signing
-/// certificates and service-specific credentials only for a user with records of them.
+/// The credentials a user holds now, as far as they were read: each kind only for a user
+/// with records of it.
 #[derive(Debug, Clone, Copy)]
 pub struct Held<'a> {
-    pub keys: &'a [LiveKey],
+    pub keys: Option<&'a [LiveKey]>,
     pub certificates: Option<&'a [LiveCertificate]>,
     pub service_credentials: Option<&'a [ServiceCredential]>,
 }
@@ -441,7 +441,7 @@ pub fn compact(records: &[Tag], live_tags: &[Tag], held: &Held<'_>) -> Compactio
     let untag: Vec<String> = live_tags
         .iter()
         .filter(|t| match Subject::from_tag_key(&t.key) {
-            Some(Subject::Key(id)) => !held.keys.iter().any(|k| k.id == id),
+            Some(Subject::Key(id)) => held.keys.is_some_and(|k| !k.iter().any(|k| k.id == id)),
             Some(Subject::Certificate(id)) => held.certificates.is_some_and(|c| !c.iter().any(|c| c.id == id)),
             Some(Subject::ServiceCredential(id)) => {
                 held.service_credentials.is_some_and(|c| !c.iter().any(|c| c.id == id))
@@ -459,20 +459,23 @@ pub fn compact(records: &[Tag], live_tags: &[Tag], held: &Held<'_>) -> Compactio
 /// One step before the audit trail: the compaction of the user's tags now, or the read
 /// still needed for it. A failed read is the error (then nothing is changed).
 pub fn prepare_trail(records: &[Tag], live: &Live) -> Result<Result<Compaction, AwsError>, Read> {
-    let note = "reading the user's tags and keys before writing the audit trail";
+    let note = "reading the user's tags and credentials before writing the audit trail";
     let tags = match live.tags.as_ref().ok_or(Read::Tags)? {
         Ok(tags) => tags,
         Err(e) => return Ok(Err(e.clone().with_note(note))),
     };
-    let keys = match live.keys.as_ref().ok_or(Read::AccessKeys)? {
-        Ok(keys) => keys,
-        Err(e) => return Ok(Err(e.clone().with_note(note))),
-    };
-    // Certificates and service-specific credentials are read only for a user with
-    // records of them.
+    // Each kind of credential is read only for a user with records of it.
     let has = |f: fn(&Subject) -> bool| {
         tags.iter()
             .any(|t| Subject::from_tag_key(&t.key).is_some_and(|s| f(&s)))
+    };
+    let keys = if has(|s| matches!(s, Subject::Key(_))) {
+        match live.keys.as_ref().ok_or(Read::AccessKeys)? {
+            Ok(keys) => Some(keys.as_slice()),
+            Err(e) => return Ok(Err(e.clone().with_note(note))),
+        }
+    } else {
+        None
     };
     let certificates = if has(|s| matches!(s, Subject::Certificate(_))) {
         match live.certificates.as_ref().ok_or(Read::Certificates)? {
@@ -697,11 +700,17 @@ pub fn not_done_failed(finding: &mut Finding, error: &AwsError) {
 
 /// Groups the plan by user and processes users concurrently (bounded), keeping the
 /// findings in plan order.
+///
+/// `tags` are the users' tags as GetAccountAuthorizationDetails listed them at the start
+/// of the run: the audit trail is compacted from them, with no call of its own. Tags added
+/// since make TagUser fail on the quota (`tag_quota`, nothing changed), never a change
+/// without its record.
 pub async fn confirm_and_apply(
     iam: &Iam,
     settings: &Settings,
     now: OffsetDateTime,
     items: Vec<Planned>,
+    tags: &HashMap<String, Vec<Tag>>,
 ) -> Vec<Planned> {
     let mut by_user: BTreeMap<String, Vec<(usize, Planned)>> = BTreeMap::new();
     let mut untouched = Vec::new();
@@ -713,7 +722,10 @@ pub async fn confirm_and_apply(
         }
     }
     let done: Vec<Vec<(usize, Planned)>> = futures::stream::iter(by_user.into_values())
-        .map(|user_items| process_user(iam, settings, now, user_items))
+        .map(|user_items| {
+            let user_tags = user_items.first().and_then(|(_, p)| tags.get(&p.finding.user)).cloned();
+            process_user(iam, settings, now, user_items, user_tags)
+        })
         .buffer_unordered(settings.concurrency.max(1))
         .collect()
         .await;
@@ -746,14 +758,19 @@ async fn process_user(
     settings: &Settings,
     now: OffsetDateTime,
     mut items: Vec<(usize, Planned)>,
+    listed_tags: Option<Vec<Tag>>,
 ) -> Vec<(usize, Planned)> {
     let Some(user) = items.first().map(|(_, p)| p.finding.user.clone()) else {
         return items;
     };
     let enforce = settings.mode == Mode::Enforce;
 
-    // 1. Confirm every candidate on live data (keys are listed once per user).
-    let mut live = Live::default();
+    // 1. Confirm every candidate on live data (keys are listed once per user). The tags
+    // are those listed at the start of the run (read again only if they are missing).
+    let mut live = Live {
+        tags: listed_tags.map(Ok),
+        ..Live::default()
+    };
     let mut confirmed = Vec::new();
     for (idx, (_, item)) in items.iter_mut().enumerate() {
         let verdict = loop {

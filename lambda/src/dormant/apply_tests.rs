@@ -518,7 +518,7 @@ fn a_user_recreated_since_the_report_is_not_judged_by_the_old_row() {
 /// Only keys read.
 fn held(keys: &[LiveKey]) -> Held<'_> {
     Held {
-        keys,
+        keys: Some(keys),
         certificates: None,
         service_credentials: None,
     }
@@ -629,12 +629,21 @@ fn the_trail_needs_the_users_tags_and_keys_and_a_failed_read_changes_nothing() {
     let records = [tag("iam-janitor:console-disabled")];
     let mut live = Live::default();
     assert_eq!(prepare_trail(&records, &live), Err(Read::Tags));
-    live.tags = Some(Ok(vec![]));
+    // No records of keys: no need to list them.
+    live.tags = Some(Ok(vec![tag("team")]));
+    assert_eq!(
+        prepare_trail(&records, &live),
+        Ok(Ok(Compaction::Write { untag: vec![] }))
+    );
+    // Records of keys: the keys are listed, and those of deleted keys go.
+    live.tags = Some(Ok(vec![tag("iam-janitor:key-disabled:AKIAGONE1")]));
     assert_eq!(prepare_trail(&records, &live), Err(Read::AccessKeys));
     live.keys = Some(Ok(vec![]));
     assert_eq!(
         prepare_trail(&records, &live),
-        Ok(Ok(Compaction::Write { untag: vec![] }))
+        Ok(Ok(Compaction::Write {
+            untag: vec!["iam-janitor:key-disabled:AKIAGONE1".to_string()]
+        }))
     );
     live.tags = Some(Err(error(Some("AccessDenied"))));
     let Ok(Err(e)) = prepare_trail(&records, &live) else {
@@ -730,7 +739,6 @@ fn compaction_reads_certificates_only_for_a_user_with_records_of_them() {
     let records = [tag("iam-janitor:console-disabled")];
     let mut live = Live {
         tags: Some(Ok(vec![tag("team")])),
-        keys: Some(Ok(vec![])),
         ..Live::default()
     };
     assert_eq!(

@@ -119,7 +119,7 @@ pub const PERMISSIONS: &[Permission] = &[
     p(
         "iam:ListUserTags",
         Scope::Read,
-        "read the user's tags before writing the audit trail (room under the 50-tag quota, records of deleted keys), and see whether a failed tag or untag took effect",
+        "after a failed audit-trail tag or untag, see whether it took effect (the trail is otherwise compacted from the tags GetAccountAuthorizationDetails listed)",
     ),
     p(
         "iam:DeleteLoginProfile",
