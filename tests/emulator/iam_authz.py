@@ -226,7 +226,8 @@ USER_ACTIONS = {
     "DeleteUserPolicy", "ListGroupsForUser", "ListMFADevices", "ListSSHPublicKeys",
     "ListServiceSpecificCredentials", "ListSigningCertificates", "UpdateSigningCertificate",
     "UploadSigningCertificate", "DeleteSigningCertificate", "UpdateServiceSpecificCredential",
-    "CreateServiceSpecificCredential", "DeleteServiceSpecificCredential",
+    "CreateServiceSpecificCredential", "DeleteServiceSpecificCredential", "UpdateSSHPublicKey",
+    "UploadSSHPublicKey", "DeleteSSHPublicKey",
 }
 
 # Actions on a role, named by the RoleName parameter.

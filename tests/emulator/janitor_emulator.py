@@ -41,10 +41,11 @@ Control API (JSON in and out; bad input -> 400 {"error": "..."}; optional
 
     GET    /_janitor/health                      {"ok": true}
     POST   /_janitor/reset                       forget all moto and emulator state
-    POST   /_janitor/seed                        {"users": [...]} -> {"users": [{name, arn, access_key_ids, certificate_ids, service_credential_ids}]}
+    POST   /_janitor/seed                        {"users": [...]} -> {"users": [{name, arn, access_key_ids, certificate_ids, service_credential_ids, ssh_key_ids}]}
                                                  (a user: name, path, tags, create_date, password, keys,
                                                  certificates [{upload_date, status}],
-                                                 service_credentials [{service, create_date, status}], managed_policy_arns)
+                                                 service_credentials [{service, create_date, status}],
+                                                 ssh_keys [{upload_date, status}], managed_policy_arns)
     POST   /_janitor/users/<name>                {create_date, password_last_used, password_last_changed}
     POST   /_janitor/access-keys/<key id>        {create_date, last_used, last_used_service, last_used_region}
     POST   /_janitor/faults                      {action, count, code, status, message, user?}
@@ -103,7 +104,8 @@ from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.exceptions import LimitExceededException, ReportNotPresentException
-from moto.iam.models import AccessKeyLastUsed, AWSManagedPolicy, IAMBackend, SigningCertificate, User
+from moto.iam.models import (AccessKeyLastUsed, AWSManagedPolicy, IAMBackend, SigningCertificate,
+                             SshPublicKey, User)
 from moto.iam.models import get_account_id_from, iam_backends
 from moto.iam.responses import IamResponse
 from moto.moto_api import _internal as moto_api_internal
@@ -1037,11 +1039,22 @@ def seed_users(account: str, body: dict[str, Any]) -> dict[str, Any]:
                                                    f"users[{i}].service_credentials[{j}].create_date"),
                 "status": status,
             })
+        ssh_keys = []
+        for j, rk in enumerate(expect_list(u.get("ssh_keys") or [], f"users[{i}].ssh_keys")):
+            k = expect_obj(rk, f"users[{i}].ssh_keys[{j}]")
+            status = k.get("status", "Active")
+            if status not in ("Active", "Inactive"):
+                raise ControlError(f"users[{i}].ssh_keys[{j}].status: invalid status {status!r}")
+            ssh_keys.append({
+                "upload_date": parse_optional_time(k.get("upload_date"),
+                                                   f"users[{i}].ssh_keys[{j}].upload_date"),
+                "status": status,
+            })
         policies = [expect_str(p, f"users[{i}].managed_policy_arns[{j}]")
                     for j, p in enumerate(expect_list(u.get("managed_policy_arns") or [],
                                                       f"users[{i}].managed_policy_arns"))]
         specs.append((name, path, tags, create_date, password, keys, policies, certificates,
-                      service_credentials))
+                      service_credentials, ssh_keys))
 
     backend = iam_backend(account)
     for i, (name, *_rest) in enumerate(specs):
@@ -1055,7 +1068,7 @@ def seed_users(account: str, body: dict[str, Any]) -> dict[str, Any]:
 
     out = []
     for (name, path, tags, create_date, password, keys, policies, certificates,
-         service_credentials) in specs:
+         service_credentials, ssh_keys) in specs:
         user = backend.create_user(REGION, name, path=path,
                                    tags=[{"Key": k, "Value": v} for k, v in tags.items()])
         if create_date is not None:
@@ -1091,9 +1104,18 @@ def seed_users(account: str, body: dict[str, Any]) -> dict[str, Any]:
             add_service_credential(user, c["service"], c["create_date"], c["status"])["id"]
             for c in service_credentials
         ]
+        ssh_key_ids = []
+        for k in ssh_keys:
+            key = SshPublicKey(name, "ssh-rsa AAAAemulated" + uuid.uuid4().hex)
+            if k["upload_date"] is not None:
+                key.upload_date = k["upload_date"]
+            key.status = k["status"]
+            user.ssh_public_keys.append(key)
+            ssh_key_ids.append(key.ssh_public_key_id)
         out.append({"name": name, "arn": user.arn, "access_key_ids": key_ids,
                     "certificate_ids": certificate_ids,
-                    "service_credential_ids": service_credential_ids})
+                    "service_credential_ids": service_credential_ids,
+                    "ssh_key_ids": ssh_key_ids})
     return {"users": out}
 
 

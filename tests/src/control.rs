@@ -42,6 +42,9 @@ pub struct SeedUser {
     /// Service-specific credentials (CodeCommit Git, Keyspaces, Bedrock API keys).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub service_credentials: Vec<SeedServiceCredential>,
+    /// SSH public keys (CodeCommit).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ssh_keys: Vec<SeedSshKey>,
     /// AWS managed policies (`arn:aws:iam::aws:policy/...`) are created on
     /// demand; customer managed ones must exist.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -88,6 +91,11 @@ impl SeedUser {
 
     pub fn with_service_credential(mut self, credential: SeedServiceCredential) -> Self {
         self.service_credentials.push(credential);
+        self
+    }
+
+    pub fn with_ssh_key(mut self, key: SeedSshKey) -> Self {
+        self.ssh_keys.push(key);
         self
     }
 
@@ -222,6 +230,24 @@ impl SeedServiceCredential {
     }
 }
 
+/// An SSH public key for a seeded user.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SeedSshKey {
+    /// Default: now.
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub upload_date: Option<OffsetDateTime>,
+    pub status: KeyStatus,
+}
+
+impl SeedSshKey {
+    pub fn uploaded(at: OffsetDateTime) -> Self {
+        SeedSshKey {
+            upload_date: Some(at),
+            status: KeyStatus::Active,
+        }
+    }
+}
+
 /// What [`crate::Emulator::seed`] created, in input order.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct SeededUser {
@@ -232,6 +258,8 @@ pub struct SeededUser {
     pub certificate_ids: Vec<String>,
     #[serde(default)]
     pub service_credential_ids: Vec<String>,
+    #[serde(default)]
+    pub ssh_key_ids: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -39,7 +39,7 @@ pub use child_env::{emulator_client_env, scrub_env};
 pub use command_run::CommandRun;
 pub use control::{
     AdvisorService, CallCounts, Chaos, ChaosKind, Fault, KeyPatch, KeyStatus, SeedCertificate, SeedKey, SeedPassword,
-    SeedServiceCredential, SeedUser, SeededUser, UserPatch,
+    SeedServiceCredential, SeedSshKey, SeedUser, SeededUser, UserPatch,
 };
 pub use emulator::{DEFAULT_ACCOUNT_ID, Emulator, parse_credential_report};
 pub use http::serve_loopback;
