@@ -5,7 +5,8 @@
 //!   `iam-janitor:key-disabled:<id>` tags), if they still exist and are inactive.
 //! - **Certificates**: likewise for signing certificates
 //!   (`iam-janitor:certificate-disabled:<id>`), and **service credentials** for
-//!   service-specific credentials (`iam-janitor:service-credential-disabled:<id>`).
+//!   service-specific credentials (`iam-janitor:service-credential-disabled:<id>`), and
+//!   **SSH keys** (`iam-janitor:ssh-key-disabled:<id>`).
 //! - **Console**: gives console access back with a new random temporary password that
 //!   must be reset at the next sign-in; the password is returned once to the caller
 //!   (printed, never logged). Only if the engine deleted the password
@@ -35,6 +36,7 @@ pub struct RestoreRequest {
     pub keys: bool,
     pub certificates: bool,
     pub service_credentials: bool,
+    pub ssh_keys: bool,
     pub console: bool,
     pub services: BTreeSet<String>,
 }
@@ -52,6 +54,9 @@ pub struct RestoreOutcome {
     pub service_credentials_reactivated: Vec<String>,
     /// Service-specific credentials in the audit trail that were left alone, with the reason.
     pub service_credentials_skipped: Vec<(String, String)>,
+    pub ssh_keys_reactivated: Vec<String>,
+    /// SSH keys in the audit trail that were left alone, with the reason.
+    pub ssh_keys_skipped: Vec<(String, String)>,
     /// The temporary password, if console access was given back. Shown once.
     #[serde(skip)]
     pub temporary_password: Option<String>,
@@ -291,6 +296,25 @@ pub async fn restore(
         outcome.service_credentials_skipped = skipped;
     }
 
+    if request.ssh_keys {
+        let live: Vec<(String, bool)> = iam
+            .ssh_public_keys(user)
+            .await?
+            .into_iter()
+            .map(|k| (k.id, k.active))
+            .collect();
+        let recorded = records_of(&tags, |s| match s {
+            Subject::SshKey(id) => Some(id),
+            _ => None,
+        });
+        let (done, skipped) = reactivate_recorded(recorded, &live, "SSH key", &mut untag, |id| async move {
+            admin.reactivate_ssh_key(user, &id).await
+        })
+        .await?;
+        outcome.ssh_keys_reactivated = done;
+        outcome.ssh_keys_skipped = skipped;
+    }
+
     if request.console {
         let console = trail::CONSOLE_DISABLED;
         let record = tags.iter().find(|(k, _)| k == console).map(|(_, v)| read_record(v));
@@ -331,6 +355,7 @@ pub async fn restore(
     if !outcome.keys_reactivated.is_empty()
         || !outcome.certificates_reactivated.is_empty()
         || !outcome.service_credentials_reactivated.is_empty()
+        || !outcome.ssh_keys_reactivated.is_empty()
         || outcome.console_restored
         || !outcome.services_kept.is_empty()
     {

@@ -15,7 +15,7 @@ use crate::dormant::{apply::confirm_and_apply, rules};
 use crate::iam::{AwsError, CredentialsOf, Iam};
 use crate::least_privilege::apply as deny;
 use crate::model::credential_report::{self, ReportError};
-use crate::model::inventory::Inventory;
+use crate::model::inventory::{Inventory, SshPublicKey};
 use crate::model::report::{BreakerTrip, Finding, ReasonCode, Report, Status, Summary};
 use crate::model::services::{SERVICE_CREDENTIAL_SERVICES, ServiceAccess};
 use crate::settings::{Mode, Settings};
@@ -132,6 +132,7 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
             users_evaluated: plan.users_evaluated,
             credentials_evaluated: plan.credentials_evaluated,
             users_checked_for_unused_services: advisor_users,
+            users_checked_for_ssh_keys: inventory.ssh_key_users,
             circuit_breaker: breaker,
             ..Summary::default()
         },
@@ -140,9 +141,11 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
     Ok(report)
 }
 
-/// Service-specific credentials: one paged listing per service (`AllUsers`), then Access
-/// Advisor for the users whose credentials are old enough to matter, and no one else. A
-/// listing that fails leaves that service unchecked, as the report says; the run goes on.
+/// Service-specific credentials: one paged listing per service (`AllUsers`); SSH public
+/// keys: one listing per user, for this run's share of the users
+/// ([`rules::ssh_key_sweep`]); then Access Advisor for the users whose credentials are
+/// old enough to matter, and no one else. A listing that fails is reported as not
+/// checked; the run goes on.
 async fn read_service_credentials(iam: &Iam, inventory: &mut Inventory, settings: &Settings, now: OffsetDateTime) {
     for s in SERVICE_CREDENTIAL_SERVICES {
         match iam.service_credentials(CredentialsOf::Service(s.service)).await {
@@ -155,7 +158,32 @@ async fn read_service_credentials(iam: &Iam, inventory: &mut Inventory, settings
             }
         }
     }
-    let users: Vec<(String, String)> = rules::service_credential_users(inventory, settings, now)
+    let names: Vec<&str> = inventory.details.keys().map(String::as_str).collect();
+    let share = rules::ssh_key_sweep(&names, settings.ssh_key_sweep, now);
+    inventory.ssh_key_users = share.len();
+    let listed: Vec<(String, Result<Vec<SshPublicKey>, AwsError>)> = futures::stream::iter(share)
+        .map(|user| async move {
+            let keys = iam.ssh_public_keys(&user).await;
+            (user, keys)
+        })
+        .buffer_unordered(settings.concurrency.max(1))
+        .collect()
+        .await;
+    let mut unlisted = Vec::new();
+    for (user, keys) in listed {
+        match keys {
+            Ok(keys) => inventory.ssh_keys.extend(keys),
+            Err(e) => unlisted.push((user, e)),
+        }
+    }
+    if let Some((user, e)) = unlisted.first() {
+        tracing::warn!(users = unlisted.len(), error = %e, "SSH public keys not listed");
+        inventory.not_checked.push(format!(
+            "SSH public keys of {} user(s), {user} first: {e}",
+            unlisted.len()
+        ));
+    }
+    let users: Vec<(String, String)> = rules::advisor_judged_users(inventory, settings, now)
         .into_iter()
         .filter_map(|user| {
             let arn = inventory.details.get(&user)?.arn.clone();

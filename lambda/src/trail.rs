@@ -27,11 +27,15 @@ pub const CERTIFICATE_DISABLED_PREFIX: &str = "iam-janitor:certificate-disabled:
 /// Prefix of the record of a deactivated service-specific credential (CodeCommit Git,
 /// Keyspaces, Bedrock API key): `iam-janitor:service-credential-disabled:<credential id>`.
 pub const SERVICE_CREDENTIAL_DISABLED_PREFIX: &str = "iam-janitor:service-credential-disabled:";
+/// Prefix of the record of a deactivated SSH public key (CodeCommit):
+/// `iam-janitor:ssh-key-disabled:<key id>`.
+pub const SSH_KEY_DISABLED_PREFIX: &str = "iam-janitor:ssh-key-disabled:";
 /// The prefixes of records that name a credential by its ID, which keeps its own case.
-pub const RECORD_PREFIXES_WITH_ID: [&str; 3] = [
+pub const RECORD_PREFIXES_WITH_ID: [&str; 4] = [
     KEY_DISABLED_PREFIX,
     CERTIFICATE_DISABLED_PREFIX,
     SERVICE_CREDENTIAL_DISABLED_PREFIX,
+    SSH_KEY_DISABLED_PREFIX,
 ];
 /// Set by restore when it gave something back; the value is the time. Restored
 /// credentials get a new idle window from then on.
@@ -64,6 +68,8 @@ pub enum Subject {
     Certificate(String),
     /// The service-specific credential with this ID.
     ServiceCredential(String),
+    /// The SSH public key with this ID.
+    SshKey(String),
 }
 
 impl Subject {
@@ -74,6 +80,7 @@ impl Subject {
             Subject::Key(id) => format!("{KEY_DISABLED_PREFIX}{id}"),
             Subject::Certificate(id) => format!("{CERTIFICATE_DISABLED_PREFIX}{id}"),
             Subject::ServiceCredential(id) => format!("{SERVICE_CREDENTIAL_DISABLED_PREFIX}{id}"),
+            Subject::SshKey(id) => format!("{SSH_KEY_DISABLED_PREFIX}{id}"),
         }
     }
 
@@ -87,6 +94,7 @@ impl Subject {
             .map(Subject::Key)
             .or_else(|| with_id(CERTIFICATE_DISABLED_PREFIX).map(Subject::Certificate))
             .or_else(|| with_id(SERVICE_CREDENTIAL_DISABLED_PREFIX).map(Subject::ServiceCredential))
+            .or_else(|| with_id(SSH_KEY_DISABLED_PREFIX).map(Subject::SshKey))
     }
 }
 
@@ -216,6 +224,7 @@ mod tests {
             Subject::Key("AKIAEXAMPLE".to_string()),
             Subject::Certificate("CERTEXAMPLE".to_string()),
             Subject::ServiceCredential("ACCAEXAMPLE".to_string()),
+            Subject::SshKey("APKAEXAMPLE".to_string()),
         ] {
             assert_eq!(Subject::from_tag_key(&subject.tag_key()), Some(subject));
         }

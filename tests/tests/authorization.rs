@@ -25,7 +25,8 @@ use iam_janitor::iam::permissions::{PERMISSIONS, Scope};
 use iam_janitor::least_privilege::{action_document, policy_name};
 use iam_janitor::trail::{POLICY_OWNER as OWNER_TAG, POLICY_PATH};
 use iam_janitor_harness::{
-    AdvisorService, Chaos, ChaosKind, Emulator, SeedCertificate, SeedKey, SeedPassword, SeedServiceCredential, SeedUser,
+    AdvisorService, Chaos, ChaosKind, Emulator, SeedCertificate, SeedKey, SeedPassword, SeedServiceCredential,
+    SeedSshKey, SeedUser,
 };
 use serde_json::{Value, json};
 
@@ -41,6 +42,7 @@ const USERS: &[&str] = &[
     "key",
     "cert",
     "git",
+    "ssh",
     "lp-new",
     "lp-update",
     "lp-detach",
@@ -128,7 +130,7 @@ fn key_user_at_the_tag_quota() -> SeedUser {
 
 /// Users that need every write the engine has: a dormant password, a dormant key (on a
 /// user whose audit trail needs compaction), an old signing certificate, an idle Git
-/// credential, a new deny policy, an update of a policy at the five-version limit, a
+/// credential and SSH key, a new deny policy, an update of a policy at the five-version limit, a
 /// detach, and one active user who must not be touched.
 async fn seed(emu: &Emulator) {
     emu.reset().await.unwrap();
@@ -139,6 +141,9 @@ async fn seed(emu: &Emulator) {
         // Kept from least privilege: only its Git credential changes.
         old_user("git")
             .with_service_credential(SeedServiceCredential::new("codecommit.amazonaws.com", days_ago(400)))
+            .tag("iam-janitor:keep-services", "codecommit"),
+        old_user("ssh")
+            .with_ssh_key(SeedSshKey::uploaded(days_ago(400)))
             .tag("iam-janitor:keep-services", "codecommit"),
         old_user("lp-new"),
         old_user("lp-update"),
@@ -163,6 +168,9 @@ async fn seed(emu: &Emulator) {
         .unwrap();
     emu.set_access_advisor("active", &[used]).await.unwrap();
     emu.set_access_advisor("git", &[svc("codecommit", Some(200))])
+        .await
+        .unwrap();
+    emu.set_access_advisor("ssh", &[svc("codecommit", Some(200))])
         .await
         .unwrap();
     emu.reset_calls().await.unwrap();
@@ -216,6 +224,7 @@ async fn the_generated_role_policy_is_exactly_enough() {
         ("key", "deactivate_access_key"),
         ("cert", "deactivate_signing_certificate"),
         ("git", "deactivate_service_specific_credential"),
+        ("ssh", "deactivate_ssh_public_key"),
         ("lp-new", "attach_deny_policy"),
         ("lp-update", "attach_deny_policy"),
         ("lp-detach", "detach_deny_policy"),
@@ -308,7 +317,7 @@ async fn without_any_one_write_permission_only_the_changes_that_need_it_fail() {
         if action == "iam:TagUser" {
             // No change without its audit-trail record. (Records of keys the user no
             // longer has may be gone: they are removed to make room before writing.)
-            for user in ["console", "key", "cert", "git"] {
+            for user in ["console", "key", "cert", "git", "ssh"] {
                 let (now, before) = (&now[user], &before[user]);
                 assert_eq!(
                     (
@@ -316,6 +325,7 @@ async fn without_any_one_write_permission_only_the_changes_that_need_it_fail() {
                         &now.key_statuses,
                         &now.certificate_statuses,
                         &now.service_credential_statuses,
+                        &now.ssh_key_statuses,
                         &now.attached,
                         &now.deny_policy
                     ),
@@ -324,6 +334,7 @@ async fn without_any_one_write_permission_only_the_changes_that_need_it_fail() {
                         &before.key_statuses,
                         &before.certificate_statuses,
                         &before.service_credential_statuses,
+                        &before.ssh_key_statuses,
                         &before.attached,
                         &before.deny_policy
                     ),

@@ -12,7 +12,8 @@
 //! - signing certificates (no use recorded) are reported by age, deactivated only when
 //!   asked to, and restored;
 //! - service-specific credentials (moto has none: the emulator serves them) are judged by
-//!   their service's use in Access Advisor, deactivated and restored.
+//!   their service's use in Access Advisor, deactivated and restored; SSH public keys
+//!   likewise (CodeCommit), listed for a share of the users each run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,7 +22,7 @@ use iam_janitor::iam::Iam;
 use iam_janitor::restore::{RestoreRequest, restore};
 use iam_janitor::trail;
 use iam_janitor_harness::{
-    AdvisorService, Emulator, SeedCertificate, SeedKey, SeedPassword, SeedServiceCredential, SeedUser,
+    AdvisorService, Emulator, SeedCertificate, SeedKey, SeedPassword, SeedServiceCredential, SeedSshKey, SeedUser,
 };
 use serde_json::Value;
 use time::Duration;
@@ -539,4 +540,97 @@ async fn service_specific_credentials_are_judged_by_access_advisor_deactivated_a
     let (code, report) = enforce(&emu).await;
     assert_eq!(code, 0, "{report:#}");
     assert!(findings_of(&report, "git-idle").is_empty(), "{report:#}");
+}
+
+async fn ssh_key_statuses(emu: &Emulator, user: &str) -> Vec<(String, String)> {
+    let out = emu
+        .iam()
+        .await
+        .list_ssh_public_keys()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap();
+    out.ssh_public_keys()
+        .iter()
+        .map(|k| (k.ssh_public_key_id().to_string(), k.status().as_str().to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn ssh_keys_are_listed_in_turn_judged_by_codecommit_use_deactivated_and_restored() {
+    let emu = Emulator::start().await.unwrap();
+    let seeded = emu
+        .seed(&[
+            old_user("pusher").with_ssh_key(SeedSshKey::uploaded(days_ago(500))),
+            old_user("gone-quiet").with_ssh_key(SeedSshKey::uploaded(days_ago(500))),
+        ])
+        .await
+        .unwrap();
+    let id = |user: &str| seeded.iter().find(|u| u.name == user).unwrap().ssh_key_ids[0].clone();
+    emu.freeze_credential_report().await.unwrap();
+    let svc = |days: i64| AdvisorService::new("codecommit", "AWS CodeCommit", Some(days_ago(days)));
+    emu.set_access_advisor("pusher", &[svc(1)]).await.unwrap();
+    emu.set_access_advisor("gone-quiet", &[svc(300)]).await.unwrap();
+
+    // One user a run: one listing, of one of them.
+    emu.reset_calls().await.unwrap();
+    let (code, report) = common::audit_json(&emu, &["--least-privilege", "off", "--ssh-key-sweep", "1"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["users_checked_for_ssh_keys"], 1);
+    let calls = emu.calls().await.unwrap().calls;
+    assert_eq!(calls.get("ListSSHPublicKeys"), Some(&1), "{calls:?}");
+
+    // Everyone in one run.
+    let (code, report) = enforce(&emu).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["users_checked_for_ssh_keys"], 2);
+    assert!(findings_of(&report, "pusher").is_empty(), "{report:#}");
+    let f = findings_of(&report, "gone-quiet");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(
+        (f[0]["kind"].as_str(), f[0]["status"].as_str()),
+        (Some("ssh_public_key"), Some("applied"))
+    );
+    assert_eq!(f[0]["credential_id"], id("gone-quiet").as_str());
+    assert_eq!(f[0]["idle_days"], 300);
+    assert_eq!(
+        ssh_key_statuses(&emu, "gone-quiet").await,
+        [(id("gone-quiet"), "Inactive".to_string())]
+    );
+    assert_eq!(
+        ssh_key_statuses(&emu, "pusher").await,
+        [(id("pusher"), "Active".to_string())]
+    );
+    let tags = tags_of(&emu, "gone-quiet").await;
+    assert!(
+        tags.iter()
+            .any(|(k, _)| *k == format!("{}{}", trail::SSH_KEY_DISABLED_PREFIX, id("gone-quiet"))),
+        "{tags:?}"
+    );
+
+    // Restore gives it back; the next run leaves it alone.
+    let request = RestoreRequest {
+        user: "gone-quiet".into(),
+        ssh_keys: true,
+        ..RestoreRequest::default()
+    };
+    let outcome = restore(
+        &Iam::from_client(emu.iam().await),
+        &request,
+        now(),
+        trail::KEEP_SERVICES,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.ssh_keys_reactivated, [id("gone-quiet")]);
+    assert_eq!(
+        ssh_key_statuses(&emu, "gone-quiet").await,
+        [(id("gone-quiet"), "Active".to_string())]
+    );
+    emu.reset_calls().await.unwrap();
+    let (code, report) = enforce(&emu).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert!(findings_of(&report, "gone-quiet").is_empty(), "{report:#}");
+    assert_eq!(writes(&emu.calls().await.unwrap().calls), 0);
 }

@@ -64,6 +64,7 @@ async fn restore_gives_back_exactly_what_the_engine_took() {
         keys: true,
         certificates: false,
         service_credentials: false,
+        ssh_keys: false,
         console: true,
         services: BTreeSet::from(["ec2".to_string()]),
     };
@@ -194,6 +195,7 @@ async fn restore_gives_nothing_back_for_a_change_recorded_as_not_done() {
         keys: true,
         certificates: false,
         service_credentials: false,
+        ssh_keys: false,
         console: true,
         services: BTreeSet::new(),
     };
@@ -257,6 +259,7 @@ async fn restore_meets_the_password_policy_and_ignores_records_it_cannot_read() 
         keys: true,
         certificates: false,
         service_credentials: false,
+        ssh_keys: false,
         console: true,
         services: BTreeSet::new(),
     };

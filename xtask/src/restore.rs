@@ -23,6 +23,9 @@ pub struct RestoreArgs {
     /// Re-activate the service-specific credentials (CodeCommit Git, Keyspaces, Bedrock API keys) iam-janitor deactivated
     #[arg(long)]
     pub service_credentials: bool,
+    /// Re-activate the SSH public keys (CodeCommit) iam-janitor deactivated
+    #[arg(long)]
+    pub ssh_keys: bool,
     /// Give console access back with a temporary password that must be changed at the next sign-in
     #[arg(long)]
     pub console: bool,
@@ -44,9 +47,15 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
     {
         bail!("--services: {bad:?} is not a service prefix (such as s3, ec2, execute-api)");
     }
-    if !args.keys && !args.certificates && !args.service_credentials && !args.console && services.is_empty() {
+    if !args.keys
+        && !args.certificates
+        && !args.service_credentials
+        && !args.ssh_keys
+        && !args.console
+        && services.is_empty()
+    {
         bail!(
-            "nothing to restore: pass --keys, --certificates, --service-credentials, --console and/or --services LIST"
+            "nothing to restore: pass --keys, --certificates, --service-credentials, --ssh-keys, --console and/or --services LIST"
         );
     }
     let request = RestoreRequest {
@@ -54,6 +63,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
         keys: args.keys,
         certificates: args.certificates,
         service_credentials: args.service_credentials,
+        ssh_keys: args.ssh_keys,
         console: args.console,
         services,
     };
@@ -84,6 +94,12 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
     }
     for (id, why) in &outcome.service_credentials_skipped {
         println!("  service-specific credential {id}: left alone ({why})");
+    }
+    for id in &outcome.ssh_keys_reactivated {
+        println!("  SSH public key {id}: active again");
+    }
+    for (id, why) in &outcome.ssh_keys_skipped {
+        println!("  SSH public key {id}: left alone ({why})");
     }
     if let Some(password) = &outcome.temporary_password {
         println!("  console: new temporary password (shown once, must be changed at the next sign-in):");

@@ -324,6 +324,7 @@ mod tests {
                 "ScheduleExpression",
                 "SigningCertificates",
                 "SlackWebhook",
+                "SshKeySweep",
                 "Timeout",
                 "UnusedServiceDays",
                 "WarnDays"

@@ -45,10 +45,11 @@ pub enum ActionScope {
 }
 
 /// The tag keys of the engine's records of deactivated credentials.
-pub const RECORD_TAG_KEYS: [&str; 3] = [
+pub const RECORD_TAG_KEYS: [&str; 4] = [
     "iam-janitor:certificate-disabled:*",
     "iam-janitor:key-disabled:*",
     "iam-janitor:service-credential-disabled:*",
+    "iam-janitor:ssh-key-disabled:*",
 ];
 
 impl ActionScope {
@@ -113,7 +114,7 @@ impl ActionScope {
             ActionScope::TrailRecords => {
                 "Remove tags from users (`user/*`): only its records of deactivated credentials \
                  (`iam-janitor:key-disabled:*`, `iam-janitor:certificate-disabled:*`, \
-                 `iam-janitor:service-credential-disabled:*`)"
+                 `iam-janitor:service-credential-disabled:*`, `iam-janitor:ssh-key-disabled:*`)"
             }
         }
     }

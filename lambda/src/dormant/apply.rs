@@ -31,7 +31,7 @@ use time::OffsetDateTime;
 
 use crate::dormant::rules::{self, Credential, CredentialFacts, Planned, Standing};
 use crate::iam::{AwsError, CredentialsOf, Deleted, ErrorKind, Iam, LiveCertificate, LiveKey, LiveUser};
-use crate::model::inventory::{ServiceCredential, Tag};
+use crate::model::inventory::{ServiceCredential, SshPublicKey, Tag};
 use crate::model::report::{Finding, Kind, ReasonCode, Status};
 use crate::settings::{Mode, Settings};
 use crate::trail::{self, Record, Subject};
@@ -53,6 +53,8 @@ pub enum Read {
     Certificates,
     /// ListServiceSpecificCredentials: the user's service-specific credentials now.
     ServiceCredentials,
+    /// ListSSHPublicKeys: the user's SSH public keys now.
+    SshKeys,
 }
 
 /// The live reads of one user made so far; each is read at most once per phase.
@@ -66,6 +68,7 @@ pub struct Live {
     pub tags: Option<Result<Vec<Tag>, AwsError>>,
     pub certificates: Option<Result<Vec<LiveCertificate>, AwsError>>,
     pub service_credentials: Option<Result<Vec<ServiceCredential>, AwsError>>,
+    pub ssh_keys: Option<Result<Vec<SshPublicKey>, AwsError>>,
 }
 
 /// The verdict on one candidate after live confirmation.
@@ -94,6 +97,9 @@ pub fn confirm(item: &Planned, live: &Live, settings: &Settings, now: OffsetDate
         }
         Credential::ServiceCredential { .. } => {
             confirm_service_credential(item.facts, item.finding.credential_id.as_deref(), live, settings, now)
+        }
+        Credential::SshKey { .. } => {
+            confirm_ssh_key(item.facts, item.finding.credential_id.as_deref(), live, settings, now)
         }
     }
 }
@@ -292,6 +298,40 @@ fn confirm_service_credential(
     ))
 }
 
+fn confirm_ssh_key(
+    facts: CredentialFacts,
+    id: Option<&str>,
+    live: &Live,
+    settings: &Settings,
+    now: OffsetDateTime,
+) -> Result<Confirmed, Read> {
+    let keys = match live.ssh_keys.as_ref().ok_or(Read::SshKeys)? {
+        Ok(keys) => keys,
+        Err(e) => return Ok(Confirmed::Failed(e.to_string())),
+    };
+    let Some(key) = keys.iter().find(|k| Some(k.id.as_str()) == id) else {
+        return Ok(Confirmed::Skip(
+            ReasonCode::Gone,
+            "the SSH public key no longer exists; not changed".to_string(),
+        ));
+    };
+    if !key.active {
+        return Ok(Confirmed::Skip(
+            ReasonCode::AlreadyDone,
+            format!("SSH public key {} is already inactive", key.id),
+        ));
+    }
+    // Its use came from Access Advisor moments ago, in this run.
+    Ok(recheck(
+        facts,
+        None,
+        Some(&key.id),
+        settings,
+        now,
+        &format!("SSH public key {}", key.id),
+    ))
+}
+
 /// The same rule again, on the later of the report's and the live last use.
 fn recheck(
     facts: CredentialFacts,
@@ -350,7 +390,9 @@ pub fn take_verdict(item: &mut Planned, verdict: Confirmed, enforce: bool) -> bo
             match item.credential {
                 Credential::Console => {}
                 Credential::AccessKey { .. } => f.access_key_id = id,
-                Credential::SigningCertificate { .. } | Credential::ServiceCredential { .. } => f.credential_id = id,
+                Credential::SigningCertificate { .. }
+                | Credential::ServiceCredential { .. }
+                | Credential::SshKey { .. } => f.credential_id = id,
             }
             f.idle_days = Some(idle_days);
             f.last_used = last_used;
@@ -381,6 +423,7 @@ fn subject(finding: &Finding) -> Option<Subject> {
         Kind::AccessKey => finding.access_key_id.clone().map(Subject::Key),
         Kind::SigningCertificate => finding.credential_id.clone().map(Subject::Certificate),
         Kind::ServiceSpecificCredential => finding.credential_id.clone().map(Subject::ServiceCredential),
+        Kind::SshPublicKey => finding.credential_id.clone().map(Subject::SshKey),
         Kind::UnusedServices => None,
     }
 }
@@ -432,6 +475,7 @@ pub struct Held<'a> {
     pub keys: Option<&'a [LiveKey]>,
     pub certificates: Option<&'a [LiveCertificate]>,
     pub service_credentials: Option<&'a [ServiceCredential]>,
+    pub ssh_keys: Option<&'a [SshPublicKey]>,
 }
 
 /// Trail compaction: the records of keys (and, when they were read, certificates and
@@ -446,6 +490,7 @@ pub fn compact(records: &[Tag], live_tags: &[Tag], held: &Held<'_>) -> Compactio
             Some(Subject::ServiceCredential(id)) => {
                 held.service_credentials.is_some_and(|c| !c.iter().any(|c| c.id == id))
             }
+            Some(Subject::SshKey(id)) => held.ssh_keys.is_some_and(|k| !k.iter().any(|k| k.id == id)),
             _ => false,
         })
         .map(|t| t.key.clone())
@@ -493,10 +538,19 @@ pub fn prepare_trail(records: &[Tag], live: &Live) -> Result<Result<Compaction, 
     } else {
         None
     };
+    let ssh_keys = if has(|s| matches!(s, Subject::SshKey(_))) {
+        match live.ssh_keys.as_ref().ok_or(Read::SshKeys)? {
+            Ok(keys) => Some(keys.as_slice()),
+            Err(e) => return Ok(Err(e.clone().with_note(note))),
+        }
+    } else {
+        None
+    };
     let held = Held {
         keys,
         certificates,
         service_credentials,
+        ssh_keys,
     };
     Ok(Ok(compact(records, tags, &held)))
 }
@@ -568,6 +622,8 @@ pub enum Write {
     DeactivateCertificate(String),
     /// UpdateServiceSpecificCredential to Inactive.
     DeactivateServiceCredential(String),
+    /// UpdateSSHPublicKey to Inactive.
+    DeactivateSshKey(String),
 }
 
 /// The write of a confirmed candidate (`None` for a key or certificate without an ID,
@@ -579,6 +635,7 @@ pub fn write_of(item: &Planned) -> Option<Write> {
         Credential::AccessKey { .. } => f.access_key_id.clone().map(Write::DeactivateKey),
         Credential::SigningCertificate { .. } => f.credential_id.clone().map(Write::DeactivateCertificate),
         Credential::ServiceCredential { .. } => f.credential_id.clone().map(Write::DeactivateServiceCredential),
+        Credential::SshKey { .. } => f.credential_id.clone().map(Write::DeactivateSshKey),
     }
 }
 
@@ -589,6 +646,7 @@ pub fn reread_of(write: &Write) -> Read {
         Write::DeactivateKey(_) => Read::AccessKeys,
         Write::DeactivateCertificate(_) => Read::Certificates,
         Write::DeactivateServiceCredential(_) => Read::ServiceCredentials,
+        Write::DeactivateSshKey(_) => Read::SshKeys,
     }
 }
 
@@ -608,6 +666,10 @@ pub fn in_effect(write: &Write, live: &Live) -> Option<Result<bool, AwsError>> {
             .service_credentials
             .clone()
             .map(|r| r.map(|creds| creds.iter().any(|c| c.id == *id && !c.active))),
+        Write::DeactivateSshKey(id) => live
+            .ssh_keys
+            .clone()
+            .map(|r| r.map(|keys| keys.iter().any(|k| k.id == *id && !k.active))),
     }
 }
 
@@ -745,6 +807,7 @@ async fn read(iam: &Iam, user: &str, what: Read, live: &mut Live) {
         Read::ServiceCredentials => {
             live.service_credentials = Some(iam.service_credentials(CredentialsOf::User(user)).await);
         }
+        Read::SshKeys => live.ssh_keys = Some(iam.ssh_public_keys(user).await),
         Read::KeyLastUsed(id) => {
             let answer = iam.access_key_last_used(&id).await;
             live.key_last_used.insert(id, answer);
@@ -862,6 +925,7 @@ async fn process_user(
             Write::DeactivateKey(id) => iam.deactivate_access_key(&user, id).await.map(|()| None),
             Write::DeactivateCertificate(id) => iam.deactivate_signing_certificate(&user, id).await.map(|()| None),
             Write::DeactivateServiceCredential(id) => iam.deactivate_service_credential(&user, id).await.map(|()| None),
+            Write::DeactivateSshKey(id) => iam.deactivate_ssh_key(&user, id).await.map(|()| None),
         };
         let reread = match &answer {
             Ok(_) => None,

@@ -109,6 +109,7 @@ fn confirm_with(item: &Planned, answers: &Live) -> (Confirmed, Vec<Read>) {
                     Read::Tags => live.tags = answers.tags.clone(),
                     Read::Certificates => live.certificates = answers.certificates.clone(),
                     Read::ServiceCredentials => live.service_credentials = answers.service_credentials.clone(),
+                    Read::SshKeys => live.ssh_keys = answers.ssh_keys.clone(),
                     Read::AccessKeys => live.keys = answers.keys.clone(),
                     Read::KeyLastUsed(id) => {
                         live.key_last_used
@@ -521,6 +522,7 @@ fn held(keys: &[LiveKey]) -> Held<'_> {
         keys: Some(keys),
         certificates: None,
         service_credentials: None,
+        ssh_keys: None,
     }
 }
 
@@ -834,5 +836,53 @@ fn a_service_credential_is_confirmed_by_its_id_and_changed_with_its_record() {
     assert!(matches!(
         confirm_with(&service_credential(), &gone).0,
         Confirmed::Skip(ReasonCode::Gone, _)
+    ));
+}
+
+#[test]
+fn an_ssh_key_is_confirmed_by_its_id_and_changed_with_its_record() {
+    const SSH: &str = "APKAEXAMPLE000000001";
+    let mut f = finding(Kind::SshPublicKey, Action::DeactivateSshPublicKey, None);
+    f.credential_id = Some(SSH.to_string());
+    let item = Planned {
+        finding: f,
+        credential: Credential::SshKey {
+            uploaded: days_ago(400),
+        },
+        facts: CredentialFacts {
+            last_used: None,
+            baseline: days_ago(400),
+        },
+        user_created: days_ago(1000),
+    };
+    let key = |active| SshPublicKey {
+        id: SSH.to_string(),
+        user: "bob".to_string(),
+        uploaded: days_ago(400),
+        active,
+    };
+    let answers = Live {
+        ssh_keys: Some(Ok(vec![key(true)])),
+        ..Live::default()
+    };
+    let (verdict, reads) = confirm_with(&item, &answers);
+    assert_eq!(reads, [Read::SshKeys]);
+    let mut changed = item.clone();
+    assert!(take_verdict(&mut changed, verdict, true));
+    assert_eq!(
+        trail_records(&[&changed.finding], NOW)[0].key,
+        format!("iam-janitor:ssh-key-disabled:{SSH}")
+    );
+    let write = write_of(&changed).unwrap();
+    assert_eq!(write, Write::DeactivateSshKey(SSH.to_string()));
+    assert_eq!(reread_of(&write), Read::SshKeys);
+    let inactive = Live {
+        ssh_keys: Some(Ok(vec![key(false)])),
+        ..Live::default()
+    };
+    assert_eq!(in_effect(&write, &inactive), Some(Ok(true)));
+    assert!(matches!(
+        confirm_with(&item, &inactive).0,
+        Confirmed::Skip(ReasonCode::AlreadyDone, _)
     ));
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
 use crate::model::credential_report::{CredentialRow, Observed};
-use crate::model::inventory::{Inventory, ServiceCredential, UserDetails};
+use crate::model::inventory::{Inventory, UserDetails};
 use crate::model::report::{Action, Finding, Kind, ReasonCode, Status, SuspiciousKind, SuspiciousTag};
 use crate::model::services::SERVICE_CREDENTIAL_SERVICES;
 use crate::settings::{CertificateAction, Settings};
@@ -90,6 +90,11 @@ pub enum Credential {
     ServiceCredential {
         service: u8,
         created: OffsetDateTime,
+    },
+    /// An SSH public key (its ID is in the finding); its use is the user's last
+    /// authentication to CodeCommit in Access Advisor.
+    SshKey {
+        uploaded: OffsetDateTime,
     },
 }
 
@@ -233,78 +238,140 @@ pub fn plan(inventory: &Inventory, settings: &Settings, now: OffsetDateTime) -> 
             }
         }
     }
-    plan_service_credentials(inventory, settings, now, &mut plan);
+    plan_advisor_judged(inventory, settings, now, &mut plan);
     plan
 }
 
-/// The service-specific credentials old enough to need their user's Access Advisor data
-/// (idle into the warning window or beyond by their age alone), with the index of their
-/// service in `SERVICE_CREDENTIAL_SERVICES` and their facts before Access Advisor.
-fn aged_service_credentials<'a>(
+/// A credential whose use shows only in Access Advisor: a service-specific credential or
+/// an SSH public key (both listed live, with their IDs).
+#[derive(Debug, Clone, Copy)]
+struct AdvisorJudged<'a> {
+    id: &'a str,
+    user: &'a str,
+    credential: Credential,
+    /// The Access Advisor namespace of its service.
+    namespace: &'static str,
+    facts: CredentialFacts,
+}
+
+/// The credentials judged by Access Advisor that are old enough to need it (idle into the
+/// warning window or beyond by their age alone), with their facts before Access Advisor.
+/// A younger one is active whatever its use.
+fn aged_advisor_judged<'a>(
     inventory: &'a Inventory,
     settings: &'a Settings,
     now: OffsetDateTime,
-) -> impl Iterator<Item = (&'a ServiceCredential, u8, CredentialFacts)> + 'a {
-    inventory
+) -> impl Iterator<Item = AdvisorJudged<'a>> + 'a {
+    let service_credentials = inventory
         .service_credentials
         .iter()
         .filter(|c| c.active)
-        .filter_map(move |c| {
+        .filter_map(|c| {
             let service = SERVICE_CREDENTIAL_SERVICES
                 .iter()
                 .position(|s| s.service == c.service)?;
-            let restored = restored_at(inventory.details.get(&c.user), now);
+            Some((
+                c.id.as_str(),
+                c.user.as_str(),
+                c.created,
+                Credential::ServiceCredential {
+                    service: u8::try_from(service).ok()?,
+                    created: c.created,
+                },
+                SERVICE_CREDENTIAL_SERVICES[service].namespace,
+            ))
+        });
+    let ssh_keys = inventory.ssh_keys.iter().filter(|k| k.active).map(|k| {
+        (
+            k.id.as_str(),
+            k.user.as_str(),
+            k.uploaded,
+            Credential::SshKey { uploaded: k.uploaded },
+            SSH_KEY_NAMESPACE,
+        )
+    });
+    service_credentials
+        .chain(ssh_keys)
+        .filter_map(move |(id, user, created, credential, namespace)| {
+            let restored = restored_at(inventory.details.get(user), now);
             let facts = CredentialFacts {
                 last_used: None,
-                baseline: restored.map_or(c.created, |t| t.max(c.created)),
+                baseline: restored.map_or(created, |t| t.max(created)),
             };
             let (_, standing) = assess(facts, settings, now);
-            (standing != Standing::Active).then_some((c, u8::try_from(service).ok()?, facts))
+            (standing != Standing::Active).then_some(AdvisorJudged {
+                id,
+                user,
+                credential,
+                namespace,
+                facts,
+            })
         })
 }
 
+/// The Access Advisor namespace that shows an SSH public key's use (CodeCommit).
+pub const SSH_KEY_NAMESPACE: &str = "codecommit";
+
 /// The users whose Access Advisor data the run must read before planning: those with a
-/// service-specific credential old enough to matter. (A younger one is active whatever
-/// its use.)
-pub fn service_credential_users(inventory: &Inventory, settings: &Settings, now: OffsetDateTime) -> BTreeSet<String> {
-    aged_service_credentials(inventory, settings, now)
-        .map(|(c, _, _)| c.user.clone())
+/// service-specific credential or SSH key old enough to matter.
+pub fn advisor_judged_users(inventory: &Inventory, settings: &Settings, now: OffsetDateTime) -> BTreeSet<String> {
+    aged_advisor_judged(inventory, settings, now)
+        .map(|c| c.user.to_string())
         .collect()
 }
 
-/// Plans the service-specific credentials: idle since the later of their creation, the
-/// last restore and the user's last authentication to their service (Access Advisor).
-fn plan_service_credentials(inventory: &Inventory, settings: &Settings, now: OffsetDateTime, plan: &mut Plan) {
-    plan.credentials_evaluated += inventory.service_credentials.iter().filter(|c| c.active).count();
-    for (cred, service, mut facts) in aged_service_credentials(inventory, settings, now) {
-        let details = inventory.details.get(&cred.user);
+/// This run's share of the users whose SSH public keys are listed: no bulk call lists
+/// them, so each run takes `per_run` users (by name) in turn, one share a day, and every
+/// user is covered once in `ceil(users / per_run)` days. Stateless: users added or
+/// removed between runs shift the shares, so a user may wait a day more or less.
+pub fn ssh_key_sweep(users: &[&str], per_run: u32, now: OffsetDateTime) -> Vec<String> {
+    let per_run = per_run as usize;
+    if per_run == 0 || users.is_empty() {
+        return Vec::new();
+    }
+    let mut sorted: Vec<&str> = users.to_vec();
+    sorted.sort_unstable();
+    let shares = sorted.len().div_ceil(per_run);
+    let day = usize::try_from((now - OffsetDateTime::UNIX_EPOCH).whole_days()).unwrap_or(0);
+    let share = day % shares;
+    sorted
+        .into_iter()
+        .skip(share * per_run)
+        .take(per_run)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Plans the credentials judged by Access Advisor: idle since the later of their
+/// creation, the last restore and the user's last authentication to their service.
+fn plan_advisor_judged(inventory: &Inventory, settings: &Settings, now: OffsetDateTime, plan: &mut Plan) {
+    plan.credentials_evaluated += inventory.service_credentials.iter().filter(|c| c.active).count()
+        + inventory.ssh_keys.iter().filter(|k| k.active).count();
+    for judged in aged_advisor_judged(inventory, settings, now) {
+        let details = inventory.details.get(judged.user);
         let owner = Owner {
-            user: &cred.user,
+            user: judged.user,
             arn: details.map_or("", |d| d.arn.as_str()),
             // Listed live, with the user details: no report row to be stale.
             listed_created: details.map_or(now, |d| d.create_date),
             details,
         };
-        let credential = Credential::ServiceCredential {
-            service,
-            created: cred.created,
-        };
-        let namespace = SERVICE_CREDENTIAL_SERVICES[usize::from(service)].namespace;
-        let advisor_failure = match inventory.advisor.get(&cred.user) {
+        let mut facts = judged.facts;
+        let advisor_failure = match inventory.advisor.get(judged.user) {
             Some(Ok(services)) => {
                 facts.last_used = services
                     .iter()
-                    .find(|s| s.namespace == namespace)
+                    .find(|s| s.namespace == judged.namespace)
                     .and_then(|s| s.last_authenticated);
                 None
             }
             Some(Err(e)) => Some(format!("Access Advisor could not be read, not changed: {e}")),
             None => Some("Access Advisor was not read for this user, not changed".to_string()),
         };
-        let Some(mut item) = plan_credential(owner, credential, facts, settings, now) else {
+        let Some(mut item) = plan_credential(owner, judged.credential, facts, settings, now) else {
             continue;
         };
-        item.finding.credential_id = Some(cred.id.clone());
+        item.finding.credential_id = Some(judged.id.to_string());
         if let Some(why) = advisor_failure.filter(|_| item.finding.status == Status::Planned) {
             item.finding.status = Status::Failed;
             item.finding.reason_code = ReasonCode::AdvisorFailed;
@@ -388,6 +455,11 @@ fn plan_credential(
                 format!("{} (created {})", s.credential, created.date()),
             )
         }
+        Credential::SshKey { uploaded } => (
+            Kind::SshPublicKey,
+            None,
+            format!("SSH public key (uploaded {})", uploaded.date()),
+        ),
     };
     let since = match (facts.last_used, credential) {
         (Some(t), _) if t >= facts.baseline => format!("last used {}", t.date()),
@@ -410,6 +482,13 @@ fn plan_credential(
             "the user never authenticated to {} (Access Advisor)",
             SERVICE_CREDENTIAL_SERVICES[usize::from(service)].namespace
         ),
+        (Some(t), Credential::SshKey { .. }) => format!(
+            "{SSH_KEY_NAMESPACE} last authenticated {} (Access Advisor), before the key was uploaded or restored",
+            t.date()
+        ),
+        (None, Credential::SshKey { .. }) => {
+            format!("the user never authenticated to {SSH_KEY_NAMESPACE} (Access Advisor)")
+        }
     };
     let (action, mut status, mut reason) = match standing {
         Standing::Active => return None,
@@ -429,6 +508,7 @@ fn plan_credential(
                 Credential::AccessKey { .. } => Action::DeactivateAccessKey,
                 Credential::SigningCertificate { .. } => Action::DeactivateSigningCertificate,
                 Credential::ServiceCredential { .. } => Action::DeactivateServiceSpecificCredential,
+                Credential::SshKey { .. } => Action::DeactivateSshPublicKey,
             },
             Status::Planned,
             format!(

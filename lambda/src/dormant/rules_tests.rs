@@ -610,7 +610,7 @@ fn service_credentials_are_judged_by_their_services_use_in_access_advisor() {
     ];
     // Access Advisor is needed only for credentials old enough to matter.
     assert_eq!(
-        service_credential_users(&inv, &settings(), NOW)
+        advisor_judged_users(&inv, &settings(), NOW)
             .into_iter()
             .collect::<Vec<_>>(),
         ["advisor-broken", "git-busy", "git-idle", "keyspaces-never"]
@@ -661,4 +661,63 @@ fn service_credentials_are_judged_by_their_services_use_in_access_advisor() {
     );
     assert_eq!(p.change_count(), 2);
     assert_eq!(p.credentials_evaluated, 5);
+}
+
+#[test]
+fn ssh_keys_are_listed_for_a_share_of_the_users_each_day_covering_everyone() {
+    let names: Vec<String> = (0..1001).map(|i| format!("user-{i:04}")).collect();
+    let users: Vec<&str> = names.iter().map(String::as_str).rev().collect();
+    // 1,001 users, 250 a day: five shares, everyone in five days, the last share short.
+    let mut seen = BTreeSet::new();
+    for day in 0..5 {
+        let share = ssh_key_sweep(&users, 250, NOW + Duration::days(day));
+        assert!(share.len() == 250 || share.len() == 1, "{}", share.len());
+        seen.extend(share);
+    }
+    assert_eq!(seen.len(), 1001);
+    // The same share all day; the next day another.
+    assert_eq!(
+        ssh_key_sweep(&users, 250, NOW),
+        ssh_key_sweep(&users, 250, NOW + Duration::hours(1) - Duration::seconds(1))
+    );
+    assert_ne!(
+        ssh_key_sweep(&users, 250, NOW),
+        ssh_key_sweep(&users, 250, NOW + Duration::days(1))
+    );
+    // Off, or more than the users: none, or everyone.
+    assert!(ssh_key_sweep(&users, 0, NOW).is_empty());
+    assert_eq!(ssh_key_sweep(&users, 5000, NOW).len(), 1001);
+}
+
+#[test]
+fn ssh_keys_are_judged_by_codecommit_in_access_advisor() {
+    let mut inv = inventory(vec![row("pusher"), row("gone-quiet")]);
+    inv.ssh_keys = ["pusher", "gone-quiet"]
+        .into_iter()
+        .map(|u| crate::model::inventory::SshPublicKey {
+            id: format!("APKA{u}"),
+            user: u.to_string(),
+            uploaded: days_ago(500),
+            active: true,
+        })
+        .collect();
+    assert_eq!(advisor_judged_users(&inv, &settings(), NOW).len(), 2);
+    inv.advisor = [
+        ("pusher", advisor("codecommit", Some(days_ago(1)))),
+        ("gone-quiet", advisor("codecommit", Some(days_ago(300)))),
+    ]
+    .into_iter()
+    .map(|(u, a)| (u.to_string(), a))
+    .collect();
+    let p = plan(&inv, &settings(), NOW);
+    assert_eq!(p.items.len(), 1, "{:?}", p.items);
+    let f = &p.items[0].finding;
+    assert_eq!(
+        (f.user.as_str(), f.kind, f.action),
+        ("gone-quiet", Kind::SshPublicKey, Action::DeactivateSshPublicKey)
+    );
+    assert_eq!(
+        (f.idle_days, f.credential_id.as_deref()),
+        (Some(300), Some("APKAgone-quiet"))
+    );
 }

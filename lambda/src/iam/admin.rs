@@ -52,6 +52,11 @@ impl Admin<'_> {
             .await
     }
 
+    /// Sets the SSH public key Active again.
+    pub async fn reactivate_ssh_key(&self, user: &str, id: &str) -> Result<(), AwsError> {
+        self.iam.set_ssh_key_status(user, id, StatusType::Active).await
+    }
+
     /// Gives the user a console password that must be changed at the next sign-in.
     pub async fn create_login_profile(&self, user: &str, password: &str) -> Result<(), AwsError> {
         self.iam

@@ -107,6 +107,11 @@ pub const PERMISSIONS: &[Permission] = &[
         "find the oldest version of a deny policy at the five-version limit",
     ),
     p(
+        "iam:ListSSHPublicKeys",
+        Scope::Read,
+        "list the SSH public keys of this run's share of the users (no bulk call lists them), and confirm one before deactivating it",
+    ),
+    p(
         "iam:ListServiceSpecificCredentials",
         Scope::Read,
         "list every user's service-specific credentials (CodeCommit Git, Keyspaces, Bedrock API keys) in one paged call per service, and confirm one before deactivating it",
@@ -132,6 +137,11 @@ pub const PERMISSIONS: &[Permission] = &[
         "record what was changed and when on the user",
     ),
     p("iam:UpdateAccessKey", Scope::User, "set a dormant access key Inactive"),
+    p(
+        "iam:UpdateSSHPublicKey",
+        Scope::User,
+        "set a dormant SSH public key (CodeCommit) Inactive",
+    ),
     p(
         "iam:UpdateServiceSpecificCredential",
         Scope::User,

@@ -8,7 +8,7 @@ use super::{
     AwsError, Deleted, ErrorKind, Iam, LiveCertificate, LiveKey, LiveUser, decode_policy_document, retry_conflicts,
     to_time,
 };
-use crate::model::inventory::{JanitorPolicy, PolicyVersion, ServiceCredential, Tag, UserDetails};
+use crate::model::inventory::{JanitorPolicy, PolicyVersion, ServiceCredential, SshPublicKey, Tag, UserDetails};
 use crate::trail::POLICY_PATH;
 
 /// Whose service-specific credentials to list.
@@ -233,6 +233,54 @@ impl Iam {
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// The user's SSH public keys (ListSSHPublicKeys: one user per call, no bulk form).
+    pub async fn ssh_public_keys(&self, user: &str) -> Result<Vec<SshPublicKey>, AwsError> {
+        let mut pages = self
+            .client
+            .list_ssh_public_keys()
+            .user_name(user)
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("ListSSHPublicKeys", e))?;
+            for k in page.ssh_public_keys() {
+                let Some(uploaded) = to_time(k.upload_date()) else {
+                    continue;
+                };
+                keys.push(SshPublicKey {
+                    id: k.ssh_public_key_id().to_string(),
+                    user: k.user_name().to_string(),
+                    uploaded,
+                    active: k.status() == &StatusType::Active,
+                });
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Sets the SSH public key Inactive (reversible).
+    pub async fn deactivate_ssh_key(&self, user: &str, id: &str) -> Result<(), AwsError> {
+        self.set_ssh_key_status(user, id, StatusType::Inactive).await
+    }
+
+    /// UpdateSSHPublicKey: the one call behind deactivating (the engine) and reactivating
+    /// (restore) an SSH public key.
+    pub(super) async fn set_ssh_key_status(&self, user: &str, id: &str, status: StatusType) -> Result<(), AwsError> {
+        retry_conflicts(|| async {
+            self.client
+                .update_ssh_public_key()
+                .user_name(user)
+                .ssh_public_key_id(id)
+                .status(status.clone())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("UpdateSSHPublicKey", e))
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Sets the service-specific credential Inactive (reversible).

@@ -65,6 +65,15 @@ pub struct ServiceCredential {
     pub active: bool,
 }
 
+/// An SSH public key (for CodeCommit), as ListSSHPublicKeys lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshPublicKey {
+    pub id: String,
+    pub user: String,
+    pub uploaded: OffsetDateTime,
+    pub active: bool,
+}
+
 /// Everything detection needs, read with bulk calls only.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
@@ -79,8 +88,13 @@ pub struct Inventory {
     pub policies: HashMap<String, JanitorPolicy>,
     /// Every user's service-specific credentials (one paged listing per service).
     pub service_credentials: Vec<ServiceCredential>,
-    /// Access Advisor's services for the users whose service-specific credentials are
-    /// old enough to matter (an error text when it could not be read).
+    /// The SSH public keys of this run's share of the users (no bulk call lists them:
+    /// see `rules::ssh_key_sweep`).
+    pub ssh_keys: Vec<SshPublicKey>,
+    /// How many users' SSH public keys were listed.
+    pub ssh_key_users: usize,
+    /// Access Advisor's services for the users whose service-specific credentials or SSH
+    /// keys are old enough to matter (an error text when it could not be read).
     pub advisor: HashMap<String, Result<Vec<ServiceAccess>, String>>,
     /// What could not be checked this run, and why.
     pub not_checked: Vec<String>,
@@ -109,6 +123,8 @@ impl Inventory {
             details: details.into_iter().map(|d| (d.name.clone(), d)).collect(),
             policies: policies.into_iter().map(|p| (p.name.clone(), p)).collect(),
             service_credentials: Vec::new(),
+            ssh_keys: Vec::new(),
+            ssh_key_users: 0,
             advisor: HashMap::new(),
             not_checked: Vec::new(),
         }

@@ -55,6 +55,8 @@ pub enum Kind {
     /// Bedrock API key. Its use shows in Access Advisor (`codecommit`, `cassandra`,
     /// `bedrock`).
     ServiceSpecificCredential,
+    /// An SSH public key, for CodeCommit: its use shows in Access Advisor (`codecommit`).
+    SshPublicKey,
     UnusedServices,
 }
 
@@ -68,6 +70,7 @@ pub enum Action {
     DeactivateAccessKey,
     DeactivateSigningCertificate,
     DeactivateServiceSpecificCredential,
+    DeactivateSshPublicKey,
     /// Create or update the user's deny policy, and attach it.
     AttachDenyPolicy,
     /// Nothing is left to deny: detach the user's deny policy.
@@ -103,7 +106,7 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_key_slot: Option<u8>,
     /// The ID of a credential other than a key: a signing certificate's once live
-    /// confirmation resolved it, a service-specific credential's always.
+    /// confirmation resolved it, a service-specific credential's or SSH key's always.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential_id: Option<String>,
     /// 1 or 2: a signing certificate's column in the credential report.
@@ -255,6 +258,8 @@ pub struct Summary {
     pub credentials_evaluated: usize,
     /// Users whose Access Advisor data was read (least privilege).
     pub users_checked_for_unused_services: usize,
+    /// Users whose SSH public keys were listed this run (a share of them each run).
+    pub users_checked_for_ssh_keys: usize,
     pub warnings: usize,
     pub planned: usize,
     pub applied: usize,
@@ -447,6 +452,10 @@ pub fn credential_label(f: &Finding) -> String {
         Kind::ServiceSpecificCredential => match &f.credential_id {
             Some(id) => format!("service credential {id}"),
             None => "service credential".to_string(),
+        },
+        Kind::SshPublicKey => match &f.credential_id {
+            Some(id) => format!("SSH key {id}"),
+            None => "SSH key".to_string(),
         },
         Kind::UnusedServices => "services".to_string(),
     }

@@ -26,7 +26,7 @@ pub use table::SettingsArgs;
 use table::{
     ADVISOR_CONCURRENCY, AS_OF, CONCURRENCY, DORMANT_DAYS, EXEMPT_TAG, EXEMPT_USERS, KEEP_SERVICES_TAG,
     LEAST_PRIVILEGE, MAX_ACTIONS, MODE, NEVER_DENY, Number, POLICY_QUOTA, REPORT_TIMEOUT_SECS, SIGNING_CERTIFICATES,
-    SLACK_WEBHOOK, Setting, UNUSED_SERVICE_DAYS, WARN_DAYS,
+    SLACK_WEBHOOK, SSH_KEY_SWEEP, Setting, UNUSED_SERVICE_DAYS, WARN_DAYS,
 };
 
 /// The least-privilege settings.
@@ -131,6 +131,8 @@ pub struct Settings {
     pub as_of: Option<OffsetDateTime>,
     pub report_timeout_secs: u32,
     pub signing_certificates: CertificateAction,
+    /// Users whose SSH public keys are listed per run (0: never).
+    pub ssh_key_sweep: u32,
     pub least_privilege: LeastPrivilegeSettings,
 }
 
@@ -153,6 +155,7 @@ impl Default for Settings {
             as_of: None,
             report_timeout_secs: REPORT_TIMEOUT_SECS.value.default,
             signing_certificates: CertificateAction::default(),
+            ssh_key_sweep: SSH_KEY_SWEEP.value.default,
             least_privilege: LeastPrivilegeSettings::default(),
         }
     }
@@ -245,9 +248,11 @@ impl Settings {
                 ));
             }
         };
+        let ssh_key_sweep = number(args.ssh_key_sweep.as_deref(), &SSH_KEY_SWEEP)?;
         let least_privilege = least_privilege_settings(args)?;
         Ok(Settings {
             signing_certificates,
+            ssh_key_sweep,
             least_privilege,
             mode,
             dormant_days,

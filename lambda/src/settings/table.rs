@@ -320,6 +320,20 @@ settings! {
         }),
     };
 
+    SSH_KEY_SWEEP: Setting<Number> => ssh_key_sweep: Option<String> = Setting {
+        flag: "--ssh-key-sweep",
+        env: Some("IAM_JANITOR_SSH_KEY_SWEEP"),
+        value_name: Some("N"),
+        help: "Users whose SSH public keys are listed per run, in turn (no bulk call lists them; 0: never)",
+        value: Number { min: 0, max: 100_000, default: 500 },
+        deployed: Some(Deployed {
+            parameter: LogicalId::from_static("SshKeySweep"),
+            description: "Users whose SSH public keys are listed per run, in turn (no bulk call lists them; 0: never)",
+            constraints: Constraints::NONE,
+            value: |s| s.ssh_key_sweep.to_string(),
+        }),
+    };
+
     EXEMPT_TAG: Setting<Text> => exempt_tag: Option<String> = Setting {
         flag: "--exempt-tag",
         env: Some("IAM_JANITOR_EXEMPT_TAG"),

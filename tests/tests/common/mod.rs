@@ -21,11 +21,12 @@ pub struct Cli {
 }
 
 /// The IAM operations that change something.
-pub const WRITES: [&str; 12] = [
+pub const WRITES: [&str; 13] = [
     "DeleteLoginProfile",
     "UpdateAccessKey",
     "UpdateSigningCertificate",
     "UpdateServiceSpecificCredential",
+    "UpdateSSHPublicKey",
     "TagUser",
     "UntagUser",
     "CreatePolicy",
@@ -130,6 +131,7 @@ pub struct UserState {
     pub key_statuses: Vec<String>,
     pub certificate_statuses: Vec<String>,
     pub service_credential_statuses: Vec<String>,
+    pub ssh_key_statuses: Vec<String>,
     pub attached: BTreeSet<String>,
     /// The deny policy's default document and its number of versions.
     pub deny_policy: Option<(String, usize)>,
@@ -167,6 +169,16 @@ pub async fn user_state(emu: &Emulator, user: &str) -> UserState {
         .iter()
         .map(|c| c.status().as_str().to_string())
         .collect();
+    let ssh_key_statuses = iam
+        .list_ssh_public_keys()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .ssh_public_keys()
+        .iter()
+        .map(|k| k.status().as_str().to_string())
+        .collect();
     let attached = iam
         .list_attached_user_policies()
         .user_name(user)
@@ -193,6 +205,7 @@ pub async fn user_state(emu: &Emulator, user: &str) -> UserState {
                 "iam-janitor:key-disabled:",
                 "iam-janitor:certificate-disabled:",
                 "iam-janitor:service-credential-disabled:",
+                "iam-janitor:ssh-key-disabled:",
             ]
             .into_iter()
             .find(|p| t.key().starts_with(p))
@@ -210,6 +223,7 @@ pub async fn user_state(emu: &Emulator, user: &str) -> UserState {
         key_statuses,
         certificate_statuses,
         service_credential_statuses,
+        ssh_key_statuses,
         attached,
         deny_policy,
         audit_tags,

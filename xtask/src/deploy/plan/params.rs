@@ -294,6 +294,8 @@ mod tests {
             "7",
             "--signing-certificates",
             "DEACTIVATE",
+            "--ssh-key-sweep",
+            "0100",
             "--exempt-tag",
             "break-glass",
             "--exempt-user",
@@ -323,7 +325,7 @@ mod tests {
         ]);
         let p = engine_parameters(&settings);
         let expected = json!({
-            "Mode": "enforce", "DormantDays": "60", "WarnDays": "7", "SigningCertificates": "deactivate",
+            "Mode": "enforce", "DormantDays": "60", "WarnDays": "7", "SigningCertificates": "deactivate", "SshKeySweep": "100",
             "ExemptTag": "break-glass",
             "ExemptUsers": "admin-*,ci-?", "MaxActions": "5", "Concurrency": "4",
             "SlackWebhook": "https://hooks.slack.com/services/T/B/x", "ReportTimeoutSecs": "120",
