@@ -244,6 +244,7 @@ fn inputs(args: &DeployArgs) -> anyhow::Result<Inputs> {
         );
     }
     let settings = Settings::from_args(&args.settings)?;
+    settings.check_environment().map_err(anyhow::Error::msg)?;
     for id in &args.org_units {
         if !is_org_unit_id(id) {
             bail!(
@@ -834,6 +835,12 @@ mod tests {
             "20",
         ]);
         assert!(bad_setting.unwrap().contains("--warn-days"));
+        let users: Vec<String> = (0..200).map(|i| format!("break-glass-admin-{i:03}")).collect();
+        let too_long = error(&["--org-unit", "r-abcd", "--zip", zip, "--exempt-user", &users.join(",")]).unwrap();
+        assert!(
+            too_long.contains("over Lambda's limit of 4096 bytes") && too_long.contains("--exempt-user"),
+            "{too_long}"
+        );
         let as_of = error(&["--org-unit", "r-abcd", "--zip", zip, "--as-of", "2026-01-01T00:00:00Z"]);
         assert!(as_of.unwrap().contains("for audit only"));
         let schedule = error(&["--org-unit", "r-abcd", "--zip", zip, "--schedule", "daily"]);

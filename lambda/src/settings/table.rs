@@ -174,7 +174,52 @@ impl Settings {
             .map(|d| (d.parameter, (d.value)(self)))
             .collect()
     }
+
+    /// The deployed Lambda's environment: each deployed setting's variable and value (the
+    /// member template maps each parameter to its variable).
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
+        settings()
+            .into_iter()
+            .filter_map(|s| Some((s.env?, (s.deployed?.value)(self))))
+            .collect()
+    }
+
+    /// Checks the environment against Lambda's limit ([`LAMBDA_ENVIRONMENT_LIMIT`] bytes of
+    /// names and values together): every account's CreateFunction would fail past it.
+    /// The error names the settings that take the most room.
+    pub fn check_environment(&self) -> Result<usize, String> {
+        let mut sizes: Vec<(&'static str, usize)> = self
+            .environment()
+            .into_iter()
+            .map(|(name, value)| (name, name.len() + value.len()))
+            .collect();
+        let total: usize = sizes.iter().map(|(_, n)| n).sum();
+        if total <= LAMBDA_ENVIRONMENT_LIMIT {
+            return Ok(total);
+        }
+        sizes.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        let largest: Vec<String> = sizes
+            .iter()
+            .take(3)
+            .map(|(name, n)| {
+                let flag = settings()
+                    .into_iter()
+                    .find(|s| s.env == Some(*name))
+                    .map_or("", |s| s.flag);
+                format!("{flag} ({name}): {n} bytes")
+            })
+            .collect();
+        Err(format!(
+            "the Lambda's environment would be {total} bytes, over Lambda's limit of {LAMBDA_ENVIRONMENT_LIMIT} bytes \
+             (names and values together), so CreateFunction would fail in every account; the largest: {}. Shorten \
+             them (one --exempt-user glob can cover many users; an exemption tag needs no list at all)",
+            largest.join(", ")
+        ))
+    }
 }
+
+/// Lambda's limit on a function's environment variables: 4 KB, names and values together.
+pub const LAMBDA_ENVIRONMENT_LIMIT: usize = 4096;
 
 /// A field of [`SettingsArgs`] from its environment variable's value.
 trait FromVar {
@@ -738,6 +783,31 @@ mod tests {
         // A text without a default is off.
         let defaults = Settings::default();
         assert!(defaults.exempt_users.is_empty() && defaults.slack_webhook.is_none() && defaults.as_of.is_none());
+    }
+
+    /// Lambda's 4 KB environment: the defaults fit; a long exemption list does not, and the
+    /// error names it before any account's CreateFunction fails.
+    #[test]
+    fn the_environment_is_checked_against_lambdas_limit() {
+        let defaults = Settings::default();
+        let env = defaults.environment();
+        let deployed_with_env = settings()
+            .into_iter()
+            .filter(|s| s.deployed.is_some() && s.env.is_some())
+            .count();
+        assert_eq!(env.len(), deployed_with_env);
+        let total = defaults.check_environment().unwrap();
+        assert_eq!(total, env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>());
+        assert!(total < LAMBDA_ENVIRONMENT_LIMIT / 2, "{total}");
+
+        let users: Vec<String> = (0..200).map(|i| format!("break-glass-admin-{i:03}")).collect();
+        let long = Settings::from_args(&only("IAM_JANITOR_EXEMPT_USERS", &users.join(","))).unwrap();
+        let err = long.check_environment().unwrap_err();
+        assert!(err.contains("over Lambda's limit of 4096 bytes"), "{err}");
+        assert!(
+            err.contains("--exempt-user (IAM_JANITOR_EXEMPT_USERS): "),
+            "the largest first: {err}"
+        );
     }
 
     /// What deploy gives the template reads back as the same settings, and the defaults
