@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 use futures::StreamExt;
 use time::OffsetDateTime;
 
+use crate::dormant::compact::{Compaction, Held, Listed, compact, over_quota, room};
 use crate::dormant::rules::{self, Credential, CredentialFacts, Planned, Standing};
 use crate::iam::{AwsError, CredentialsOf, Deleted, ErrorKind, Iam, LiveCertificate, LiveKey, LiveUser};
 use crate::model::inventory::{ServiceCredential, SshPublicKey, Tag};
@@ -95,11 +96,16 @@ pub fn confirm(item: &Planned, live: &Live, settings: &Settings, now: OffsetDate
         Credential::SigningCertificate { slot, uploaded } => {
             confirm_certificate(item.facts, slot, uploaded, live, settings, now)
         }
-        Credential::ServiceCredential { .. } => {
-            confirm_service_credential(item.facts, item.finding.credential_id.as_deref(), live, settings, now)
-        }
+        Credential::ServiceCredential { .. } => confirm_listed(
+            item,
+            &live.service_credentials,
+            Read::ServiceCredentials,
+            "service-specific credential",
+            settings,
+            now,
+        ),
         Credential::SshKey { .. } => {
-            confirm_ssh_key(item.facts, item.finding.credential_id.as_deref(), live, settings, now)
+            confirm_listed(item, &live.ssh_keys, Read::SshKeys, "SSH public key", settings, now)
         }
     }
 }
@@ -264,71 +270,41 @@ fn confirm_certificate(
     ))
 }
 
-fn confirm_service_credential(
-    facts: CredentialFacts,
-    id: Option<&str>,
-    live: &Live,
+/// Confirms a credential listed with its ID (a service-specific credential, an SSH key):
+/// still there and active on live data, then the same rule on the facts planned from
+/// Access Advisor moments ago, in this run.
+fn confirm_listed<T: Listed>(
+    item: &Planned,
+    listing: &Option<Result<Vec<T>, AwsError>>,
+    read: Read,
+    noun: &str,
     settings: &Settings,
     now: OffsetDateTime,
 ) -> Result<Confirmed, Read> {
-    let credentials = match live.service_credentials.as_ref().ok_or(Read::ServiceCredentials)? {
-        Ok(credentials) => credentials,
+    let listed = match listing.as_ref().ok_or(read)? {
+        Ok(listed) => listed,
         Err(e) => return Ok(Confirmed::Failed(e.to_string())),
     };
-    let Some(cred) = credentials.iter().find(|c| Some(c.id.as_str()) == id) else {
+    let id = item.finding.credential_id.as_deref();
+    let Some(cred) = listed.iter().find(|c| Some(c.id()) == id) else {
         return Ok(Confirmed::Skip(
             ReasonCode::Gone,
-            "the service-specific credential no longer exists; not changed".to_string(),
+            format!("the {noun} no longer exists; not changed"),
         ));
     };
-    if !cred.active {
+    if !cred.active() {
         return Ok(Confirmed::Skip(
             ReasonCode::AlreadyDone,
-            format!("service-specific credential {} is already inactive", cred.id),
+            format!("{noun} {} is already inactive", cred.id()),
         ));
     }
-    // Its use came from Access Advisor moments ago, in this run.
     Ok(recheck(
-        facts,
+        item.facts,
         None,
-        Some(&cred.id),
+        Some(cred.id()),
         settings,
         now,
-        &format!("service-specific credential {}", cred.id),
-    ))
-}
-
-fn confirm_ssh_key(
-    facts: CredentialFacts,
-    id: Option<&str>,
-    live: &Live,
-    settings: &Settings,
-    now: OffsetDateTime,
-) -> Result<Confirmed, Read> {
-    let keys = match live.ssh_keys.as_ref().ok_or(Read::SshKeys)? {
-        Ok(keys) => keys,
-        Err(e) => return Ok(Confirmed::Failed(e.to_string())),
-    };
-    let Some(key) = keys.iter().find(|k| Some(k.id.as_str()) == id) else {
-        return Ok(Confirmed::Skip(
-            ReasonCode::Gone,
-            "the SSH public key no longer exists; not changed".to_string(),
-        ));
-    };
-    if !key.active {
-        return Ok(Confirmed::Skip(
-            ReasonCode::AlreadyDone,
-            format!("SSH public key {} is already inactive", key.id),
-        ));
-    }
-    // Its use came from Access Advisor moments ago, in this run.
-    Ok(recheck(
-        facts,
-        None,
-        Some(&key.id),
-        settings,
-        now,
-        &format!("SSH public key {}", key.id),
+        &format!("{noun} {}", cred.id()),
     ))
 }
 
@@ -428,152 +404,67 @@ fn subject(finding: &Finding) -> Option<Subject> {
     }
 }
 
-/// What to do to the user's tags before writing the records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Compaction {
-    /// Remove these records of keys the user no longer has (none: nothing to remove),
-    /// then write.
-    Write { untag: Vec<String> },
-    /// Even without them, the records would take the user past IAM's tag quota: no
-    /// change without its record, so nothing is changed.
-    OverQuota(Room),
+/// What one step needs before it can answer.
+enum Needs {
+    /// This read first.
+    Read(Read),
+    /// A read it needs failed.
+    Failed(AwsError),
 }
 
-/// The tag count a user would reach with the records, past the quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Room {
-    /// Tags the user would have with the records.
-    pub needed: usize,
-    /// Of the tags the user would keep, those that are not the tool's.
-    pub others: usize,
-}
-
-/// Whether the records fit on a user with these tags once `removed` are gone. A record
-/// whose key the user already has (ignoring case, as IAM compares keys) replaces it and
-/// takes no new tag.
-pub fn room(records: &[Tag], live_tags: &[Tag], removed: &[String]) -> Result<(), Room> {
-    let kept: Vec<&Tag> = live_tags.iter().filter(|t| !removed.contains(&t.key)).collect();
-    let added = records
+/// The listing of one kind of credential, if the user has records of that kind (else it
+/// is not needed, `None`).
+fn held_if<'a, T>(
+    tags: &[Tag],
+    kind: fn(&Subject) -> bool,
+    listing: &'a Option<Result<Vec<T>, AwsError>>,
+    read: Read,
+) -> Result<Option<&'a [T]>, Needs> {
+    if !tags
         .iter()
-        .filter(|r| !kept.iter().any(|t| t.key.eq_ignore_ascii_case(&r.key)))
-        .count();
-    let needed = kept.len() + added;
-    if needed > trail::USER_TAG_QUOTA {
-        Err(Room {
-            needed,
-            others: kept.iter().filter(|t| !t.key.starts_with(trail::PREFIX)).count(),
-        })
-    } else {
-        Ok(())
+        .any(|t| Subject::from_tag_key(&t.key).is_some_and(|s| kind(&s)))
+    {
+        return Ok(None);
     }
-}
-
-/// The credentials a user holds now, as far as they were read: each kind only for a user
-/// with records of it.
-#[derive(Debug, Clone, Copy)]
-pub struct Held<'a> {
-    pub keys: Option<&'a [LiveKey]>,
-    pub certificates: Option<&'a [LiveCertificate]>,
-    pub service_credentials: Option<&'a [ServiceCredential]>,
-    pub ssh_keys: Option<&'a [SshPublicKey]>,
-}
-
-/// Trail compaction: the records of keys (and, when they were read, certificates and
-/// service-specific credentials) that are gone are removed; the records to write must then fit IAM's quota of tags per user
-/// ([`room`]).
-pub fn compact(records: &[Tag], live_tags: &[Tag], held: &Held<'_>) -> Compaction {
-    let untag: Vec<String> = live_tags
-        .iter()
-        .filter(|t| match Subject::from_tag_key(&t.key) {
-            Some(Subject::Key(id)) => held.keys.is_some_and(|k| !k.iter().any(|k| k.id == id)),
-            Some(Subject::Certificate(id)) => held.certificates.is_some_and(|c| !c.iter().any(|c| c.id == id)),
-            Some(Subject::ServiceCredential(id)) => {
-                held.service_credentials.is_some_and(|c| !c.iter().any(|c| c.id == id))
-            }
-            Some(Subject::SshKey(id)) => held.ssh_keys.is_some_and(|k| !k.iter().any(|k| k.id == id)),
-            _ => false,
-        })
-        .map(|t| t.key.clone())
-        .collect();
-    match room(records, live_tags, &untag) {
-        Ok(()) => Compaction::Write { untag },
-        Err(over) => Compaction::OverQuota(over),
+    match listing {
+        None => Err(Needs::Read(read)),
+        Some(Err(e)) => Err(Needs::Failed(e.clone())),
+        Some(Ok(listed)) => Ok(Some(listed.as_slice())),
     }
 }
 
 /// One step before the audit trail: the compaction of the user's tags now, or the read
-/// still needed for it. A failed read is the error (then nothing is changed).
+/// still needed for it. A failed read is the error (then nothing is changed). Each kind of
+/// credential is read only for a user with records of it.
 pub fn prepare_trail(records: &[Tag], live: &Live) -> Result<Result<Compaction, AwsError>, Read> {
     let note = "reading the user's tags and credentials before writing the audit trail";
     let tags = match live.tags.as_ref().ok_or(Read::Tags)? {
         Ok(tags) => tags,
         Err(e) => return Ok(Err(e.clone().with_note(note))),
     };
-    // Each kind of credential is read only for a user with records of it.
-    let has = |f: fn(&Subject) -> bool| {
-        tags.iter()
-            .any(|t| Subject::from_tag_key(&t.key).is_some_and(|s| f(&s)))
+    let held = || -> Result<Held<'_>, Needs> {
+        Ok(Held {
+            keys: held_if(tags, |s| matches!(s, Subject::Key(_)), &live.keys, Read::AccessKeys)?,
+            certificates: held_if(
+                tags,
+                |s| matches!(s, Subject::Certificate(_)),
+                &live.certificates,
+                Read::Certificates,
+            )?,
+            service_credentials: held_if(
+                tags,
+                |s| matches!(s, Subject::ServiceCredential(_)),
+                &live.service_credentials,
+                Read::ServiceCredentials,
+            )?,
+            ssh_keys: held_if(tags, |s| matches!(s, Subject::SshKey(_)), &live.ssh_keys, Read::SshKeys)?,
+        })
     };
-    let keys = if has(|s| matches!(s, Subject::Key(_))) {
-        match live.keys.as_ref().ok_or(Read::AccessKeys)? {
-            Ok(keys) => Some(keys.as_slice()),
-            Err(e) => return Ok(Err(e.clone().with_note(note))),
-        }
-    } else {
-        None
-    };
-    let certificates = if has(|s| matches!(s, Subject::Certificate(_))) {
-        match live.certificates.as_ref().ok_or(Read::Certificates)? {
-            Ok(certificates) => Some(certificates.as_slice()),
-            Err(e) => return Ok(Err(e.clone().with_note(note))),
-        }
-    } else {
-        None
-    };
-    let service_credentials = if has(|s| matches!(s, Subject::ServiceCredential(_))) {
-        match live.service_credentials.as_ref().ok_or(Read::ServiceCredentials)? {
-            Ok(credentials) => Some(credentials.as_slice()),
-            Err(e) => return Ok(Err(e.clone().with_note(note))),
-        }
-    } else {
-        None
-    };
-    let ssh_keys = if has(|s| matches!(s, Subject::SshKey(_))) {
-        match live.ssh_keys.as_ref().ok_or(Read::SshKeys)? {
-            Ok(keys) => Some(keys.as_slice()),
-            Err(e) => return Ok(Err(e.clone().with_note(note))),
-        }
-    } else {
-        None
-    };
-    let held = Held {
-        keys,
-        certificates,
-        service_credentials,
-        ssh_keys,
-    };
-    Ok(Ok(compact(records, tags, &held)))
-}
-
-/// The user is at the tag quota: the change is not made, and the finding says what an
-/// administrator can do. `unremoved` is why the records of deleted keys, which would
-/// have made room, could not be removed.
-pub fn over_quota(finding: &mut Finding, over: Room, unremoved: Option<&AwsError>) {
-    finding.status = Status::Failed;
-    finding.reason_code = ReasonCode::TagQuota;
-    let unremoved = unremoved
-        .map(|e| format!(" The records of keys the user no longer has could not be removed to make room: {e}."))
-        .unwrap_or_default();
-    finding.reason = format!(
-        "not changed: its audit-trail record does not fit on the user, who would need {} tags where IAM allows \
-         {quota} ({} of them not iam-janitor's). iam-janitor makes no change without its record.{unremoved} An \
-         administrator can remove tags the user no longer needs, and the next run makes the change; or disable the \
-         credential by hand ({})",
-        over.needed,
-        over.others,
-        finding.reason,
-        quota = trail::USER_TAG_QUOTA,
-    );
+    match held() {
+        Ok(held) => Ok(Ok(compact(records, tags, &held))),
+        Err(Needs::Read(read)) => Err(read),
+        Err(Needs::Failed(e)) => Ok(Err(e.with_note(note))),
+    }
 }
 
 /// The records to write before the changes: one per credential about to change.
@@ -652,24 +543,18 @@ pub fn reread_of(write: &Write) -> Read {
 
 /// Whether a write is in effect on the live state read after it failed.
 pub fn in_effect(write: &Write, live: &Live) -> Option<Result<bool, AwsError>> {
+    fn inactive<T: Listed>(listing: &Option<Result<Vec<T>, AwsError>>, id: &str) -> Option<Result<bool, AwsError>> {
+        listing.as_ref().map(|r| match r {
+            Ok(listed) => Ok(listed.iter().any(|c| c.id() == id && !c.active())),
+            Err(e) => Err(e.clone()),
+        })
+    }
     match write {
         Write::DeleteLoginProfile => live.login_profile.clone().map(|r| r.map(|set| set.is_none())),
-        Write::DeactivateKey(id) => live
-            .keys
-            .clone()
-            .map(|r| r.map(|keys| keys.iter().any(|k| k.id == *id && !k.active))),
-        Write::DeactivateCertificate(id) => live
-            .certificates
-            .clone()
-            .map(|r| r.map(|certs| certs.iter().any(|c| c.id == *id && !c.active))),
-        Write::DeactivateServiceCredential(id) => live
-            .service_credentials
-            .clone()
-            .map(|r| r.map(|creds| creds.iter().any(|c| c.id == *id && !c.active))),
-        Write::DeactivateSshKey(id) => live
-            .ssh_keys
-            .clone()
-            .map(|r| r.map(|keys| keys.iter().any(|k| k.id == *id && !k.active))),
+        Write::DeactivateKey(id) => inactive(&live.keys, id),
+        Write::DeactivateCertificate(id) => inactive(&live.certificates, id),
+        Write::DeactivateServiceCredential(id) => inactive(&live.service_credentials, id),
+        Write::DeactivateSshKey(id) => inactive(&live.ssh_keys, id),
     }
 }
 

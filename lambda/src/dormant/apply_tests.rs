@@ -4,6 +4,7 @@
 //! for in turn), the audit trail, and each write's answer, lost or not.
 
 use super::*;
+use crate::dormant::compact::Room;
 use crate::model::report::{Action, Kind, ReasonCode};
 use time::Duration;
 use time::macros::datetime;
