@@ -27,8 +27,8 @@ pub enum HandlerError {
     BadEvent(String),
     #[error(transparent)]
     Run(#[from] run::RunError),
-    #[error("circuit breaker tripped: {planned} changes planned, more than max-actions {max}; nothing was changed")]
-    Breaker { planned: usize, max: u32 },
+    #[error("circuit breaker tripped: {planned} changes planned, more than max-actions {max}; {outcome}")]
+    Breaker { planned: usize, max: u32, outcome: String },
     #[error("{failed} changes failed (see the report in the logs)")]
     Partial { failed: usize },
 }
@@ -60,6 +60,7 @@ pub async fn handle(app: &App, event: Value, now: OffsetDateTime) -> Result<Repo
         return Err(HandlerError::Breaker {
             planned: b.planned_changes,
             max: b.max_actions,
+            outcome: b.outcome(),
         });
     }
     if report.summary.failed > 0 {

@@ -402,19 +402,35 @@ async fn restore_services(
     tag_user(iam, user, key, &value).await?;
     outcome.services_kept = services.iter().cloned().collect();
 
-    // The deny policy, if attached: a new version without the services.
-    let name = lp::policy_name(user);
-    let Some(arn) = iam
+    // The deny policies attached (found by attachment: a renamed user keeps them): a new
+    // version of each without the services.
+    let arns: Vec<String> = iam
         .admin()
         .attached_janitor_policies(user)
         .await?
         .into_iter()
-        .find(|a| a.ends_with(&format!("/{name}")))
-    else {
+        .filter(|a| {
+            a.rsplit('/')
+                .next()
+                .is_some_and(|n| n.starts_with(lp::POLICY_NAME_PREFIX))
+        })
+        .collect();
+    if arns.is_empty() {
         outcome.deny_policy_note = Some("no deny policy attached".to_string());
         return Ok(());
-    };
-    let (raw, _) = iam.deny_policy_state(user, &arn).await?;
+    }
+    let mut notes = Vec::new();
+    for arn in arns {
+        notes.push(lift_services(iam, user, &arn, services).await?);
+    }
+    outcome.deny_policy_note = Some(notes.join("; "));
+    Ok(())
+}
+
+/// Removes the services from one deny policy: a new default version without them, or a
+/// detach when nothing is left. Returns what was done.
+async fn lift_services(iam: &Iam, user: &str, arn: &str, services: &BTreeSet<String>) -> Result<String, RestoreError> {
+    let (raw, _) = iam.deny_policy_state(user, arn).await?;
     let raw = raw.ok_or_else(|| RestoreError {
         operation: "GetPolicy",
         message: format!("{arn} no longer exists"),
@@ -424,24 +440,23 @@ async fn restore_services(
         message: format!("{arn} is not a policy document iam-janitor wrote: {e}"),
     })?;
     let json = match lp::denied_by(&document) {
-        // The default form: deny what was denied, minus the services.
+        // The form the engine writes: deny what was denied, minus the services.
         Some(Denied::Listed(denied)) => {
             let remaining: BTreeSet<String> = denied.difference(services).cloned().collect();
             if remaining.len() == denied.len() {
-                outcome.deny_policy_note = Some("the deny policy did not deny these services".to_string());
-                return Ok(());
+                return Ok(format!("{arn} did not deny these services"));
             }
             if remaining.is_empty() {
-                iam.detach_user_policy(user, &arn).await?;
-                outcome.deny_policy_note = Some(format!("nothing left to deny: {arn} detached"));
-                return Ok(());
+                iam.detach_user_policy(user, arn).await?;
+                return Ok(format!("nothing left to deny: {arn} detached"));
             }
             lp::action_document(&remaining).1
         }
-        // The NotAction fallback: allow the services by adding them to NotAction.
+        // The NotAction form of earlier versions: allow the services by adding them to
+        // NotAction (the next run rewrites it in the Action form).
         Some(Denied::AllExcept(mut allowed)) => {
             allowed.extend(services.iter().cloned());
-            lp::not_action_document(&allowed).1
+            lp::legacy_not_action_document(&allowed).1
         }
         None => {
             return Err(RestoreError {
@@ -458,10 +473,9 @@ async fn restore_services(
     }
     // The engine's own rotation: frees a slot at the five-version limit, retries
     // conflicts, and sorts out a stale listing or an unanswered delete.
-    let versions = iam.list_policy_versions(&arn).await?;
-    new_version(iam, &arn, &json, &versions).await?;
-    outcome.deny_policy_note = Some(format!("new default version of {arn} without the services"));
-    Ok(())
+    let versions = iam.list_policy_versions(arn).await?;
+    new_version(iam, arn, &json, &versions).await?;
+    Ok(format!("new default version of {arn} without the services"))
 }
 
 #[cfg(test)]

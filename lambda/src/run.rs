@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::dormant::{apply::confirm_and_apply, rules};
 use crate::iam::{AwsError, CredentialsOf, Iam};
-use crate::least_privilege::apply as deny;
+use crate::least_privilege::{self as lp, apply as deny};
 use crate::model::credential_report::{self, ReportError};
 use crate::model::inventory::{Inventory, SshPublicKey};
 use crate::model::report::{BreakerTrip, Finding, ReasonCode, Report, Status, Summary};
@@ -65,41 +65,20 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
         tracing::warn!(user = %t.user, key = %t.key, value = %t.value, reason = %t.reason, "suspicious tag ignored");
     }
 
-    let (mut deny_items, advisor_users) = if settings.least_privilege.enabled {
-        deny::assess(iam, &inventory, settings, now).await
-    } else {
-        (Vec::new(), 0)
-    };
-    let changes = plan.change_count() + deny_items.iter().filter(|d| d.is_change()).count();
-    let breaker = (changes > settings.max_actions as usize).then(|| BreakerTrip {
-        planned_changes: changes,
-        max_actions: settings.max_actions,
-        tripped: settings.mode == Mode::Enforce,
-    });
-
+    // Dormant credentials first, checked against the breaker on their own and applied
+    // independently of least privilege, which then looks only at users who still have a
+    // credential to call AWS with.
+    let max = settings.max_actions as usize;
+    let enforce = settings.mode == Mode::Enforce;
+    let dormant_changes = plan.change_count();
     let mut items = plan.items;
-    if let Some(trip) = breaker.as_ref().filter(|b| b.tripped) {
-        tracing::error!(
-            planned = trip.planned_changes,
-            max = trip.max_actions,
-            "circuit breaker tripped; nothing changed"
+    let dormant_tripped = enforce && dormant_changes > max;
+    if dormant_tripped {
+        trip(
+            items.iter_mut().filter(|i| i.is_change()).map(|i| &mut i.finding),
+            dormant_changes,
+            max,
         );
-        let trip_reason = |f: &mut Finding| {
-            f.status = Status::Skipped;
-            f.reason_code = ReasonCode::CircuitBreaker;
-            f.reason = format!(
-                "circuit breaker: {} changes planned, more than max-actions {}; nothing was changed ({})",
-                trip.planned_changes, trip.max_actions, f.reason
-            );
-        };
-        items
-            .iter_mut()
-            .filter(|i| i.is_change())
-            .for_each(|i| trip_reason(&mut i.finding));
-        deny_items
-            .iter_mut()
-            .filter(|i| i.is_change())
-            .for_each(|i| trip_reason(&mut i.finding));
     } else if settings.as_of.is_none() {
         let tags = inventory
             .details
@@ -107,9 +86,32 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
             .map(|(name, d)| (name.clone(), d.tags.clone()))
             .collect();
         items = confirm_and_apply(iam, settings, now, items, &tags).await;
-        if settings.mode == Mode::Enforce {
-            deny_items = deny::apply(iam, settings, deny_items).await;
-        }
+    }
+    let applied_before = items.iter().filter(|i| i.finding.status == Status::Applied).count();
+
+    let assessed = if settings.least_privilege.enabled {
+        let active = lp::users_with_credentials(&inventory, items.iter().map(|i| &i.finding));
+        deny::assess(iam, &inventory, &active, settings, now).await
+    } else {
+        deny::Assessed::default()
+    };
+    let mut deny_items = assessed.items;
+    let changes = dormant_changes + deny_items.iter().filter(|d| d.is_change()).count();
+    let breaker = (changes > max).then_some(BreakerTrip {
+        planned_changes: changes,
+        max_actions: settings.max_actions,
+        tripped: enforce,
+        applied_before,
+    });
+    if breaker.as_ref().is_some_and(|b| b.tripped) {
+        tracing::error!(planned = changes, max, applied_before, "circuit breaker tripped");
+        trip(
+            deny_items.iter_mut().filter(|i| i.is_change()).map(|i| &mut i.finding),
+            changes,
+            max,
+        );
+    } else if settings.as_of.is_none() && enforce {
+        deny_items = deny::apply(iam, settings, deny_items).await;
     }
 
     let mut report = Report {
@@ -131,7 +133,8 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
         summary: Summary {
             users_evaluated: plan.users_evaluated,
             credentials_evaluated: plan.credentials_evaluated,
-            users_checked_for_unused_services: advisor_users,
+            users_checked_for_unused_services: assessed.checked,
+            users_without_credentials: assessed.without_credentials,
             users_checked_for_ssh_keys: inventory.ssh_key_users,
             circuit_breaker: breaker,
             ..Summary::default()
@@ -139,6 +142,18 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
     };
     report.recount();
     Ok(report)
+}
+
+/// Marks the changes the circuit breaker stops as skipped.
+fn trip<'a>(findings: impl Iterator<Item = &'a mut Finding>, planned: usize, max: usize) {
+    for f in findings {
+        f.status = Status::Skipped;
+        f.reason_code = ReasonCode::CircuitBreaker;
+        f.reason = format!(
+            "circuit breaker: {planned} changes planned, more than max-actions {max}; not changed ({})",
+            f.reason
+        );
+    }
 }
 
 /// Service-specific credentials: one paged listing per service (`AllUsers`); SSH public

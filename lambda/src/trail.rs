@@ -40,8 +40,11 @@ pub const RECORD_PREFIXES_WITH_ID: [&str; 4] = [
 /// Set by restore when it gave something back; the value is the time. Restored
 /// credentials get a new idle window from then on.
 pub const RESTORED: &str = "iam-janitor:restored";
-/// On each deny policy: the user it belongs to.
+/// On each deny policy: the name of the user it was created for (for people: a rename
+/// does not update it).
 pub const POLICY_OWNER: &str = "iam-janitor:user";
+/// On each deny policy: the ID of the user it belongs to, which a rename keeps.
+pub const POLICY_OWNER_ID: &str = "iam-janitor:user-id";
 /// The default exemption tag's key (`--exempt-tag`); its default value is [`EXEMPT_VALUE`].
 pub const EXEMPT: &str = "iam-janitor:exempt";
 /// The default exemption tag's value.

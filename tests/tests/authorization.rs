@@ -22,7 +22,7 @@ use aws_sdk_iam::config::Credentials;
 use common::{UserState, audit_json_with, days_ago, error_code, findings_of};
 use iam_janitor::cli as audit;
 use iam_janitor::iam::permissions::{PERMISSIONS, Scope};
-use iam_janitor::least_privilege::{action_document, policy_name};
+use iam_janitor::least_privilege::{action_document, legacy_policy_name};
 use iam_janitor::trail::{POLICY_OWNER as OWNER_TAG, POLICY_PATH};
 use iam_janitor_harness::{
     AdvisorService, Chaos, ChaosKind, Emulator, SeedCertificate, SeedKey, SeedPassword, SeedServiceCredential,
@@ -78,6 +78,11 @@ fn old_user(name: &str) -> SeedUser {
     SeedUser::new(name).created(days_ago(400))
 }
 
+/// An old user with an access key in use: least privilege looks at it.
+fn lp_user(name: &str) -> SeedUser {
+    old_user(name).with_key(SeedKey::new().created(days_ago(400)).used(days_ago(1)))
+}
+
 /// A deny policy as the engine writes it, with five versions, attached to `user`.
 async fn seed_policy_with_five_versions(emu: &Emulator, user: &str, deny: &[&str]) {
     let iam = emu.iam().await;
@@ -85,7 +90,7 @@ async fn seed_policy_with_five_versions(emu: &Emulator, user: &str, deny: &[&str
     let (_, document) = action_document(&set);
     let created = iam
         .create_policy()
-        .policy_name(policy_name(user))
+        .policy_name(legacy_policy_name(user))
         .path(POLICY_PATH)
         .policy_document(&document)
         .tags(
@@ -145,9 +150,9 @@ async fn seed(emu: &Emulator) {
         old_user("ssh")
             .with_ssh_key(SeedSshKey::uploaded(days_ago(400)))
             .tag("iam-janitor:keep-services", "codecommit"),
-        old_user("lp-new"),
-        old_user("lp-update"),
-        old_user("lp-detach").tag("iam-janitor:keep-services", "ec2"),
+        lp_user("lp-new"),
+        lp_user("lp-update"),
+        lp_user("lp-detach").tag("iam-janitor:keep-services", "ec2"),
         old_user("active")
             .with_password(SeedPassword::new().changed(days_ago(400)).used(days_ago(1)))
             .with_key(SeedKey::new().created(days_ago(400)).used(days_ago(1))),
@@ -506,7 +511,7 @@ async fn the_role_cannot_attach_other_policies_or_change_its_own() {
     // While attaching one of its own policies is allowed.
     let ours = root
         .create_policy()
-        .policy_name(policy_name("victim"))
+        .policy_name(legacy_policy_name("victim"))
         .path(POLICY_PATH)
         .policy_document(action_document(&BTreeSet::from(["ec2".to_string()])).1)
         .send()

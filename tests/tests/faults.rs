@@ -48,10 +48,14 @@ fn users() -> Vec<SeedUser> {
                     .with_password(SeedPassword::new().changed(days_ago(400)).used(days_ago(1)))
                     .with_key(SeedKey::new().created(days_ago(400)).used(days_ago(2))),
                 4 => u.tag("iam-janitor:exempt", "true").with_key(dormant_key()),
-                5 => u,
+                // Least privilege only (a key in use).
+                5 => u.with_key(SeedKey::new().created(days_ago(400)).used(days_ago(3))),
                 // Close to the limit: a warning, no change.
                 6 => u.with_key(SeedKey::new().created(days_ago(400)).used(days_ago(85))),
-                _ => u.with_password(dormant_password()),
+                // A dormant password, and least privilege for the key still in use.
+                _ => u
+                    .with_password(dormant_password())
+                    .with_key(SeedKey::new().created(days_ago(400)).used(days_ago(3))),
             }
         })
         .collect()

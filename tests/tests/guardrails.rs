@@ -14,7 +14,7 @@ mod common;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
 use common::{days_ago, error_code};
-use iam_janitor::least_privilege::{action_document, policy_name};
+use iam_janitor::least_privilege::{action_document, legacy_policy_name};
 use iam_janitor::trail::POLICY_PATH;
 use iam_janitor_harness::{AdvisorService, Emulator, SeedKey, SeedUser};
 use serde_json::{Value, json};
@@ -147,7 +147,7 @@ async fn seed(emu: &Emulator) -> String {
     let root = emu.iam().await;
     let created = root
         .create_policy()
-        .policy_name(policy_name("alice"))
+        .policy_name(legacy_policy_name("alice"))
         .path(POLICY_PATH)
         .policy_document(action_document(&["ec2".to_string()].into()).1)
         .send()
@@ -206,7 +206,8 @@ async fn the_guardrails_stop_self_service_principals_and_not_the_tool() {
     emu.reset().await.unwrap();
     emu.seed(&[SeedUser::new("bob")
         .created(days_ago(400))
-        .with_key(SeedKey::new().created(days_ago(400)).used(days_ago(200)))])
+        .with_key(SeedKey::new().created(days_ago(400)).used(days_ago(200)))
+        .with_key(SeedKey::new().created(days_ago(300)).used(days_ago(1)))])
         .await
         .unwrap();
     emu.set_access_advisor("bob", &[AdvisorService::new("ec2", "Amazon EC2", None)])
@@ -225,7 +226,9 @@ async fn the_guardrails_stop_self_service_principals_and_not_the_tool() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["summary"]["applied"], 2, "{report:#}");
     let bob = common::user_state(&emu, "bob").await;
-    assert_eq!(bob.key_statuses, ["Inactive"]);
+    let mut statuses = bob.key_statuses.clone();
+    statuses.sort();
+    assert_eq!(statuses, ["Active", "Inactive"]);
     assert!(bob.audit_tags.contains("iam-janitor:key-disabled:<id>"), "{bob:?}");
     assert_eq!(bob.attached.len(), 1);
 }

@@ -86,7 +86,7 @@ async fn tripped_breaker_is_an_error() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, HandlerError::Breaker { planned: 3, max: 2 }), "{err}");
+    assert!(matches!(err, HandlerError::Breaker { planned: 3, max: 2, .. }), "{err}");
     assert_eq!(emu.calls().await.unwrap().calls.get("UpdateAccessKey"), None);
 }
 

@@ -8,11 +8,11 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{audit_json, days_ago, findings_of, writes};
+use common::{audit_json, days_ago, deny_policy_arn, deny_policy_arns, findings_of, writes};
 use iam_janitor::iam::permissions;
-use iam_janitor::least_privilege::{MAX_POLICY_SIZE, policy_name};
+use iam_janitor::least_privilege::{MAX_POLICY_SIZE, direct_calls_only};
 use iam_janitor_cfn::policy::{PolicyDocument, policy_size};
-use iam_janitor_harness::{AdvisorService, Emulator, Fault, SeedUser};
+use iam_janitor_harness::{AdvisorService, Emulator, Fault, SeedKey, SeedUser};
 use serde_json::Value;
 
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
@@ -21,7 +21,8 @@ fn svc(ns: &str, days: Option<i64>) -> AdvisorService {
     AdvisorService::new(ns, format!("Service {ns}"), days.map(days_ago))
 }
 
-/// An old user with AdministratorAccess who uses s3 only.
+/// An old user with AdministratorAccess who uses s3 only, with an access key (used
+/// yesterday, for s3).
 fn admin(name: &str) -> SeedUser {
     SeedUser {
         name: name.to_string(),
@@ -29,6 +30,12 @@ fn admin(name: &str) -> SeedUser {
         managed_policy_arns: vec![ADMIN.to_string()],
         ..SeedUser::default()
     }
+    .with_key(
+        SeedKey::new()
+            .created(days_ago(400))
+            .used(days_ago(1))
+            .used_by("s3", "us-east-1"),
+    )
 }
 
 fn usual_services() -> Vec<AdvisorService> {
@@ -39,14 +46,6 @@ fn usual_services() -> Vec<AdvisorService> {
         svc("sts", None),
         svc("iam", Some(300)),
     ]
-}
-
-fn policy_arn(emu: &Emulator, user: &str) -> String {
-    format!(
-        "arn:aws:iam::{}:policy/iam-janitor/{}",
-        emu.account_id(),
-        policy_name(user)
-    )
 }
 
 /// The default version's document and the number of versions.
@@ -112,19 +111,47 @@ async fn first_attach_rerun_new_service_sticky_keep_tag_and_rollover() {
     assert_eq!(doc.statement[0].resource.0, ["*"]);
     assert_eq!(versions, 1);
     let on_user = attached(&emu, "alice").await;
-    assert!(on_user.contains(&policy_arn(&emu, "alice")) && on_user.contains(&ADMIN.to_string()));
+    assert!(on_user.contains(&deny_policy_arn(&emu, "alice").await) && on_user.contains(&ADMIN.to_string()));
     let tags = emu
         .iam()
         .await
         .list_policy_tags()
-        .policy_arn(policy_arn(&emu, "alice"))
+        .policy_arn(deny_policy_arn(&emu, "alice").await)
         .send()
         .await
         .unwrap();
+    let tags: BTreeSet<(String, String)> = tags
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    let id = emu
+        .iam()
+        .await
+        .get_user()
+        .user_name("alice")
+        .send()
+        .await
+        .unwrap()
+        .user()
+        .unwrap()
+        .user_id()
+        .to_string();
     assert_eq!(
-        (tags.tags()[0].key(), tags.tags()[0].value()),
-        ("iam-janitor:user", "alice")
+        tags,
+        BTreeSet::from([
+            ("iam-janitor:user".to_string(), "alice".to_string()),
+            ("iam-janitor:user-id".to_string(), id.clone())
+        ])
     );
+    // Named after the user's ID, which a rename keeps; every call the user makes
+    // directly is denied, none a service makes on the user's behalf.
+    assert!(
+        deny_policy_arn(&emu, "alice")
+            .await
+            .ends_with(&format!("/iam-janitor-deny-{id}"))
+    );
+    assert_eq!(doc.statement[0].condition, Some(direct_calls_only()));
 
     // Rerun with unchanged data: no write at all, and nothing to report.
     emu.reset_calls().await.unwrap();
@@ -200,7 +227,11 @@ async fn first_attach_rerun_new_service_sticky_keep_tag_and_rollover() {
     }
     let calls = emu.calls().await.unwrap().calls;
     assert!(calls.get("DeletePolicyVersion").copied().unwrap_or(0) >= 1, "{calls:?}");
-    assert!(attached(&emu, "alice").await.contains(&policy_arn(&emu, "alice")));
+    assert!(
+        attached(&emu, "alice")
+            .await
+            .contains(&deny_policy_arn(&emu, "alice").await)
+    );
 }
 
 #[tokio::test]
@@ -228,8 +259,15 @@ async fn grace_exemption_quota_and_never_deny() {
         create_date: Some(days_ago(10)),
         ..admin("newcomer")
     };
-    emu.seed(&[crowded, exempt, newcomer, admin("plain")]).await.unwrap();
-    for user in ["crowded", "break-glass", "newcomer", "plain"] {
+    // No password and no access key: nothing to call AWS with, nothing to deny.
+    let idle = SeedUser {
+        keys: Vec::new(),
+        ..admin("idle")
+    };
+    emu.seed(&[crowded, exempt, newcomer, idle, admin("plain")])
+        .await
+        .unwrap();
+    for user in ["crowded", "break-glass", "newcomer", "idle", "plain"] {
         emu.set_access_advisor(user, &usual_services()).await.unwrap();
     }
 
@@ -248,8 +286,13 @@ async fn grace_exemption_quota_and_never_deny() {
         [code("newcomer"), code("break-glass"), code("crowded")],
         ["grace", "exempt", "attached_policy_quota"]
     );
-    for user in ["newcomer", "break-glass", "crowded"] {
-        assert_eq!(lp_findings(&report, user)[0]["status"], "skipped");
+    // The user without credentials is not news: counted, not listed.
+    assert!(lp_findings(&report, "idle").is_empty(), "{report:#}");
+    assert_eq!(report["summary"]["users_without_credentials"], 1);
+    for user in ["newcomer", "break-glass", "crowded", "idle"] {
+        if user != "idle" {
+            assert_eq!(lp_findings(&report, user)[0]["status"], "skipped");
+        }
         assert_eq!(attached(&emu, user).await.len(), if user == "crowded" { 10 } else { 1 });
     }
     // Skipped users cost no Access Advisor job.
@@ -262,11 +305,15 @@ async fn grace_exemption_quota_and_never_deny() {
     // With the quota raised (IAM allows up to 20) the crowded user gets the policy.
     let (code, _) = audit_json(&emu, &["--enforce", "--policy-quota", "11"]).await;
     assert_eq!(code, 0);
-    assert!(attached(&emu, "crowded").await.contains(&policy_arn(&emu, "crowded")));
+    assert!(
+        attached(&emu, "crowded")
+            .await
+            .contains(&deny_policy_arn(&emu, "crowded").await)
+    );
 }
 
 #[tokio::test]
-async fn a_user_allowed_hundreds_of_services_gets_a_policy_that_fits() {
+async fn a_user_allowed_hundreds_of_services_gets_several_policies_never_a_not_action() {
     let emu = Emulator::start().await.unwrap();
     emu.seed(&[admin("wide")]).await.unwrap();
     let mut services: Vec<AdvisorService> = (0..320)
@@ -277,31 +324,185 @@ async fn a_user_allowed_hundreds_of_services_gets_a_policy_that_fits() {
     let (code, report) = audit_json(&emu, &["--enforce"]).await;
     assert_eq!(code, 0, "{report:#}");
     let f = lp_findings(&report, "wide");
-    assert_eq!(f[0]["status"], "applied");
-    assert!(f[0]["reason"].as_str().unwrap().contains("NotAction"), "{f:#?}");
+    assert_eq!(f[0]["status"], "applied", "{f:#?}");
     assert_eq!(f[0]["services"].as_array().unwrap().len(), 320);
-    let (doc, _) = policy_state(&emu, "wide").await;
-    let json = doc.to_compact_json().unwrap();
-    assert!(policy_size(&json) <= MAX_POLICY_SIZE);
-    let allowed: BTreeSet<String> = doc.statement[0]
-        .not_action
-        .as_ref()
-        .unwrap()
-        .0
-        .iter()
-        .cloned()
-        .collect();
-    assert_eq!(
-        allowed,
-        ["iam:*", "s3:*", "sts:*"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<BTreeSet<_>>()
-    );
+    let arns = deny_policy_arns(&emu, "wide").await;
+    assert_eq!(arns.len(), 2, "{arns:?}");
+    let mut denied_all = BTreeSet::new();
+    for arn in &arns {
+        let (json, _) = common::policy_document(&emu, arn).await.unwrap();
+        assert!(policy_size(&json) <= MAX_POLICY_SIZE);
+        let doc: PolicyDocument = serde_json::from_str(&json).unwrap();
+        assert!(doc.statement[0].not_action.is_none(), "{json}");
+        assert_eq!(doc.statement[0].condition, Some(direct_calls_only()));
+        denied_all.extend(denied(&doc));
+    }
+    assert_eq!(denied_all.len(), 320);
+    assert!(!denied_all.contains("s3:*"));
     // Rerun: unchanged, no write.
     emu.reset_calls().await.unwrap();
     audit_json(&emu, &["--enforce"]).await;
     assert_eq!(writes(&emu.calls().await.unwrap().calls), 0);
+
+    // With no room for a second policy under the attached-policy quota: needs review,
+    // nothing changed.
+    let mut crowded = admin("crowded");
+    for name in [
+        "ReadOnlyAccess",
+        "IAMUserChangePassword",
+        "AmazonS3ReadOnlyAccess",
+        "AmazonEC2ReadOnlyAccess",
+        "AmazonDynamoDBReadOnlyAccess",
+        "AmazonRDSReadOnlyAccess",
+        "AmazonSQSReadOnlyAccess",
+        "AmazonSNSReadOnlyAccess",
+    ] {
+        crowded
+            .managed_policy_arns
+            .push(format!("arn:aws:iam::aws:policy/{name}"));
+    }
+    emu.seed(&[crowded]).await.unwrap();
+    emu.set_access_advisor("crowded", &services).await.unwrap();
+    emu.reset_calls().await.unwrap();
+    let (code, report) = audit_json(&emu, &["--enforce"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    let f = lp_findings(&report, "crowded");
+    assert_eq!(
+        (f[0]["status"].as_str(), f[0]["reason_code"].as_str()),
+        (Some("skipped"), Some("needs_review")),
+        "{f:#?}"
+    );
+    assert!(deny_policy_arns(&emu, "crowded").await.is_empty());
+    assert_eq!(writes(&emu.calls().await.unwrap().calls), 0);
+}
+
+#[tokio::test]
+async fn a_renamed_user_keeps_its_policy_and_a_not_action_policy_is_migrated() {
+    let emu = Emulator::start().await.unwrap();
+    emu.seed(&[admin("alice"), admin("legacy")]).await.unwrap();
+    emu.set_access_advisor("alice", &usual_services()).await.unwrap();
+    let (code, report) = audit_json(&emu, &["--enforce"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    let arn = deny_policy_arn(&emu, "alice").await;
+    let iam = emu.iam().await;
+
+    // Renamed: the same policy stays attached and current; no second one.
+    iam.update_user()
+        .user_name("alice")
+        .new_user_name("alicia")
+        .send()
+        .await
+        .unwrap();
+    emu.set_access_advisor("alicia", &usual_services()).await.unwrap();
+    emu.reset_calls().await.unwrap();
+    let (code, report) = audit_json(&emu, &["--enforce"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert!(lp_findings(&report, "alicia").is_empty(), "{report:#}");
+    assert_eq!(writes(&emu.calls().await.unwrap().calls), 0);
+    assert_eq!(deny_policy_arns(&emu, "alicia").await, std::slice::from_ref(&arn));
+    // The keep tag still works on it: a new version of the same policy.
+    iam.tag_user()
+        .user_name("alicia")
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("iam-janitor:keep-services")
+                .value("ec2")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (code, report) = audit_json(&emu, &["--enforce"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert!(
+        lp_findings(&report, "alicia")[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("-ec2"),
+        "{report:#}"
+    );
+    assert_eq!(deny_policy_arns(&emu, "alicia").await, std::slice::from_ref(&arn));
+    let (json, versions) = common::policy_document(&emu, &arn).await.unwrap();
+    assert_eq!(denied(&serde_json::from_str(&json).unwrap()), ["rds:*"]);
+    assert_eq!(versions, 2);
+    // A new user under the old name gets a policy of its own.
+    emu.seed(&[admin("alice")]).await.unwrap();
+    emu.set_access_advisor("alice", &usual_services()).await.unwrap();
+    let (code, report) = audit_json(&emu, &["--enforce"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    let new_arn = deny_policy_arn(&emu, "alice").await;
+    assert_ne!(new_arn, arn);
+    assert_eq!(deny_policy_arns(&emu, "alicia").await, [arn]);
+
+    // A policy of an earlier version: named after the user, in the NotAction form,
+    // without the condition. It is kept (found by attachment) and rewritten as an
+    // Action list; what it denied among the listed services stays denied.
+    let legacy_doc = iam_janitor::least_privilege::legacy_not_action_document(
+        &["s3", "sts", "iam"].iter().map(|s| s.to_string()).collect(),
+    )
+    .1;
+    let created = iam
+        .create_policy()
+        .policy_name(iam_janitor::least_privilege::legacy_policy_name("legacy"))
+        .path("/iam-janitor/")
+        .policy_document(legacy_doc)
+        .send()
+        .await
+        .unwrap();
+    let legacy_arn = created.policy().unwrap().arn().unwrap().to_string();
+    iam.attach_user_policy()
+        .user_name("legacy")
+        .policy_arn(&legacy_arn)
+        .send()
+        .await
+        .unwrap();
+    emu.set_access_advisor("legacy", &[svc("s3", Some(2)), svc("ec2", Some(3)), svc("sts", None)])
+        .await
+        .unwrap();
+    let (code, report) = audit_json(&emu, &["--enforce"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    let f = lp_findings(&report, "legacy");
+    assert!(f[0]["reason"].as_str().unwrap().contains("NotAction"), "{f:#?}");
+    assert_eq!(
+        deny_policy_arns(&emu, "legacy").await,
+        std::slice::from_ref(&legacy_arn)
+    );
+    let (json, _) = common::policy_document(&emu, &legacy_arn).await.unwrap();
+    let doc: PolicyDocument = serde_json::from_str(&json).unwrap();
+    assert!(doc.statement[0].not_action.is_none(), "{json}");
+    assert_eq!(denied(&doc), ["ec2:*"]);
+    assert_eq!(doc.statement[0].condition, Some(direct_calls_only()));
+}
+
+#[tokio::test]
+async fn a_service_the_credential_report_shows_in_use_is_not_denied() {
+    let emu = Emulator::start().await.unwrap();
+    // The key was last used for ec2 five days ago (in a Region Access Advisor does not
+    // track, say), while Access Advisor shows ec2 unused for 200 days.
+    let user = SeedUser {
+        keys: vec![
+            SeedKey::new()
+                .created(days_ago(400))
+                .used(days_ago(5))
+                .used_by("ec2", "ap-east-2"),
+        ],
+        ..admin("roamer")
+    };
+    emu.seed(&[user]).await.unwrap();
+    emu.set_access_advisor("roamer", &[svc("ec2", Some(200)), svc("rds", None), svc("s3", Some(1))])
+        .await
+        .unwrap();
+    let (code, report) = audit_json(&emu, &["--enforce"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    let f = lp_findings(&report, "roamer");
+    assert_eq!(f[0]["services"], serde_json::json!(["rds"]), "{f:#?}");
+    let reason = f[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("not denied: ec2") && reason.contains("credential report"),
+        "{reason}"
+    );
+    assert_eq!(denied(&policy_state(&emu, "roamer").await.0), ["rds:*"]);
 }
 
 #[tokio::test]

@@ -54,9 +54,16 @@ async fn restore_gives_back_exactly_what_the_engine_took() {
     )
     .await
     .unwrap();
+    // While the user still had credentials in use, least privilege denied what they had
+    // not used; then they went quiet, and their password and key were disabled (least
+    // privilege leaves a user without credentials alone: the deny policy stays).
+    let (code, report) = audit_json(&emu, &["--enforce", "--dormant-days", "1000"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["applied"], 1, "{report:#}");
     let (code, report) = audit_json(&emu, &["--enforce"]).await;
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["summary"]["applied"], 3, "{report:#}");
+    assert_eq!(report["summary"]["applied"], 2, "{report:#}");
+    assert_eq!(report["summary"]["users_without_credentials"], 1, "{report:#}");
 
     let iam = emu.iam().await;
     let request = RestoreRequest {
@@ -119,10 +126,7 @@ async fn restore_gives_back_exactly_what_the_engine_took() {
     );
 
     // ec2 is no longer denied; rds still is; s3 too (unused for 400 days).
-    let policy_arn = format!(
-        "arn:aws:iam::{}:policy/iam-janitor/iam-janitor-deny-returning",
-        emu.account_id()
-    );
+    let policy_arn = common::deny_policy_arn(&emu, "returning").await;
     let policy = iam.get_policy().policy_arn(&policy_arn).send().await.unwrap();
     let version = iam
         .get_policy_version()

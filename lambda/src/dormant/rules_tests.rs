@@ -25,6 +25,7 @@ fn no_key(slot: u8) -> KeySlot {
         active: false,
         last_rotated: Observed::NotApplicable,
         last_used: Observed::NotApplicable,
+        last_used_service: None,
     }
 }
 
@@ -34,6 +35,7 @@ fn key(slot: u8, created: OffsetDateTime, used: Option<OffsetDateTime>) -> KeySl
         active: true,
         last_rotated: Observed::At(created),
         last_used: used.map_or(Observed::NotApplicable, Observed::At),
+        last_used_service: None,
     }
 }
 
@@ -62,6 +64,7 @@ fn no_certificate(slot: u8) -> CertSlot {
 fn details(user: &str, tags: &[(&str, &str)]) -> UserDetails {
     UserDetails {
         name: user.to_string(),
+        id: format!("AIDA{}", user.to_ascii_uppercase()),
         arn: format!("arn:aws:iam::111122223333:user/{user}"),
         path: "/".to_string(),
         create_date: days_ago(1000),

@@ -28,11 +28,11 @@ impl Iam {
     }
 
     /// Creates a deny policy under [`POLICY_PATH`], tagged with its user. Returns its ARN.
-    pub async fn create_policy(&self, name: &str, document: &str, owner_tag: &Tag) -> Result<String, AwsError> {
-        let tag = SdkTag::builder()
-            .key(&owner_tag.key)
-            .value(&owner_tag.value)
-            .build()
+    pub async fn create_policy(&self, name: &str, document: &str, owner_tags: &[Tag]) -> Result<String, AwsError> {
+        let tags = owner_tags
+            .iter()
+            .map(|t| SdkTag::builder().key(&t.key).value(&t.value).build())
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| AwsError::local("CreatePolicy", e.to_string()))?;
         let out = retry_conflicts(|| async {
             self.client
@@ -40,8 +40,8 @@ impl Iam {
                 .policy_name(name)
                 .path(POLICY_PATH)
                 .policy_document(document)
-                .description("iam-janitor: denies services this user has not used; see the iam-janitor:user tag")
-                .tags(tag.clone())
+                .description("iam-janitor: denies services this user has not used; see the iam-janitor:user tags")
+                .set_tags(Some(tags.clone()))
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk("CreatePolicy", e))

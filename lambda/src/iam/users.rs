@@ -38,14 +38,15 @@ impl Iam {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::from_sdk("GetAccountAuthorizationDetails", e))?;
             for u in page.user_detail_list() {
-                let (Some(name), Some(arn), Some(created)) =
-                    (u.user_name(), u.arn(), u.create_date().and_then(to_time))
+                let (Some(name), Some(id), Some(arn), Some(created)) =
+                    (u.user_name(), u.user_id(), u.arn(), u.create_date().and_then(to_time))
                 else {
-                    tracing::warn!(user = ?u.user_name(), "user detail without name, ARN or creation date; ignored");
+                    tracing::warn!(user = ?u.user_name(), "user detail without name, ID, ARN or creation date; ignored");
                     continue;
                 };
                 users.push(UserDetails {
                     name: name.to_string(),
+                    id: id.to_string(),
                     arn: arn.to_string(),
                     path: u.path().unwrap_or("/").to_string(),
                     create_date: created,
@@ -76,6 +77,7 @@ impl Iam {
                 policies.push(JanitorPolicy {
                     name: name.to_string(),
                     arn: arn.to_string(),
+                    attachments: p.attachment_count().and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
                     versions: p
                         .policy_version_list()
                         .iter()

@@ -8,21 +8,20 @@
 //! IAM's five-version limit), never detach-delete-recreate, which would leave a window
 //! with no deny. No write at all when the document is unchanged and attached.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures::StreamExt;
 use iam_janitor_cfn::policy::PolicyDocument;
 use time::OffsetDateTime;
 
 use crate::iam::{AwsError, ErrorKind, Iam};
-use crate::least_privilege::{self as lp, Change, CurrentPolicy, Denied, DocumentForm, policy_name};
+use crate::least_privilege::{self as lp, Change, CurrentPart, Denied, PartWrite, Subject};
 use crate::model::inventory::{Inventory, PolicyVersion, Tag, UserDetails};
 use crate::model::report::{Action, Finding, Kind, ReasonCode, Status};
 use crate::model::services::ServiceAccess;
 use crate::settings::Settings;
-use crate::trail::{POLICY_OWNER, POLICY_PATH};
+use crate::trail::{POLICY_OWNER, POLICY_OWNER_ID};
 
-/// How long one Access Advisor job may take.
 /// IAM keeps at most five versions of a managed policy.
 const MAX_VERSIONS: usize = 5;
 
@@ -31,18 +30,25 @@ const MAX_VERSIONS: usize = 5;
 pub struct DenyItem {
     pub finding: Finding,
     pub change: Change,
-    pub policy_name: String,
-    /// The policy's ARN if it exists (or will, computed from the user's ARN).
-    pub policy_arn: String,
-    pub exists: bool,
-    pub attached: bool,
-    pub versions: Vec<PolicyVersion>,
+    /// The user's ID, for the tags of a new policy.
+    pub user_id: String,
+    /// The versions of the user's existing deny policies, by ARN (to free a slot at the
+    /// five-version limit).
+    pub versions: HashMap<String, Vec<PolicyVersion>>,
 }
 
 impl DenyItem {
     /// Whether applying it writes anything.
     pub fn is_change(&self) -> bool {
-        self.finding.status == Status::Planned && matches!(self.change, Change::Write { .. } | Change::Detach)
+        self.finding.status == Status::Planned && matches!(self.change, Change::Write { .. } | Change::Detach { .. })
+    }
+
+    /// How many new policies applying it creates.
+    fn creates(&self) -> usize {
+        match &self.change {
+            Change::Write { parts, .. } if self.is_change() => parts.iter().filter(|p| !p.exists).count(),
+            _ => 0,
+        }
     }
 }
 
@@ -84,39 +90,43 @@ fn failed(item: DenyItem, reason_code: ReasonCode, reason: String) -> DenyItem {
     }
 }
 
-/// The partition and account of a user ARN, for the policy ARN.
-fn policy_arn_for(user: &UserDetails, name: &str) -> String {
-    let mut parts = user.arn.split(':');
-    let partition = parts.nth(1).unwrap_or("aws");
-    let account = parts.nth(2).unwrap_or("");
-    format!("arn:{partition}:iam::{account}:policy{}{name}", POLICY_PATH)
+/// What the least-privilege phase found.
+#[derive(Debug, Default)]
+pub struct Assessed {
+    /// The findings that need attention (changes, skips, failures).
+    pub items: Vec<DenyItem>,
+    /// Users whose Access Advisor data was read.
+    pub checked: usize,
+    /// Users left alone: no credential to call AWS with.
+    pub without_credentials: usize,
 }
 
-/// Reads Access Advisor for every eligible user and decides. Returns the findings that
-/// need attention (changes, skips, failures) and the number of users whose data was read.
+/// Reads Access Advisor for every eligible user and decides. `active`: the users with a
+/// credential to call AWS with after this run's dormant changes
+/// ([`lp::users_with_credentials`]); the others are left alone, and counted.
 pub async fn assess(
     iam: &Iam,
     inventory: &Inventory,
+    active: &HashSet<String>,
     settings: &Settings,
     now: OffsetDateTime,
-) -> (Vec<DenyItem>, usize) {
+) -> Assessed {
     let lps = &settings.least_privilege;
     let mut users: Vec<&UserDetails> = inventory.details.values().collect();
     users.sort_by(|a, b| a.name.cmp(&b.name));
+    let recently_used = lp::recently_used_services(&inventory.rows, lps, now);
+    let no_services = BTreeSet::new();
 
+    let ids: HashSet<&str> = inventory.details.values().map(|u| u.id.as_str()).collect();
     let mut skipped = Vec::new();
     let mut eligible = Vec::new();
+    let mut without_credentials = 0;
     for user in users {
-        let name = policy_name(&user.name);
-        let existing = inventory.policies.get(&name);
-        let policy_arn = existing.map_or_else(|| policy_arn_for(user, &name), |p| p.arn.clone());
-        let current = CurrentPolicy {
-            exists: existing.is_some(),
-            attached: user.attached_policy_arns.contains(&policy_arn),
-            document: existing
-                .and_then(|p| p.default_document())
-                .and_then(|d| serde_json::from_str::<PolicyDocument>(d).ok()),
-        };
+        if !active.contains(&user.name) {
+            without_credentials += 1;
+            continue;
+        }
+        let parts = lp::owned_parts(user, &inventory.policies, &ids);
         let item = DenyItem {
             finding: finding(
                 user,
@@ -126,17 +136,18 @@ pub async fn assess(
                 Vec::new(),
             ),
             change: Change::None,
-            policy_name: name,
-            policy_arn,
-            exists: current.exists,
-            attached: current.attached,
-            versions: existing.map(|p| p.versions.clone()).unwrap_or_default(),
+            user_id: user.id.clone(),
+            versions: parts
+                .iter()
+                .filter_map(|p| inventory.policies.get(&p.name))
+                .map(|p| (p.arn.clone(), p.versions.clone()))
+                .collect(),
         };
         let why = settings
             .exemption(&user.name, Some(user))
             .map(|reason| (ReasonCode::Exempt, reason))
             .or_else(|| {
-                lp::eligibility(user, &current, lps, now)
+                lp::eligibility(user, &parts, lps, now)
                     .err()
                     .map(|i| (i.code, i.reason))
             });
@@ -149,14 +160,16 @@ pub async fn assess(
                 },
                 ..item
             }),
-            None => eligible.push((user, current, item)),
+            None => eligible.push((user, parts, item)),
         }
     }
 
     let checked = eligible.len();
+    let recently_used = &recently_used;
+    let no_services = &no_services;
     let decided: Vec<Option<DenyItem>> = futures::stream::iter(eligible)
-        .map(|(user, current, item)| async move {
-            let services = match read_advisor(iam, &user.arn).await {
+        .map(|(user, parts, item)| async move {
+            let services = match iam.access_advisor(&user.arn).await {
                 Ok(s) => s,
                 Err(e) => {
                     return Some(failed(
@@ -177,8 +190,14 @@ pub async fn assess(
                 }
             };
             let keep = lp::kept_services(user, lps);
-            let change = lp::decide(&services, &current, &keep, lps, now);
-            describe(user, &services, &current, change, item)
+            let subject = Subject {
+                user,
+                parts: &parts,
+                keep: &keep,
+                recently_used: recently_used.get(&user.name).unwrap_or(no_services),
+            };
+            let (change, spared) = lp::decide(&services, subject, lps, now);
+            describe(user, &services, &parts, change, &spared, lps.unused_service_days, item)
         })
         .buffer_unordered(lps.advisor_concurrency.max(1))
         .collect()
@@ -186,7 +205,11 @@ pub async fn assess(
     let mut items: Vec<DenyItem> = skipped.into_iter().chain(decided.into_iter().flatten()).collect();
     items.sort_by(|a, b| a.finding.user.cmp(&b.finding.user));
     apply_policy_quota(iam, &mut items).await;
-    (items, checked)
+    Assessed {
+        items,
+        checked,
+        without_credentials,
+    }
 }
 
 /// New deny policies count against the account's customer managed policy quota (1,500
@@ -194,22 +217,26 @@ pub async fn assess(
 /// room left (in user-name order) are skipped with the reason instead of failing one by
 /// one at CreatePolicy.
 async fn apply_policy_quota(iam: &Iam, items: &mut [DenyItem]) {
-    let creates = |i: &DenyItem| i.is_change() && !i.exists && matches!(i.change, Change::Write { .. });
-    if !items.iter().any(creates) {
+    if !items.iter().any(|i| i.creates() > 0) {
         return;
     }
     match iam.policies_and_quota().await {
         Ok((used, quota)) => {
-            let mut room = quota.saturating_sub(used);
-            for item in items.iter_mut().filter(|i| creates(i)) {
-                if room > 0 {
-                    room -= 1;
+            let mut room = quota.saturating_sub(used) as usize;
+            for item in items.iter_mut() {
+                let needed = item.creates();
+                if needed == 0 {
+                    continue;
+                }
+                if room >= needed {
+                    room -= needed;
                     continue;
                 }
                 item.finding.status = Status::Skipped;
                 item.finding.reason_code = ReasonCode::PolicyQuota;
                 item.finding.reason = format!(
-                    "the account has {used} of its {quota} customer managed policies (PoliciesQuota), no room for a new deny policy: raise the quota (up to 5,000) ({})",
+                    "the account has {used} of its {quota} customer managed policies (PoliciesQuota), no room for {needed} new deny {}: raise the quota (up to 5,000) ({})",
+                    if needed == 1 { "policy" } else { "policies" },
                     item.finding.reason
                 );
             }
@@ -219,62 +246,101 @@ async fn apply_policy_quota(iam: &Iam, items: &mut [DenyItem]) {
     }
 }
 
-async fn read_advisor(iam: &Iam, arn: &str) -> Result<Vec<ServiceAccess>, AwsError> {
-    iam.access_advisor(arn).await
+/// What the user's attached deny policies deny now, as names (a `NotAction` policy of an
+/// earlier version: the listed services it does not allow), and whether one is in the
+/// `NotAction` form.
+fn denied_now(services: &[ServiceAccess], parts: &[CurrentPart]) -> (BTreeSet<String>, bool) {
+    let mut denied = BTreeSet::new();
+    let mut legacy = false;
+    for document in parts.iter().filter(|p| p.attached).filter_map(|p| p.document.as_ref()) {
+        match lp::denied_by(document) {
+            Some(Denied::Listed(s)) => denied.extend(s),
+            Some(Denied::AllExcept(allowed)) => {
+                legacy = true;
+                denied.extend(
+                    services
+                        .iter()
+                        .map(|s| s.namespace.clone())
+                        .filter(|ns| !allowed.contains(ns)),
+                );
+            }
+            None => {}
+        }
+    }
+    (denied, legacy)
+}
+
+/// The steps of a write, for the reason: `create X`, `new version of X`, `attach X`, `detach X`.
+fn steps(parts: &[PartWrite], detach: &[String]) -> String {
+    let mut steps = Vec::new();
+    for p in parts {
+        let mut step = match (p.exists, p.document_changed) {
+            (false, _) => format!("create {}", p.name),
+            (true, true) => format!("new version of {}", p.name),
+            (true, false) => format!("attach {}", p.name),
+        };
+        if p.attach && p.document_changed {
+            step.push_str(" and attach it");
+        }
+        steps.push(step);
+    }
+    for arn in detach {
+        steps.push(format!("detach {}", arn.rsplit('/').next().unwrap_or(arn)));
+    }
+    steps.join(", ")
 }
 
 /// Turns a decision into a finding (or none when nothing needs attention).
 fn describe(
     user: &UserDetails,
     services: &[ServiceAccess],
-    current: &CurrentPolicy,
+    parts: &[CurrentPart],
     change: Change,
+    spared: &BTreeSet<String>,
+    days: u32,
     item: DenyItem,
 ) -> Option<DenyItem> {
-    let previous: BTreeSet<String> = match current.document.as_ref().and_then(lp::denied_by) {
-        Some(Denied::Listed(s)) => s,
-        Some(Denied::AllExcept(allowed)) => services
-            .iter()
-            .map(|s| s.namespace.clone())
-            .filter(|ns| !allowed.contains(ns))
-            .collect(),
-        None => BTreeSet::new(),
-    };
-    let (action, status, reason_code, reason, listed) = match &change {
+    let (previous, legacy) = denied_now(services, parts);
+    let (action, status, reason_code, mut reason, listed) = match &change {
         Change::None => return None,
-        Change::Detach => (
+        Change::Detach { arns } => (
             Action::DetachDenyPolicy,
             Status::Planned,
             ReasonCode::NothingToDeny,
             format!(
-                "nothing is left to deny (kept or in use); detach {} (kept, with its versions, as history)",
-                item.policy_name
+                "nothing is left to deny (kept or in use); {} (kept, with {}, as history)",
+                steps(&[], arns),
+                if arns.len() == 1 {
+                    "its versions"
+                } else {
+                    "their versions"
+                }
             ),
             Vec::new(),
         ),
-        Change::TooLarge { services, error } => (
+        Change::NeedsReview { services, reason } => (
             Action::AttachDenyPolicy,
-            Status::Failed,
-            ReasonCode::PolicyTooLarge,
-            error.to_string(),
+            Status::Skipped,
+            ReasonCode::NeedsReview,
+            reason.clone(),
             services.clone(),
         ),
         Change::Write {
             services: listed,
-            form,
-            document_changed,
-            ..
+            parts: writes,
+            detach,
         } => {
             let now_denied: BTreeSet<String> = listed.iter().cloned().collect();
             let added: Vec<&String> = now_denied.difference(&previous).collect();
             let removed: Vec<&String> = previous.difference(&now_denied).collect();
-            let mut reason = if !item.exists {
+            let steps = steps(writes, detach);
+            let reason = if parts.is_empty() {
                 format!(
-                    "deny {} unused services with a new policy {}",
+                    "deny {} unused services with a new {} ({steps})",
                     listed.len(),
-                    item.policy_name
+                    if writes.len() == 1 { "policy" } else { "set of policies" }
                 )
-            } else if *document_changed {
+            } else if !added.is_empty() || !removed.is_empty() {
                 let mut diff = Vec::new();
                 if !added.is_empty() {
                     diff.push(format!("+{}", join(&added)));
@@ -282,26 +348,12 @@ fn describe(
                 if !removed.is_empty() {
                     diff.push(format!("-{}", join(&removed)));
                 }
-                format!(
-                    "update the deny list ({}) with a new version of {}",
-                    if diff.is_empty() {
-                        "rewritten".to_string()
-                    } else {
-                        diff.join(" ")
-                    },
-                    item.policy_name
-                )
+                format!("update the deny list ({}): {steps}", diff.join(" "))
+            } else if writes.iter().any(|w| w.document_changed) {
+                format!("rewrite the deny policy in the current form (same services): {steps}")
             } else {
-                format!("the deny policy {} is not attached; attach it", item.policy_name)
+                format!("the deny policy is not attached: {steps}")
             };
-            if !item.attached && *document_changed {
-                reason.push_str(" and attach it");
-            }
-            if *form == DocumentForm::NotAction {
-                reason.push_str(
-                    "; the Action list exceeds 6,144 characters, so the policy denies everything but the services in use (NotAction), which also denies services granted later",
-                );
-            }
             (
                 Action::AttachDenyPolicy,
                 Status::Planned,
@@ -311,6 +363,18 @@ fn describe(
             )
         }
     };
+    if legacy && !matches!(change, Change::NeedsReview { .. }) {
+        reason.push_str(
+            "; migrates a NotAction policy of an earlier version (which also denied services granted later, and access granted by resource policies) to an Action list",
+        );
+    }
+    if !spared.is_empty() {
+        let spared: Vec<&String> = spared.iter().collect();
+        reason.push_str(&format!(
+            "; not denied: {}, unused in Access Advisor but used by an access key within {days} days in the credential report (Access Advisor does not track every Region)",
+            join(&spared)
+        ));
+    }
     Some(DenyItem {
         finding: finding(user, action, status, (reason_code, reason), listed),
         change,
@@ -362,74 +426,105 @@ pub async fn apply(iam: &Iam, settings: &Settings, items: Vec<DenyItem>) -> Vec<
 }
 
 /// After a failed change: whether it is in effect now (an answer was lost after the
-/// request took effect), finishing it when only the attach is missing (the policy is
+/// request took effect), finishing a part when only its attach is missing (the policy is
 /// there with the wanted document, e.g. CreatePolicy took effect but its answer was
 /// lost). `Ok(false)`: not in effect; `Err`: the live state could not be read.
 async fn took_effect(iam: &Iam, item: &DenyItem) -> Result<bool, AwsError> {
     let user = &item.finding.user;
-    let (document, attached) = iam.deny_policy_state(user, &item.policy_arn).await?;
-    Ok(match &item.change {
-        Change::Detach => !attached,
-        Change::Write { json, .. } => {
-            let parse = |text: &str| serde_json::from_str::<PolicyDocument>(text).ok();
-            let written = document
-                .as_deref()
-                .and_then(parse)
-                .is_some_and(|live| Some(live) == parse(json));
-            if !written {
-                return Ok(false);
-            }
-            if attached {
-                return Ok(true);
-            }
-            // Finish the job; this answer may be lost as well, so look again.
-            if let Err(e) = iam.attach_user_policy(user, &item.policy_arn).await {
-                tracing::warn!(user = %user, error = %e, "attach after a failed change");
-            }
-            iam.deny_policy_state(user, &item.policy_arn).await?.1
+    let (parts, detach): (&[PartWrite], &[String]) = match &item.change {
+        Change::Detach { arns } => (&[], arns),
+        Change::Write { parts, detach, .. } => (parts, detach),
+        _ => return Ok(false),
+    };
+    for arn in detach {
+        if iam.deny_policy_state(user, arn).await?.1 {
+            return Ok(false);
         }
-        _ => false,
-    })
+    }
+    let parse = |text: &str| serde_json::from_str::<PolicyDocument>(text).ok();
+    for part in parts {
+        let (document, attached) = iam.deny_policy_state(user, &part.arn).await?;
+        let written = document
+            .as_deref()
+            .and_then(parse)
+            .is_some_and(|live| Some(live) == parse(&part.json));
+        if !written {
+            return Ok(false);
+        }
+        if attached {
+            continue;
+        }
+        // Finish the job; this answer may be lost as well, so look again.
+        if let Err(e) = iam.attach_user_policy(user, &part.arn).await {
+            tracing::warn!(user = %user, error = %e, "attach after a failed change");
+        }
+        if !iam.deny_policy_state(user, &part.arn).await?.1 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 async fn apply_one(iam: &Iam, item: &DenyItem) -> Result<(), AwsError> {
     let user = &item.finding.user;
     match &item.change {
-        Change::Detach => {
-            iam.detach_user_policy(user, &item.policy_arn).await?;
-        }
-        Change::Write {
-            json, document_changed, ..
-        } => {
-            let mut arn = item.policy_arn.clone();
-            if *document_changed {
-                if item.exists {
-                    new_version(iam, &arn, json, &item.versions).await?;
-                } else {
-                    let owner = Tag {
-                        key: POLICY_OWNER.to_string(),
-                        value: user.clone(),
-                    };
-                    match iam.create_policy(&item.policy_name, json, &owner).await {
-                        Ok(created) => arn = created,
-                        // Created by an earlier run that stopped before listing it: update it.
-                        Err(e) if e.kind() == ErrorKind::AlreadyExists => new_version(iam, &arn, json, &[]).await?,
-                        Err(e) => return Err(e),
-                    }
-                }
+        Change::Detach { arns } => {
+            for arn in arns {
+                iam.detach_user_policy(user, arn).await?;
             }
-            if !item.attached {
-                iam.attach_user_policy(user, &arn).await.map_err(|e| {
-                    if e.kind() == ErrorKind::LimitExceeded {
-                        e.with_note("the user is at the managed-policy quota")
-                    } else {
-                        e
-                    }
-                })?;
-            }
-            tracing::info!(user = %user, policy = %arn, "deny policy current");
         }
-        Change::None | Change::TooLarge { .. } => {}
+        Change::Write { parts, detach, .. } => {
+            for part in parts {
+                write_part(iam, item, part).await?;
+            }
+            // Only once the new parts are in place: never a window with less denied.
+            for arn in detach {
+                iam.detach_user_policy(user, arn).await?;
+            }
+            tracing::info!(user = %user, policies = parts.len(), "deny policies current");
+        }
+        Change::None | Change::NeedsReview { .. } => {}
+    }
+    Ok(())
+}
+
+/// Writes one part (a new default version, or a new policy tagged with its user) and
+/// attaches it.
+async fn write_part(iam: &Iam, item: &DenyItem, part: &PartWrite) -> Result<(), AwsError> {
+    let user = &item.finding.user;
+    let mut arn = part.arn.clone();
+    if part.document_changed {
+        if part.exists {
+            let known = item.versions.get(&part.arn).map(Vec::as_slice).unwrap_or_default();
+            new_version(iam, &arn, &part.json, known).await?;
+        } else {
+            let owner = [
+                Tag {
+                    key: POLICY_OWNER.to_string(),
+                    value: user.clone(),
+                },
+                Tag {
+                    key: POLICY_OWNER_ID.to_string(),
+                    value: item.user_id.clone(),
+                },
+            ];
+            match iam.create_policy(&part.name, &part.json, &owner).await {
+                Ok(created) => arn = created,
+                // Created by an earlier run that stopped before listing it (the name
+                // carries the user's ID, so it is this user's): update it.
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => new_version(iam, &arn, &part.json, &[]).await?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if part.attach {
+        iam.attach_user_policy(user, &arn).await.map_err(|e| {
+            if e.kind() == ErrorKind::LimitExceeded {
+                e.with_note("the user is at the managed-policy quota")
+            } else {
+                e
+            }
+        })?;
     }
     Ok(())
 }

@@ -1,73 +1,68 @@
 //! Least privilege from IAM Access Advisor: which services to deny a user, and the deny
-//! policy document. Pure functions of (Access Advisor data, the current deny policy,
-//! settings, now); the engine does the I/O.
+//! policy documents. Pure functions of (Access Advisor data, the user's current deny
+//! policies, settings, now); the engine does the I/O.
 //!
 //! The deny set of a user is:
 //!
 //! - every service the user's policies allow (Access Advisor lists it) that was never
 //!   authenticated to, or not within `unused_service_days`;
-//! - plus every service already in the user's deny policy (**sticky**): a denied attempt
-//!   counts as access in Access Advisor, so newer access data cannot be trusted to lift a
-//!   deny; the way back is the keep-services tag;
+//! - minus every service the credential report shows one of the user's access keys used
+//!   within those days (`access_key_N_last_used_service`): Access Advisor does not track
+//!   every Region, so the report's word spares a service;
+//! - plus every service already denied by one of the user's deny policies (**sticky**):
+//!   a denied attempt counts as access in Access Advisor, so newer access data cannot be
+//!   trusted to lift a deny; the way back is the keep-services tag;
 //! - minus the services in the user's keep-services tag (`iam-janitor:keep-services =
-//!   s3,ec2`) and the never-deny list;
-//! - minus `kms` while a service that calls KMS on the user's behalf (forward access
-//!   sessions: S3 with SSE-KMS, EBS, Secrets Manager…) is still in use, because Access
-//!   Advisor is not documented to show those calls as KMS use.
+//!   s3,ec2`) and the never-deny list.
 //!
-//! Access Advisor answers are checked first ([`check_advisor_answer`]): an answer with a
-//! namespace that is not a service prefix (`*`, `s?`, `S3`, `s3:Get`, empty…) is rejected
-//! for that user and never acted on, since `*:*` or `s?:*` would deny far more than one
-//! unused service; duplicate namespaces are merged keeping the most recent use. Only
-//! service prefixes ever reach a document: invalid ones read from an edited deny policy,
-//! a keep tag or the never-deny list are ignored.
+//! Every deny statement applies only to calls the user makes directly: its condition
+//! `BoolIfExists aws:ViaAWSService false` leaves alone the calls a service makes with the
+//! user's identity (forward access sessions: Athena reading S3 and Glue, S3 calling KMS,
+//! CloudFormation without a service role), which Access Advisor does not count as the
+//! user's use of those services.
 //!
-//! The document is one Deny statement with the sorted `namespace:*` actions on `*`. When
-//! that exceeds the 6,144-character managed-policy limit, the fallback is a `NotAction`
-//! over the services still in use (plus never-deny and kept ones): it fits any user, but
-//! also denies services granted to the user later, so it is a fallback, not the default.
+//! Only `Action` lists are written, never `NotAction`: Access Advisor does not list access
+//! granted by resource policies alone (bucket, key and secret policies), so "deny all but
+//! what is in use" would deny it. A deny list longer than one managed policy (6,144
+//! characters) is split over up to [`MAX_DENY_POLICIES`] policies; beyond that, or beyond
+//! the user's attached-policy quota, the user needs review and nothing is changed.
+//! Policies written in the `NotAction` form by earlier versions are read (what they denied
+//! stays denied) and rewritten in the `Action` form.
+//!
+//! A user's policies are found by attachment, not by name: a renamed user keeps them.
+//! New ones are named after the user's stable ID ([`part_name`]).
 
 use std::collections::BTreeSet;
 
-use iam_janitor_cfn::policy::{Effect, PolicyDocument, Statement, Values, policy_size};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use iam_janitor_cfn::policy::{Condition, Effect, PolicyDocument, Statement, Values, policy_size};
 use time::OffsetDateTime;
 
-use crate::model::inventory::UserDetails;
-use crate::model::report::ReasonCode;
+use crate::model::credential_report::{CredentialRow, Observed};
+use crate::model::inventory::{Inventory, JanitorPolicy, UserDetails};
+use crate::model::report::{Action, Finding, ReasonCode, Status};
 use crate::model::services::{ServiceAccess, is_service_prefix, parse_service_list};
 use crate::settings::LeastPrivilegeSettings;
 use crate::trail::POLICY_PATH;
 
 /// IAM's managed-policy document limit (characters, whitespace not counted).
 pub const MAX_POLICY_SIZE: usize = 6_144;
-/// Policy names are `<prefix><user name>`.
+/// Policy names are `<prefix><user ID>[-<part>]` (earlier versions: `<prefix><user name>`).
 pub const POLICY_NAME_PREFIX: &str = "iam-janitor-deny-";
 /// Policy names are at most 128 characters.
 const MAX_POLICY_NAME: usize = 128;
 /// The statement ID of the deny statement.
 pub const STATEMENT_SID: &str = "IamJanitorDenyUnusedServices";
-/// Services that call KMS on the user's behalf (forward access sessions).
-const KMS_CALLERS: &[&str] = &[
-    "s3",
-    "ec2",
-    "ebs",
-    "rds",
-    "dynamodb",
-    "secretsmanager",
-    "ssm",
-    "sqs",
-    "sns",
-    "logs",
-    "lambda",
-    "kinesis",
-    "firehose",
-    "glue",
-    "redshift",
-    "elasticfilesystem",
-    "backup",
-    "athena",
-    "sagemaker",
-];
+/// At most this many deny policies per user. Two hold every service prefix AWS has
+/// (about 450, some 5,500 characters in all); the third is headroom. Each counts
+/// against the user's attached-policy quota (10 by default) and the account's customer
+/// managed policy quota (1,500 by default).
+pub const MAX_DENY_POLICIES: usize = 3;
+/// The condition key set to `true` on the calls a service makes with the user's identity.
+pub const VIA_AWS_SERVICE: &str = "aws:ViaAWSService";
+/// The operator: matches when the key is `false` or absent, so every direct call is denied.
+pub const DIRECT_CALLS_OPERATOR: &str = "BoolIfExists";
 
 /// An Access Advisor answer the engine does not act on: service `index` (0-based, in
 /// the order IAM listed them) has a namespace that is not a service prefix.
@@ -152,15 +147,28 @@ fn namespace_of(action: &str) -> Option<String> {
     is_service_prefix(&ns).then_some(ns)
 }
 
-/// Reads what one of our deny policies denies. `None` if the document is not in the
-/// engine's form (someone edited it): the engine then treats it as denying nothing and
-/// rewrites it, which the report shows. Entries whose namespace is not a service prefix
-/// are left out (and so dropped at the next rewrite).
+/// The condition every deny statement carries: it applies only to calls the user makes
+/// directly, never to those an AWS service makes with the user's identity.
+pub fn direct_calls_only() -> Condition<String> {
+    BTreeMap::from([(
+        DIRECT_CALLS_OPERATOR.to_string(),
+        BTreeMap::from([(VIA_AWS_SERVICE.to_string(), Values::one("false".to_string()))]),
+    )])
+}
+
+/// Reads what one of our deny policies denies. `None` if the document is not in a form
+/// the engine writes or wrote (someone edited it): the engine then treats it as denying
+/// nothing and rewrites it, which the report shows. Documents of earlier versions
+/// (without the condition, or in the `NotAction` form) are read. Entries whose namespace
+/// is not a service prefix are left out (and so dropped at the next rewrite).
 pub fn denied_by(document: &PolicyDocument) -> Option<Denied> {
     let [statement] = document.statement.as_slice() else {
         return None;
     };
     if statement.effect != Effect::Deny {
+        return None;
+    }
+    if statement.condition.as_ref().is_some_and(|c| *c != direct_calls_only()) {
         return None;
     }
     let collect = |values: &Values<String>| values.0.iter().filter_map(|a| namespace_of(a)).collect();
@@ -180,142 +188,268 @@ pub fn kept_services(user: &UserDetails, settings: &LeastPrivilegeSettings) -> B
         .collect()
 }
 
-/// The namespaces to deny.
+/// The services to deny, and those spared only by the credential report's word.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DenySet {
+    pub deny: BTreeSet<String>,
+    /// Unused by Access Advisor's account, but the credential report shows an access
+    /// key of the user used them within the limit: not denied.
+    pub spared_by_report: BTreeSet<String>,
+}
+
+/// The namespaces to deny. `previous`: what the user's attached deny policies deny now;
+/// `recently_used`: services the credential report shows the user's keys used within
+/// the limit.
 pub fn deny_set(
     services: &[ServiceAccess],
-    previous: Option<&Denied>,
+    previous: &[Denied],
     keep: &BTreeSet<String>,
+    recently_used: &BTreeSet<String>,
     settings: &LeastPrivilegeSettings,
     now: OffsetDateTime,
-) -> BTreeSet<String> {
+) -> DenySet {
     let limit = i64::from(settings.unused_service_days);
     let unused = |s: &ServiceAccess| s.last_authenticated.is_none_or(|t| (now - t).whole_days() > limit);
-    let mut deny: BTreeSet<String> = services
-        .iter()
-        .filter(|s| unused(s) || previous.is_some_and(|p| p.denies(&s.namespace)))
-        .map(|s| s.namespace.to_ascii_lowercase())
-        .collect();
-    // Sticky denies of services the report no longer lists stay too (harmless, and
+    let sticky = |ns: &str| previous.iter().any(|p| p.denies(ns));
+    let mut spared_by_report = BTreeSet::new();
+    let mut deny = BTreeSet::new();
+    for s in services {
+        let ns = s.namespace.to_ascii_lowercase();
+        if sticky(&ns) {
+            deny.insert(ns);
+        } else if unused(s) {
+            if recently_used.contains(&ns) {
+                spared_by_report.insert(ns);
+            } else {
+                deny.insert(ns);
+            }
+        }
+    }
+    // Sticky denies of services Access Advisor no longer lists stay too (harmless, and
     // lifting them needs the keep tag like any other).
-    if let Some(Denied::Listed(previously)) = previous {
-        deny.extend(previously.iter().cloned());
+    for p in previous {
+        if let Denied::Listed(previously) = p {
+            deny.extend(previously.iter().cloned());
+        }
     }
     // Only service prefixes are ever denied, even if the caller skipped `check_advisor_answer`.
-    deny.retain(|ns| is_service_prefix(ns) && !keep.contains(ns) && !settings.never_deny.contains(ns));
-    let kms_caller_in_use = services
-        .iter()
-        .any(|s| KMS_CALLERS.contains(&s.namespace.as_str()) && !deny.contains(&s.namespace));
-    if kms_caller_in_use {
-        deny.remove("kms");
-    }
-    deny
+    let allowed = |ns: &String| is_service_prefix(ns) && !keep.contains(ns) && !settings.never_deny.contains(ns);
+    deny.retain(allowed);
+    spared_by_report.retain(allowed);
+    DenySet { deny, spared_by_report }
 }
 
-/// The form a document took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DocumentForm {
-    /// `Action` lists the denied services.
-    Action,
-    /// `NotAction` lists the services still allowed (the size fallback).
-    NotAction,
-}
-
-/// No form of the document fits IAM's limit.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "the deny policy does not fit IAM's {MAX_POLICY_SIZE}-character limit in either form ({action_size} with Action, {not_action_size} with NotAction)"
-)]
-pub struct TooLarge {
-    pub action_size: usize,
-    pub not_action_size: usize,
-}
-
-fn statement(action: Option<Values<String>>, not_action: Option<Values<String>>) -> PolicyDocument {
-    PolicyDocument::new(vec![Statement {
+/// One deny document (one policy): the sorted `namespace:*` actions on `*`, for direct
+/// calls only. Returns the document and its compact JSON.
+pub fn action_document(deny: &BTreeSet<String>) -> (PolicyDocument, String) {
+    let document = PolicyDocument::new(vec![Statement {
         sid: Some(STATEMENT_SID.to_string()),
         effect: Effect::Deny,
-        action,
-        not_action,
+        action: Some(Values(deny.iter().map(|ns| format!("{ns}:*")).collect())),
+        not_action: None,
+        resource: Values::one("*".to_string()),
+        condition: Some(direct_calls_only()),
+    }]);
+    let json = document.to_compact_json().unwrap_or_default();
+    (document, json)
+}
+
+/// The document form of earlier versions for very broad users: deny everything but
+/// `allowed`. Never written by the engine any more; `restore` keeps a policy of that form
+/// working until the next run rewrites it.
+pub fn legacy_not_action_document(allowed: &BTreeSet<String>) -> (PolicyDocument, String) {
+    let document = PolicyDocument::new(vec![Statement {
+        sid: Some(STATEMENT_SID.to_string()),
+        effect: Effect::Deny,
+        action: None,
+        not_action: Some(Values(allowed.iter().map(|ns| format!("{ns}:*")).collect())),
         resource: Values::one("*".to_string()),
         condition: None,
-    }])
-}
-
-fn wildcards(namespaces: &BTreeSet<String>) -> Values<String> {
-    Values(namespaces.iter().map(|ns| format!("{ns}:*")).collect())
-}
-
-/// The default form: `Action` lists the denied services. Returns the document and its
-/// compact JSON.
-pub fn action_document(deny: &BTreeSet<String>) -> (PolicyDocument, String) {
-    let document = statement(Some(wildcards(deny)), None);
+    }]);
     let json = document.to_compact_json().unwrap_or_default();
     (document, json)
 }
 
-/// The fallback form: `NotAction` lists the services that stay allowed.
-pub fn not_action_document(allowed: &BTreeSet<String>) -> (PolicyDocument, String) {
-    let document = statement(None, Some(wildcards(allowed)));
-    let json = document.to_compact_json().unwrap_or_default();
-    (document, json)
+/// Splits a deny set into parts whose documents each fit IAM's size limit, in order.
+pub fn split(deny: &BTreeSet<String>) -> Vec<BTreeSet<String>> {
+    let mut parts: Vec<BTreeSet<String>> = Vec::new();
+    let mut current = BTreeSet::new();
+    for ns in deny {
+        current.insert(ns.clone());
+        if current.len() > 1 && policy_size(&action_document(&current).1) > MAX_POLICY_SIZE {
+            current.remove(ns);
+            parts.push(std::mem::take(&mut current));
+            current.insert(ns.clone());
+        }
+    }
+    if !current.is_empty() {
+        parts.push(current);
+    }
+    parts
 }
 
-/// Builds the deny document and its compact JSON. `allowed` are the namespaces that
-/// must stay usable in the `NotAction` fallback (in use, kept, never-deny).
-pub fn deny_document(
-    deny: &BTreeSet<String>,
-    allowed: &BTreeSet<String>,
-) -> Result<(PolicyDocument, String, DocumentForm), TooLarge> {
-    let (by_action, json) = action_document(deny);
-    let action_size = policy_size(&json);
-    if action_size <= MAX_POLICY_SIZE && !json.is_empty() {
-        return Ok((by_action, json, DocumentForm::Action));
+/// The name of a user's deny policy: part 1 is `iam-janitor-deny-<user ID>`, the next
+/// ones `…-2`, `…-3`. Named after the ID, which a rename keeps.
+pub fn part_name(user_id: &str, part: usize) -> String {
+    if part <= 1 {
+        format!("{POLICY_NAME_PREFIX}{user_id}")
+    } else {
+        format!("{POLICY_NAME_PREFIX}{user_id}-{part}")
     }
-    let (by_not_action, json) = not_action_document(allowed);
-    let not_action_size = policy_size(&json);
-    if not_action_size <= MAX_POLICY_SIZE && !json.is_empty() && !allowed.is_empty() {
-        return Ok((by_not_action, json, DocumentForm::NotAction));
-    }
-    Err(TooLarge {
-        action_size,
-        not_action_size,
+}
+
+/// Whether a policy name is one [`part_name`] makes for this user ID.
+fn is_part_of(name: &str, user_id: &str) -> bool {
+    let Some(rest) = name
+        .strip_prefix(POLICY_NAME_PREFIX)
+        .and_then(|r| r.strip_prefix(user_id))
+    else {
+        return false;
+    };
+    rest.is_empty()
+        || rest
+            .strip_prefix('-')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The user ID a policy name would be made from by [`part_name`]: the name without the
+/// prefix, and without a `-<digits>` part number (IDs have no hyphens).
+fn id_in_name(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix(POLICY_NAME_PREFIX)?;
+    Some(match rest.rsplit_once('-') {
+        Some((id, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => id,
+        _ => rest,
     })
 }
 
-/// The namespaces that stay allowed in the `NotAction` fallback: every listed service
-/// not denied, plus the kept and never-deny ones; service prefixes only (a keep tag
-/// saying `*` does not turn the fallback into "deny nothing").
-pub fn allowed_set(
-    services: &[ServiceAccess],
-    deny: &BTreeSet<String>,
-    keep: &BTreeSet<String>,
-    settings: &LeastPrivilegeSettings,
-) -> BTreeSet<String> {
-    services
-        .iter()
-        .map(|s| s.namespace.to_ascii_lowercase())
-        .filter(|ns| !deny.contains(ns))
-        .chain(keep.iter().cloned())
-        .chain(settings.never_deny.iter().cloned())
-        .filter(|ns| is_service_prefix(ns))
-        .collect()
+/// The name earlier versions gave a user's deny policy: `iam-janitor-deny-<user name>`
+/// (truncated plus a stable hash for names too long). Such policies are still found by
+/// attachment and kept.
+pub fn legacy_policy_name(user: &str) -> String {
+    let name = format!("{POLICY_NAME_PREFIX}{user}");
+    if name.len() <= MAX_POLICY_NAME {
+        return name;
+    }
+    let hash = fnv1a64(user.as_bytes());
+    let keep = MAX_POLICY_NAME - POLICY_NAME_PREFIX.len() - 17;
+    let truncated: String = user.chars().take(keep).collect();
+    format!("{POLICY_NAME_PREFIX}{truncated}-{hash:016x}")
 }
 
-/// The deny policy as it is now, from the bulk listing.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CurrentPolicy {
-    /// Whether the policy exists.
-    pub exists: bool,
-    /// Whether it is attached to the user.
+/// The ARN of a policy under [`POLICY_PATH`] in the account of a user ARN.
+pub fn policy_arn_in(user_arn: &str, name: &str) -> String {
+    let mut parts = user_arn.split(':');
+    let partition = parts.nth(1).unwrap_or("aws");
+    let account = parts.nth(2).unwrap_or("");
+    format!("arn:{partition}:iam::{account}:policy{POLICY_PATH}{name}")
+}
+
+/// One of the user's deny policies as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentPart {
+    pub name: String,
+    pub arn: String,
     pub attached: bool,
     /// Its default version's document, if it could be read.
     pub document: Option<PolicyDocument>,
 }
 
+/// The user's deny policies, found by attachment rather than by name: every policy under
+/// [`POLICY_PATH`] named `iam-janitor-deny-…` that is attached to the user and to no one
+/// else (unless named after this user's ID), plus the detached ones named after the
+/// user's ID (kept as history, and used again). A policy named after another user's ID
+/// (`ids`: every user ID of the account) is that user's. Attached ones first, then by
+/// name. `policies`: the account's deny policies by name.
+pub fn owned_parts(
+    user: &UserDetails,
+    policies: &HashMap<String, JanitorPolicy>,
+    ids: &HashSet<&str>,
+) -> Vec<CurrentPart> {
+    let by_arn = |arn: &String| policies.get(arn.rsplit('/').next()?).filter(|p| &p.arn == arn);
+    let attached = user.attached_policy_arns.iter().filter_map(by_arn).filter(|p| {
+        p.name.starts_with(POLICY_NAME_PREFIX)
+            && (is_part_of(&p.name, &user.id)
+                || (p.attachments <= 1 && !id_in_name(&p.name).is_some_and(|id| ids.contains(id))))
+    });
+    let by_id = (1..=MAX_DENY_POLICIES + 2)
+        .filter_map(|n| policies.get(&part_name(&user.id, n)))
+        .filter(|p| !user.attached_policy_arns.contains(&p.arn));
+    let mut parts: Vec<CurrentPart> = attached
+        .chain(by_id)
+        .map(|p| CurrentPart {
+            name: p.name.clone(),
+            arn: p.arn.clone(),
+            attached: user.attached_policy_arns.contains(&p.arn),
+            document: p
+                .default_document()
+                .and_then(|d| serde_json::from_str::<PolicyDocument>(d).ok()),
+        })
+        .collect();
+    parts.sort_by(|a, b| b.attached.cmp(&a.attached).then_with(|| a.name.cmp(&b.name)));
+    parts.dedup_by(|a, b| a.arn == b.arn);
+    parts
+}
+
+/// Per user, the services the credential report shows one of their access keys last
+/// used within `unused_service_days` (`access_key_N_last_used_service`): never denied,
+/// whatever Access Advisor says, since Access Advisor does not track every Region.
+pub fn recently_used_services(
+    rows: &[CredentialRow],
+    settings: &LeastPrivilegeSettings,
+    now: OffsetDateTime,
+) -> HashMap<String, BTreeSet<String>> {
+    let limit = i64::from(settings.unused_service_days);
+    let mut used: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for row in rows {
+        for key in &row.keys {
+            if let (Observed::At(t), Some(service)) = (&key.last_used, &key.last_used_service)
+                && (now - *t).whole_days() <= limit
+            {
+                used.entry(row.user.clone()).or_default().insert(service.clone());
+            }
+        }
+    }
+    used
+}
+
+/// The users with a credential to call AWS with once this run's dormant changes are
+/// made: an enabled password, an active access key or an active service-specific
+/// credential, less those `findings` disable (applied, or planned in report mode).
+/// SSH public keys (listed for a share of the users each run) and signing certificates
+/// are not counted.
+pub fn users_with_credentials<'a>(
+    inventory: &Inventory,
+    findings: impl IntoIterator<Item = &'a Finding>,
+) -> HashSet<String> {
+    let mut active: HashMap<&str, usize> = HashMap::new();
+    for row in &inventory.rows {
+        let n = usize::from(row.password_enabled == Some(true)) + row.keys.iter().filter(|k| k.active).count();
+        *active.entry(row.user.as_str()).or_default() += n;
+    }
+    for c in inventory.service_credentials.iter().filter(|c| c.active) {
+        *active.entry(c.user.as_str()).or_default() += 1;
+    }
+    let mut removed: HashMap<String, usize> = HashMap::new();
+    for f in findings {
+        let disables = matches!(
+            f.action,
+            Action::DeleteLoginProfile | Action::DeactivateAccessKey | Action::DeactivateServiceSpecificCredential
+        );
+        if disables && matches!(f.status, Status::Applied | Status::Planned) {
+            *removed.entry(f.user.clone()).or_default() += 1;
+        }
+    }
+    active
+        .into_iter()
+        .filter(|(user, n)| *n > removed.get(*user).copied().unwrap_or(0))
+        .map(|(user, _)| user.to_string())
+        .collect()
+}
+
 /// Whether a user is looked at, before any Access Advisor call.
 pub fn eligibility(
     user: &UserDetails,
-    current: &CurrentPolicy,
+    parts: &[CurrentPart],
     settings: &LeastPrivilegeSettings,
     now: OffsetDateTime,
 ) -> Result<(), Ineligible> {
@@ -330,7 +464,7 @@ pub fn eligibility(
             ),
         ));
     }
-    if !current.attached && user.attached_policy_arns.len() >= settings.policy_quota as usize {
+    if !parts.iter().any(|p| p.attached) && user.attached_policy_arns.len() >= settings.policy_quota as usize {
         return Err(Ineligible::new(
             ReasonCode::AttachedPolicyQuota,
             format!(
@@ -357,81 +491,185 @@ impl Ineligible {
     }
 }
 
-/// What to do with a user's deny policy.
+/// One deny policy to write or attach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartWrite {
+    pub name: String,
+    pub arn: String,
+    /// Whether the policy exists (else it is created).
+    pub exists: bool,
+    pub json: String,
+    pub services: Vec<String>,
+    /// Whether the document differs from the current one (else only an attach is needed).
+    pub document_changed: bool,
+    /// Whether it must be attached.
+    pub attach: bool,
+}
+
+/// What to do with a user's deny policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// The policy is current (or there is nothing to deny and no policy).
+    /// The policies are current (or there is nothing to deny and none is attached).
     None,
-    /// Write this document (create the policy or add a version) and make sure it is attached.
+    /// Write these parts (create, or add a version) and attach them; detach the user's
+    /// other deny policies (kept, with their versions, as history).
     Write {
-        json: String,
         services: Vec<String>,
-        form: DocumentForm,
-        /// Whether the document differs from the current one (else only an attach is needed).
-        document_changed: bool,
+        parts: Vec<PartWrite>,
+        detach: Vec<String>,
     },
-    /// Nothing is left to deny: detach the policy (kept, with its versions, as history).
-    Detach,
-    /// No form of the document fits.
-    TooLarge { services: Vec<String>, error: TooLarge },
+    /// Nothing is left to deny: detach these policies (kept as history).
+    Detach { arns: Vec<String> },
+    /// The deny list does not fit the policies the user may have: nothing is changed.
+    NeedsReview { services: Vec<String>, reason: String },
 }
 
-/// Decides a user's change from Access Advisor data and the current policy.
+/// What one user's decision reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub user: &'a UserDetails,
+    /// The user's deny policies ([`owned_parts`]).
+    pub parts: &'a [CurrentPart],
+    /// The keep-services tag's services.
+    pub keep: &'a BTreeSet<String>,
+    /// Services the credential report shows the user's access keys used within the limit.
+    pub recently_used: &'a BTreeSet<String>,
+}
+
+/// Decides a user's change from Access Advisor data and the current policies. Returns
+/// the change and the services spared only by the credential report's word.
 pub fn decide(
     services: &[ServiceAccess],
-    current: &CurrentPolicy,
-    keep: &BTreeSet<String>,
+    subject: Subject<'_>,
     settings: &LeastPrivilegeSettings,
     now: OffsetDateTime,
-) -> Change {
-    let previous = current.document.as_ref().and_then(denied_by);
-    let deny = deny_set(services, previous.as_ref(), keep, settings, now);
+) -> (Change, BTreeSet<String>) {
+    let previous: Vec<Denied> = subject
+        .parts
+        .iter()
+        .filter(|p| p.attached)
+        .filter_map(|p| p.document.as_ref().and_then(denied_by))
+        .collect();
+    let DenySet { deny, spared_by_report } =
+        deny_set(services, &previous, subject.keep, subject.recently_used, settings, now);
+    let attached: Vec<&CurrentPart> = subject.parts.iter().filter(|p| p.attached).collect();
     if deny.is_empty() {
-        return if current.attached { Change::Detach } else { Change::None };
-    }
-    let allowed = allowed_set(services, &deny, keep, settings);
-    let listed: Vec<String> = deny.iter().cloned().collect();
-    match deny_document(&deny, &allowed) {
-        Err(error) => Change::TooLarge {
-            services: listed,
-            error,
-        },
-        Ok((document, json, form)) => {
-            let document_changed = current.document.as_ref() != Some(&document);
-            if !document_changed && current.attached {
-                Change::None
-            } else {
-                Change::Write {
-                    json,
-                    services: listed,
-                    form,
-                    document_changed,
-                }
+        let change = if attached.is_empty() {
+            Change::None
+        } else {
+            Change::Detach {
+                arns: attached.iter().map(|p| p.arn.clone()).collect(),
             }
+        };
+        return (change, spared_by_report);
+    }
+    let listed: Vec<String> = deny.iter().cloned().collect();
+    let chunks = split(&deny);
+    let others = subject.user.attached_policy_arns.len().saturating_sub(attached.len());
+    let quota = settings.policy_quota as usize;
+    if chunks.len() > MAX_DENY_POLICIES || others + chunks.len() > quota {
+        let reason = format!(
+            "{} services to deny need {} deny policies of at most {MAX_POLICY_SIZE} characters; {}; nothing changed: \
+             review the user's permissions (a narrower policy, or the keep-services tag)",
+            listed.len(),
+            chunks.len(),
+            if chunks.len() > MAX_DENY_POLICIES {
+                format!("iam-janitor writes at most {MAX_DENY_POLICIES} per user")
+            } else {
+                format!(
+                    "the user has {others} other managed policies attached, and the quota is {quota} (--policy-quota)"
+                )
+            }
+        );
+        return (
+            Change::NeedsReview {
+                services: listed,
+                reason,
+            },
+            spared_by_report,
+        );
+    }
+    // Each part to the policy that already holds it (so that a second run finds nothing
+    // to do), the others to the user's remaining policies (attached first), then to new
+    // ones.
+    let documents: Vec<(Vec<String>, PolicyDocument, String)> = chunks
+        .iter()
+        .map(|chunk| {
+            let (document, json) = action_document(chunk);
+            (chunk.iter().cloned().collect(), document, json)
+        })
+        .collect();
+    let mut used = vec![false; subject.parts.len()];
+    let mut target: Vec<Option<usize>> = documents
+        .iter()
+        .map(|(_, document, _)| {
+            let j = subject
+                .parts
+                .iter()
+                .enumerate()
+                .position(|(j, p)| !used[j] && p.attached && p.document.as_ref() == Some(document))?;
+            used[j] = true;
+            Some(j)
+        })
+        .collect();
+    for t in target.iter_mut().filter(|t| t.is_none()) {
+        if let Some(j) = used.iter().position(|u| !u) {
+            used[j] = true;
+            *t = Some(j);
         }
     }
-}
-
-/// The deny policy's name for a user: `iam-janitor-deny-<user>`, or, for legacy user
-/// names too long for IAM's 128-character policy names, a truncated name plus a stable
-/// hash of the full name.
-pub fn policy_name(user: &str) -> String {
-    let name = format!("{POLICY_NAME_PREFIX}{user}");
-    if name.len() <= MAX_POLICY_NAME {
-        return name;
+    let mut taken: BTreeSet<String> = subject.parts.iter().map(|p| p.name.clone()).collect();
+    let mut next_part = 1;
+    let mut parts = Vec::new();
+    for ((services, document, json), t) in documents.into_iter().zip(target) {
+        let write = match t.and_then(|j| subject.parts.get(j)) {
+            Some(current) => PartWrite {
+                name: current.name.clone(),
+                arn: current.arn.clone(),
+                exists: true,
+                document_changed: current.document.as_ref() != Some(&document),
+                json,
+                services,
+                attach: !current.attached,
+            },
+            None => {
+                let name = loop {
+                    let name = part_name(&subject.user.id, next_part);
+                    next_part += 1;
+                    if taken.insert(name.clone()) {
+                        break name;
+                    }
+                };
+                PartWrite {
+                    arn: policy_arn_in(&subject.user.arn, &name),
+                    name,
+                    exists: false,
+                    json,
+                    services,
+                    document_changed: true,
+                    attach: true,
+                }
+            }
+        };
+        parts.push(write);
     }
-    let hash = fnv1a64(user.as_bytes());
-    let keep = MAX_POLICY_NAME - POLICY_NAME_PREFIX.len() - 17;
-    let truncated: String = user.chars().take(keep).collect();
-    format!("{POLICY_NAME_PREFIX}{truncated}-{hash:016x}")
-}
-
-/// The deny policy's ARN in an account.
-pub fn policy_arn(partition: &str, account_id: &str, user: &str) -> String {
-    format!(
-        "arn:{partition}:iam::{account_id}:policy{POLICY_PATH}{}",
-        policy_name(user)
-    )
+    let detach: Vec<String> = subject
+        .parts
+        .iter()
+        .zip(&used)
+        .filter(|(p, used)| p.attached && !**used)
+        .map(|(p, _)| p.arn.clone())
+        .collect();
+    let change = if detach.is_empty() && parts.iter().all(|p| !p.document_changed && !p.attach) {
+        Change::None
+    } else {
+        Change::Write {
+            services: listed,
+            parts: parts.into_iter().filter(|p| p.document_changed || p.attach).collect(),
+            detach,
+        }
+    };
+    (change, spared_by_report)
 }
 
 /// FNV-1a, 64 bit: a stable hash with no dependency (not for security).

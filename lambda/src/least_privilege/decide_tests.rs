@@ -33,6 +33,7 @@ fn s() -> LeastPrivilegeSettings {
 fn user(age_days: i64, tags: &[(&str, &str)], policies: usize) -> UserDetails {
     UserDetails {
         name: "u".into(),
+        id: "AIDAUSERU".into(),
         arn: "arn:aws:iam::111122223333:user/u".into(),
         path: "/".into(),
         create_date: NOW - Duration::days(age_days),
@@ -47,6 +48,81 @@ fn user(age_days: i64, tags: &[(&str, &str)], policies: usize) -> UserDetails {
     }
 }
 
+fn none() -> BTreeSet<String> {
+    BTreeSet::new()
+}
+
+/// `deny_set` with no previous policy and no credential-report use.
+fn fresh(services: &[ServiceAccess], keep: &BTreeSet<String>) -> BTreeSet<String> {
+    deny_set(services, &[], keep, &none(), &s(), NOW).deny
+}
+
+fn part(name: &str, attached: bool, deny: &[&str]) -> CurrentPart {
+    CurrentPart {
+        name: name.to_string(),
+        arn: format!("arn:aws:iam::111122223333:policy/iam-janitor/{name}"),
+        attached,
+        document: Some(action_document(&set(deny)).0),
+    }
+}
+
+fn subject<'a>(
+    user: &'a UserDetails,
+    parts: &'a [CurrentPart],
+    keep: &'a BTreeSet<String>,
+    recently_used: &'a BTreeSet<String>,
+) -> Subject<'a> {
+    Subject {
+        user,
+        parts,
+        keep,
+        recently_used,
+    }
+}
+
+/// `decide` for user `u` with no keep tag and no credential-report use.
+fn decide_for(services: &[ServiceAccess], user: &UserDetails, parts: &[CurrentPart]) -> Change {
+    let (keep, used) = (none(), none());
+    decide(services, subject(user, parts, &keep, &used), &s(), NOW).0
+}
+
+/// The current parts after a change was applied to `parts`.
+fn applied(parts: &[CurrentPart], change: &Change) -> Vec<CurrentPart> {
+    let mut after = parts.to_vec();
+    match change {
+        Change::Write {
+            parts: writes, detach, ..
+        } => {
+            for w in writes {
+                let document = Some(serde_json::from_str(&w.json).unwrap());
+                match after.iter_mut().find(|p| p.arn == w.arn) {
+                    Some(p) => {
+                        p.document = document;
+                        p.attached = true;
+                    }
+                    None => after.push(CurrentPart {
+                        name: w.name.clone(),
+                        arn: w.arn.clone(),
+                        attached: true,
+                        document,
+                    }),
+                }
+            }
+            for p in after.iter_mut().filter(|p| detach.contains(&p.arn)) {
+                p.attached = false;
+            }
+        }
+        Change::Detach { arns } => {
+            for p in after.iter_mut().filter(|p| arns.contains(&p.arn)) {
+                p.attached = false;
+            }
+        }
+        Change::None | Change::NeedsReview { .. } => {}
+    }
+    after.sort_by(|a, b| b.attached.cmp(&a.attached).then_with(|| a.name.cmp(&b.name)));
+    after
+}
+
 #[test]
 fn unused_and_never_used_services_are_denied_used_ones_are_not() {
     let services = [
@@ -57,44 +133,108 @@ fn unused_and_never_used_services_are_denied_used_ones_are_not() {
         svc("sts", None),
         svc("iam", ago(400)),
     ];
-    let deny = deny_set(&services, None, &BTreeSet::new(), &s(), NOW);
-    assert_eq!(deny, set(&["dynamodb", "ec2"]));
+    assert_eq!(fresh(&services, &none()), set(&["dynamodb", "ec2"]));
 }
 
 #[test]
 fn denies_are_sticky_until_the_keep_tag_lists_them() {
     // ec2 was denied; the user's denied attempts now show as recent access.
     let services = [svc("ec2", ago(1)), svc("s3", ago(1))];
-    let previous = Denied::Listed(set(&["ec2"]));
+    let previous = [Denied::Listed(set(&["ec2"]))];
     assert_eq!(
-        deny_set(&services, Some(&previous), &BTreeSet::new(), &s(), NOW),
+        deny_set(&services, &previous, &none(), &none(), &s(), NOW).deny,
         set(&["ec2"])
     );
-    assert!(deny_set(&services, Some(&previous), &set(&["ec2"]), &s(), NOW).is_empty());
+    assert!(
+        deny_set(&services, &previous, &set(&["ec2"]), &none(), &s(), NOW)
+            .deny
+            .is_empty()
+    );
 }
 
 #[test]
 fn never_deny_wins_over_sticky() {
     let services = [svc("sts", None)];
-    let previous = Denied::Listed(set(&["sts", "rds"]));
+    let previous = [Denied::Listed(set(&["sts", "rds"]))];
     assert_eq!(
-        deny_set(&services, Some(&previous), &BTreeSet::new(), &s(), NOW),
+        deny_set(&services, &previous, &none(), &none(), &s(), NOW).deny,
         set(&["rds"])
     );
 }
 
 #[test]
-fn kms_is_kept_while_a_service_that_uses_it_is_in_use() {
+fn forwarded_calls_are_never_denied_so_kms_is_judged_like_any_service() {
+    // No heuristic: kms unused is denied, since the condition leaves alone the calls S3
+    // makes to KMS with the user's identity.
     let services = [svc("kms", None), svc("s3", ago(2)), svc("glacier", None)];
+    assert_eq!(fresh(&services, &none()), set(&["glacier", "kms"]));
+    let (document, json) = action_document(&set(&["kms"]));
+    let statement = &document.statement[0];
     assert_eq!(
-        deny_set(&services, None, &BTreeSet::new(), &s(), NOW),
-        set(&["glacier"])
+        statement.condition,
+        Some(BTreeMap::from([(
+            "BoolIfExists".to_string(),
+            BTreeMap::from([("aws:ViaAWSService".to_string(), Values::one("false".to_string()))])
+        )]))
     );
-    let services = [svc("kms", None), svc("s3", None)];
-    assert_eq!(
-        deny_set(&services, None, &BTreeSet::new(), &s(), NOW),
-        set(&["kms", "s3"])
+    assert!(
+        json.contains(r#""Condition":{"BoolIfExists":{"aws:ViaAWSService":"false"}}"#),
+        "{json}"
     );
+}
+
+#[test]
+fn the_credential_reports_recent_use_spares_a_service_access_advisor_calls_unused() {
+    let services = [svc("s3", None), svc("ec2", ago(200)), svc("rds", None)];
+    let used = set(&["s3", "ec2"]);
+    let out = deny_set(&services, &[], &none(), &used, &s(), NOW);
+    assert_eq!(out.deny, set(&["rds"]));
+    assert_eq!(out.spared_by_report, set(&["ec2", "s3"]));
+    // A deny in place stays (sticky): the report's use may be a denied attempt.
+    let previous = [Denied::Listed(set(&["s3"]))];
+    let out = deny_set(&services, &previous, &none(), &used, &s(), NOW);
+    assert_eq!(out.deny, set(&["rds", "s3"]));
+    assert_eq!(out.spared_by_report, set(&["ec2"]));
+    // Kept services are not reported as spared by the report.
+    let out = deny_set(&services, &[], &set(&["ec2"]), &used, &s(), NOW);
+    assert_eq!(out.spared_by_report, set(&["s3"]));
+}
+
+#[test]
+fn recently_used_services_come_from_keys_used_within_the_limit() {
+    use crate::model::credential_report::{CertSlot, KeySlot};
+    let key = |slot, used: Option<OffsetDateTime>, service: Option<&str>| KeySlot {
+        slot,
+        active: true,
+        last_rotated: Observed::At(NOW - Duration::days(500)),
+        last_used: used.map_or(Observed::NotApplicable, Observed::At),
+        last_used_service: service.map(str::to_string),
+    };
+    let cert = |slot| CertSlot {
+        slot,
+        active: false,
+        last_rotated: Observed::NotApplicable,
+    };
+    let row = |user: &str, keys: [KeySlot; 2]| CredentialRow {
+        line: 2,
+        user: user.to_string(),
+        arn: format!("arn:aws:iam::111122223333:user/{user}"),
+        user_creation_time: NOW - Duration::days(1000),
+        password_enabled: Some(false),
+        password_last_used: Observed::NotApplicable,
+        password_last_changed: Observed::NotApplicable,
+        keys,
+        certificates: [cert(1), cert(2)],
+    };
+    let rows = [
+        row("a", [key(1, ago(3), Some("s3")), key(2, ago(91), Some("ec2"))]),
+        row("b", [key(1, ago(90), Some("sqs")), key(2, None, None)]),
+        row("c", [key(1, ago(1), None), key(2, None, Some("rds"))]),
+    ];
+    let used = recently_used_services(&rows, &s(), NOW);
+    assert_eq!(used.get("a"), Some(&set(&["s3"])));
+    assert_eq!(used.get("b"), Some(&set(&["sqs"])));
+    assert_eq!(used.get("c"), None);
 }
 
 #[test]
@@ -105,58 +245,181 @@ fn keep_tag_parsing() {
 
 #[test]
 fn document_is_sorted_compact_and_deterministic() {
-    let (doc, json, form) = deny_document(&set(&["s3", "ec2"]), &set(&["sts"])).unwrap();
-    assert_eq!(form, DocumentForm::Action);
+    let (doc, json) = action_document(&set(&["s3", "ec2"]));
     assert_eq!(
         json,
-        r#"{"Version":"2012-10-17","Statement":[{"Sid":"IamJanitorDenyUnusedServices","Effect":"Deny","Action":["ec2:*","s3:*"],"Resource":"*"}]}"#
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"IamJanitorDenyUnusedServices","Effect":"Deny","Action":["ec2:*","s3:*"],"Resource":"*","Condition":{"BoolIfExists":{"aws:ViaAWSService":"false"}}}]}"#
     );
     assert_eq!(denied_by(&doc), Some(Denied::Listed(set(&["ec2", "s3"]))));
 }
 
 #[test]
-fn oversized_action_list_falls_back_to_not_action() {
+fn a_long_deny_list_is_split_into_policies_that_each_fit() {
     let deny: BTreeSet<String> = (0..400).map(|i| format!("averylongservicename{i:03}")).collect();
-    let (doc, json, form) = deny_document(&deny, &set(&["s3", "sts", "iam"])).unwrap();
-    assert_eq!(form, DocumentForm::NotAction);
-    assert!(policy_size(&json) <= MAX_POLICY_SIZE);
-    assert_eq!(denied_by(&doc), Some(Denied::AllExcept(set(&["iam", "s3", "sts"]))));
+    let parts = split(&deny);
+    assert_eq!(parts.len(), 2);
+    let mut union = BTreeSet::new();
+    for (i, p) in parts.iter().enumerate() {
+        assert!(policy_size(&action_document(p).1) <= MAX_POLICY_SIZE);
+        // Greedy: each part but the last is full (the next entry would not fit).
+        if let Some(next) = parts.get(i + 1).and_then(|n| n.first()) {
+            let mut more = p.clone();
+            more.insert(next.clone());
+            assert!(policy_size(&action_document(&more).1) > MAX_POLICY_SIZE);
+        }
+        // In order: parts do not interleave.
+        assert!(union.iter().all(|u: &String| p.iter().all(|x| u < x)));
+        union.extend(p.iter().cloned());
+    }
+    assert_eq!(union, deny);
+    assert_eq!(split(&set(&["s3"])), vec![set(&["s3"])]);
+    assert!(split(&none()).is_empty());
 }
 
 #[test]
-fn neither_form_fits() {
-    let deny: BTreeSet<String> = (0..400).map(|i| format!("averylongservicename{i:03}")).collect();
-    let allowed: BTreeSet<String> = (0..400).map(|i| format!("anotherlongservicename{i:03}")).collect();
-    let e = deny_document(&deny, &allowed).unwrap_err();
-    assert!(e.action_size > MAX_POLICY_SIZE && e.not_action_size > MAX_POLICY_SIZE);
+fn documents_of_earlier_versions_are_read_and_foreign_conditions_are_not() {
+    // The NotAction form, and the Action form without the condition.
+    let (legacy, _) = legacy_not_action_document(&set(&["s3", "sts"]));
+    assert_eq!(denied_by(&legacy), Some(Denied::AllExcept(set(&["s3", "sts"]))));
+    let bare: PolicyDocument = serde_json::from_str(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["ec2:*"],"Resource":"*"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(denied_by(&bare), Some(Denied::Listed(set(&["ec2"]))));
+    // Someone else's condition: not ours, treated as denying nothing (and rewritten).
+    let foreign: PolicyDocument = serde_json::from_str(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["ec2:*"],"Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"false"}}}]}"#,
+    )
+    .unwrap();
+    assert_eq!(denied_by(&foreign), None);
 }
 
 #[test]
-fn sticky_from_a_not_action_policy() {
-    let previous = Denied::AllExcept(set(&["s3", "sts"]));
+fn a_not_action_policy_is_migrated_to_action_lists_keeping_what_it_denied() {
+    let u = user(400, &[], 1);
+    let (legacy, _) = legacy_not_action_document(&set(&["s3", "sts"]));
+    let parts = [CurrentPart {
+        name: "iam-janitor-deny-u".into(),
+        arn: "arn:aws:iam::111122223333:policy/iam-janitor/iam-janitor-deny-u".into(),
+        attached: true,
+        document: Some(legacy),
+    }];
+    // ec2 used yesterday (a denied attempt, perhaps) stays denied; s3 stays allowed.
     let services = [svc("s3", ago(1)), svc("ec2", ago(1)), svc("sts", ago(1))];
+    let Change::Write {
+        services,
+        parts: writes,
+        detach,
+    } = decide_for(&services, &u, &parts)
+    else {
+        panic!("expected a rewrite");
+    };
+    assert_eq!(services, ["ec2"]);
+    assert!(detach.is_empty());
+    assert_eq!(writes.len(), 1);
+    assert!(writes[0].exists && writes[0].document_changed && !writes[0].attach);
+    let written: PolicyDocument = serde_json::from_str(&writes[0].json).unwrap();
+    assert!(written.statement[0].not_action.is_none());
+    assert_eq!(denied_by(&written), Some(Denied::Listed(set(&["ec2"]))));
+}
+
+#[test]
+fn policy_names_follow_the_user_id_and_legacy_names_are_recognised() {
     assert_eq!(
-        deny_set(&services, Some(&previous), &BTreeSet::new(), &s(), NOW),
-        set(&["ec2"])
+        part_name("AIDAEXAMPLE123456789", 1),
+        "iam-janitor-deny-AIDAEXAMPLE123456789"
+    );
+    assert_eq!(
+        part_name("AIDAEXAMPLE123456789", 2),
+        "iam-janitor-deny-AIDAEXAMPLE123456789-2"
+    );
+    assert!(is_part_of(
+        "iam-janitor-deny-AIDAEXAMPLE123456789-2",
+        "AIDAEXAMPLE123456789"
+    ));
+    assert!(is_part_of(
+        "iam-janitor-deny-AIDAEXAMPLE123456789",
+        "AIDAEXAMPLE123456789"
+    ));
+    for other in [
+        "iam-janitor-deny-AIDAEXAMPLE123456789X",
+        "iam-janitor-deny-AIDAEXAMPLE123456789-",
+        "iam-janitor-deny-AIDAEXAMPLE123456789-x",
+        "iam-janitor-deny-alice",
+        "AIDAEXAMPLE123456789",
+    ] {
+        assert!(!is_part_of(other, "AIDAEXAMPLE123456789"), "{other}");
+    }
+    assert_eq!(id_in_name("iam-janitor-deny-AIDAEXAMPLE-2"), Some("AIDAEXAMPLE"));
+    assert_eq!(id_in_name("iam-janitor-deny-bob-x"), Some("bob-x"));
+    assert_eq!(id_in_name("other"), None);
+    assert_eq!(legacy_policy_name("alice"), "iam-janitor-deny-alice");
+    let long = "x".repeat(128);
+    assert_eq!(legacy_policy_name(&long).len(), 128);
+    assert_ne!(
+        legacy_policy_name(&long),
+        legacy_policy_name(&format!("{}y", "x".repeat(127)))
+    );
+    assert_eq!(
+        policy_arn_in("arn:aws-us-gov:iam::111122223333:user/a", "p"),
+        "arn:aws-us-gov:iam::111122223333:policy/iam-janitor/p"
     );
 }
 
 #[test]
-fn policy_names() {
-    assert_eq!(policy_name("alice"), "iam-janitor-deny-alice");
-    let long = "x".repeat(128);
-    let name = policy_name(&long);
-    assert_eq!(name.len(), 128);
-    assert_ne!(policy_name(&long), policy_name(&format!("{}y", "x".repeat(127))));
+fn a_users_policies_are_found_by_attachment_and_by_their_id() {
+    let policy = |name: &str, attachments: u32| {
+        (
+            name.to_string(),
+            JanitorPolicy {
+                name: name.to_string(),
+                arn: format!("arn:aws:iam::111122223333:policy/iam-janitor/{name}"),
+                attachments,
+                versions: Vec::new(),
+            },
+        )
+    };
+    let arn = |name: &str| format!("arn:aws:iam::111122223333:policy/iam-janitor/{name}");
+    let id = "AIDAEXAMPLE123456789";
+    let other = "AIDAOTHERUSER0000001";
+    let mut u = user(400, &[], 0);
+    u.name = "renamed".into();
+    u.id = id.into();
+    u.attached_policy_arns = vec![
+        arn("iam-janitor-deny-alice"),
+        arn(&part_name(id, 2)),
+        arn("iam-janitor-deny-shared"),
+        arn(&part_name(other, 1)),
+        arn("iam-janitor-other-thing"),
+        "arn:aws:iam::111122223333:policy/elsewhere/iam-janitor-deny-bob".into(),
+    ];
+    let policies: HashMap<String, JanitorPolicy> = [
+        policy("iam-janitor-deny-alice", 1), // legacy name, attached to this user alone: ours
+        policy(&part_name(id, 2), 1),        // ours by ID
+        policy(&part_name(id, 1), 0),        // ours by ID, detached (history)
+        policy("iam-janitor-deny-shared", 2), // legacy name, attached to others too: not ours
+        policy(&part_name(other, 1), 1),     // another user's
+        policy("iam-janitor-other-thing", 1), // not a deny policy
+        policy("iam-janitor-deny-bob", 0),   // someone's legacy policy, detached
+    ]
+    .into_iter()
+    .collect();
+    let ids = HashSet::from([id, other]);
+    let parts = owned_parts(&u, &policies, &ids);
+    let names: Vec<(&str, bool)> = parts.iter().map(|p| (p.name.as_str(), p.attached)).collect();
     assert_eq!(
-        policy_arn("aws", "111122223333", "a+b@c"),
-        "arn:aws:iam::111122223333:policy/iam-janitor/iam-janitor-deny-a+b@c"
+        names,
+        [
+            (part_name(id, 2).as_str(), true),
+            ("iam-janitor-deny-alice", true),
+            (part_name(id, 1).as_str(), false),
+        ]
     );
 }
 
 #[test]
 fn eligibility_grace_and_quota() {
-    let none = CurrentPolicy::default();
+    let none: [CurrentPart; 0] = [];
     let young = eligibility(&user(30, &[], 0), &none, &s(), NOW).unwrap_err();
     assert!(young.reason.starts_with("grace"));
     assert_eq!(young.code, ReasonCode::Grace);
@@ -165,78 +428,248 @@ fn eligibility_grace_and_quota() {
     assert!(full.reason.contains("quota of 10"));
     assert_eq!(full.code, ReasonCode::AttachedPolicyQuota);
     // Our own policy already attached: the quota does not matter.
-    let attached = CurrentPolicy {
-        exists: true,
-        attached: true,
-        document: None,
-    };
+    let attached = [part("iam-janitor-deny-u", true, &["ec2"])];
     assert!(eligibility(&user(100, &[], 10), &attached, &s(), NOW).is_ok());
 }
 
 #[test]
-fn decide_first_attach_then_no_change_then_new_service() {
+fn users_with_credentials_after_this_runs_changes() {
+    use crate::model::inventory::ServiceCredential;
+    use crate::model::report::Kind;
+    let report =
+        crate::model::credential_report::parse(include_bytes!("../../tests/fixtures/credential-report-aws.csv"))
+            .unwrap();
+    let mut inventory = Inventory::new(report, None, Vec::new(), Vec::new());
+    // A user with no credential at all.
+    let mut idle_row = inventory.rows[0].clone();
+    idle_row.user = "idle".into();
+    idle_row.password_enabled = Some(false);
+    for k in idle_row.keys.iter_mut() {
+        k.active = false;
+    }
+    inventory.rows.push(idle_row);
+    let idle = "idle".to_string();
+    let holders: BTreeSet<String> = inventory
+        .rows
+        .iter()
+        .filter(|r| r.password_enabled == Some(true) || r.keys.iter().any(|k| k.active))
+        .map(|r| r.user.clone())
+        .collect();
+    assert!(!holders.contains(&idle));
+    let all: BTreeSet<String> = users_with_credentials(&inventory, []).into_iter().collect();
+    assert_eq!(all, holders);
+    // A service-specific credential is a credential.
+    inventory.service_credentials.push(ServiceCredential {
+        id: "ACCA1".into(),
+        user: idle.clone(),
+        service: "codecommit.amazonaws.com".into(),
+        created: NOW,
+        active: true,
+    });
+    assert!(users_with_credentials(&inventory, []).contains(&idle));
+    // Disabling every credential of a holder (applied, or planned in report mode) takes
+    // them out; a skipped or failed change does not.
+    let holder = inventory
+        .rows
+        .iter()
+        .find(|r| r.password_enabled == Some(true) && r.keys.iter().all(|k| !k.active))
+        .expect("the fixture has a password-only user")
+        .user
+        .clone();
+    let f = |status| Finding {
+        user: holder.clone(),
+        arn: String::new(),
+        kind: Kind::ConsolePassword,
+        access_key_id: None,
+        access_key_slot: None,
+        credential_id: None,
+        credential_slot: None,
+        last_used: None,
+        idle_days: None,
+        action: Action::DeleteLoginProfile,
+        status,
+        reason: String::new(),
+        reason_code: ReasonCode::Dormant,
+        services: None,
+    };
+    for (status, has) in [
+        (Status::Applied, false),
+        (Status::Planned, false),
+        (Status::Skipped, true),
+        (Status::Failed, true),
+    ] {
+        let finding = f(status);
+        assert_eq!(
+            users_with_credentials(&inventory, [&finding]).contains(&holder),
+            has,
+            "{status:?}"
+        );
+    }
+}
+
+#[test]
+fn decide_create_then_no_change_then_new_service_then_detach() {
+    let u = user(400, &[], 1);
     let services = vec![svc("ec2", None), svc("s3", ago(1))];
+    let first = decide_for(&services, &u, &[]);
     let Change::Write {
-        json,
         services: listed,
-        document_changed,
-        ..
-    } = decide(&services, &CurrentPolicy::default(), &BTreeSet::new(), &s(), NOW)
+        parts,
+        detach,
+    } = &first
     else {
         panic!("expected a write");
     };
-    assert!(document_changed);
-    assert_eq!(listed, ["ec2"]);
-    let current = CurrentPolicy {
-        exists: true,
-        attached: true,
-        document: Some(serde_json::from_str(&json).unwrap()),
+    assert_eq!(listed, &["ec2"]);
+    assert!(detach.is_empty());
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].name, "iam-janitor-deny-AIDAUSERU");
+    assert_eq!(
+        parts[0].arn,
+        "arn:aws:iam::111122223333:policy/iam-janitor/iam-janitor-deny-AIDAUSERU"
+    );
+    assert!(!parts[0].exists && parts[0].document_changed && parts[0].attach);
+    let current = applied(&[], &first);
+    assert_eq!(decide_for(&services, &u, &current), Change::None);
+    // Renamed: same ID, same policies, nothing to do.
+    let renamed = UserDetails {
+        name: "u-renamed".into(),
+        arn: "arn:aws:iam::111122223333:user/u-renamed".into(),
+        ..u.clone()
     };
-    assert_eq!(decide(&services, &current, &BTreeSet::new(), &s(), NOW), Change::None);
+    assert_eq!(decide_for(&services, &renamed, &current), Change::None);
     let mut more = services.clone();
     more.push(svc("rds", ago(200)));
-    let Change::Write { services: listed, .. } = decide(&more, &current, &BTreeSet::new(), &s(), NOW) else {
+    let Change::Write {
+        services: listed,
+        parts,
+        ..
+    } = decide_for(&more, &u, &current)
+    else {
         panic!("expected a new version");
     };
     assert_eq!(listed, ["ec2", "rds"]);
+    assert!(parts[0].exists && parts[0].document_changed && !parts[0].attach);
     // Detached by someone: attach again, document unchanged.
-    let detached = CurrentPolicy {
+    let detached = [CurrentPart {
         attached: false,
-        ..current.clone()
-    };
-    let Change::Write { document_changed, .. } = decide(&services, &detached, &BTreeSet::new(), &s(), NOW) else {
+        ..current[0].clone()
+    }];
+    let Change::Write { parts, .. } = decide_for(&services, &u, &detached) else {
         panic!("expected an attach");
     };
-    assert!(!document_changed);
+    assert!(parts[0].exists && !parts[0].document_changed && parts[0].attach);
     // Everything kept: detach.
-    assert_eq!(decide(&services, &current, &set(&["ec2"]), &s(), NOW), Change::Detach);
+    let (keep, used) = (set(&["ec2"]), none());
+    assert_eq!(
+        decide(&services, subject(&u, &current, &keep, &used), &s(), NOW).0,
+        Change::Detach {
+            arns: vec![current[0].arn.clone()]
+        }
+    );
+}
+
+#[test]
+fn broad_users_get_several_policies_then_fewer_and_never_a_not_action() {
+    let u = user(400, &[], 1);
+    let mut services: Vec<ServiceAccess> = (0..300)
+        .map(|i| svc(&format!("averylongservicename{i:03}"), None))
+        .collect();
+    services.push(svc("s3", ago(1)));
+    let first = decide_for(&services, &u, &[]);
+    let Change::Write {
+        parts,
+        services: listed,
+        ..
+    } = &first
+    else {
+        panic!("expected a write");
+    };
+    assert_eq!(listed.len(), 300);
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[1].name, "iam-janitor-deny-AIDAUSERU-2");
+    for p in parts {
+        assert!(policy_size(&p.json) <= MAX_POLICY_SIZE);
+        assert!(!p.json.contains("NotAction"));
+    }
+    let current = applied(&[], &first);
+    assert_eq!(decide_for(&services, &u, &current), Change::None);
+    // The deny list shrinks (kept services): part 2 is detached, part 1 rewritten.
+    let keep: BTreeSet<String> = (0..250).map(|i| format!("averylongservicename{i:03}")).collect();
+    let used = none();
+    let (change, _) = decide(&services, subject(&u, &current, &keep, &used), &s(), NOW);
+    let Change::Write { parts, detach, .. } = &change else {
+        panic!("expected a rewrite");
+    };
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].name, "iam-janitor-deny-AIDAUSERU");
+    assert_eq!(detach, &[current[1].arn.clone()]);
+    // It grows again: the detached part 2 is used again, not a new one.
+    let shrunk = applied(&current, &change);
+    let Change::Write { parts, .. } = decide_for(&services, &u, &shrunk) else {
+        panic!("expected a write");
+    };
+    assert_eq!(parts.len(), 2);
+    assert!(parts.iter().all(|p| p.exists));
+}
+
+#[test]
+fn a_deny_list_that_does_not_fit_needs_review_and_changes_nothing() {
+    // More than MAX_DENY_POLICIES policies' worth.
+    let services: Vec<ServiceAccess> = (0..900)
+        .map(|i| svc(&format!("averylongservicename-number{i:04}"), None))
+        .collect();
+    let Change::NeedsReview {
+        services: listed,
+        reason,
+    } = decide_for(&services, &user(400, &[], 1), &[])
+    else {
+        panic!("expected needs review");
+    };
+    assert_eq!(listed.len(), 900);
+    assert!(reason.contains("at most 3 per user"), "{reason}");
+    // Two policies needed, room for one under the attached-policy quota.
+    let services: Vec<ServiceAccess> = (0..300)
+        .map(|i| svc(&format!("averylongservicename{i:03}"), None))
+        .collect();
+    let Change::NeedsReview { reason, .. } = decide_for(&services, &user(400, &[], 9), &[]) else {
+        panic!("expected needs review");
+    };
+    assert!(
+        reason.contains("9 other managed policies attached, and the quota is 10"),
+        "{reason}"
+    );
 }
 
 proptest! {
     /// Whatever the data, never-deny and kept services are never denied, and a service
-    /// used within the window is denied only if it was denied before.
+    /// used within the window (by Access Advisor or the credential report) is denied
+    /// only if it was denied before.
     #[test]
     fn deny_set_invariants(
         data in proptest::collection::vec(("[a-z]{2,8}", proptest::option::of(0i64..500)), 0..40),
         previous in proptest::collection::btree_set("[a-z]{2,8}", 0..5),
         keep in proptest::collection::btree_set("[a-z]{2,8}", 0..5),
+        report_used in proptest::collection::btree_set("[a-z]{2,8}", 0..5),
     ) {
         let services: Vec<ServiceAccess> = data.iter().map(|(ns, d)| svc(ns, d.and_then(ago))).collect();
-        let prev = Denied::Listed(previous.clone());
-        let deny = deny_set(&services, Some(&prev), &keep, &s(), NOW);
-        for ns in &deny {
+        let prev = [Denied::Listed(previous.clone())];
+        let out = deny_set(&services, &prev, &keep, &report_used, &s(), NOW);
+        for ns in &out.deny {
             prop_assert!(!keep.contains(ns));
             prop_assert!(!s().never_deny.contains(ns));
         }
+        prop_assert!(out.deny.is_disjoint(&out.spared_by_report));
         for (ns, d) in &data {
-            let recently_used = d.is_some_and(|d| d <= 90)
-                && data.iter().filter(|(n, _)| n == ns).all(|(_, d)| d.is_some_and(|d| d <= 90));
+            let recently_used = (d.is_some_and(|d| d <= 90)
+                && data.iter().filter(|(n, _)| n == ns).all(|(_, d)| d.is_some_and(|d| d <= 90)))
+                || report_used.contains(ns);
             if recently_used && !previous.contains(ns) {
-                prop_assert!(!deny.contains(ns), "{} used recently but denied", ns);
+                prop_assert!(!out.deny.contains(ns), "{} used recently but denied", ns);
             }
         }
-        if let Ok((_, json, _)) = deny_document(&deny, &allowed_set(&services, &deny, &keep, &s())) {
-            prop_assert!(policy_size(&json) <= MAX_POLICY_SIZE);
+        for part in split(&out.deny) {
+            prop_assert!(policy_size(&action_document(&part).1) <= MAX_POLICY_SIZE);
         }
     }
 }
@@ -316,7 +749,7 @@ fn duplicates_merge_to_the_latest_use() {
     let merged = check_advisor_answer(services).unwrap();
     assert_eq!(merged, vec![svc("s3", ago(2)), svc("ec2", ago(200))]);
     // Recent use anywhere in the answer spares the service.
-    assert_eq!(deny_set(&merged, None, &BTreeSet::new(), &s(), NOW), set(&["ec2"]));
+    assert_eq!(fresh(&merged, &none()), set(&["ec2"]));
     assert_eq!(
         check_advisor_answer(vec![svc("rds", None), svc("rds", None)]).unwrap(),
         vec![svc("rds", None)]
@@ -340,16 +773,14 @@ fn extreme_dates_neither_panic_nor_deny_in_use_services() {
     ])
     .unwrap();
     // The epoch (the SDK's "missing") and the far past are old; future dates count as use.
-    assert_eq!(
-        deny_set(&services, None, &BTreeSet::new(), &s(), NOW),
-        set(&["s3", "sqs"])
-    );
+    assert_eq!(fresh(&services, &none()), set(&["s3", "sqs"]));
     for now in [
         NOW,
         PrimitiveDateTime::MIN.assume_utc(),
         PrimitiveDateTime::MAX.assume_utc(),
     ] {
-        let _ = decide(&services, &CurrentPolicy::default(), &BTreeSet::new(), &s(), now);
+        let (keep, used) = (none(), none());
+        let _ = decide(&services, subject(&user(400, &[], 0), &[], &keep, &used), &s(), now);
     }
 }
 
@@ -360,32 +791,15 @@ fn an_edited_policy_cannot_make_the_engine_deny_a_wildcard() {
         serde_json::from_str(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["*:*","s?:*","EC2:*",":*","*"],"Resource":"*"}]}"#)
             .unwrap();
     assert_eq!(denied_by(&edited), Some(Denied::Listed(set(&["ec2"]))));
-    let current = CurrentPolicy {
-        exists: true,
-        attached: true,
+    let current = [CurrentPart {
         document: Some(edited),
-    };
-    let Change::Write { json, services, .. } = decide(&[svc("s3", ago(1))], &current, &BTreeSet::new(), &s(), NOW)
-    else {
+        ..part("iam-janitor-deny-u", true, &[])
+    }];
+    let Change::Write { parts, services, .. } = decide_for(&[svc("s3", ago(1))], &user(400, &[], 1), &current) else {
         panic!("expected a rewrite");
     };
     assert_eq!(services, ["ec2"]);
-    assert!(json.contains(r#""Action":"ec2:*""#), "{json}");
-}
-
-#[test]
-fn invalid_keep_and_never_deny_entries_stay_out_of_not_action() {
-    let settings = LeastPrivilegeSettings {
-        never_deny: set(&["sts", "-"]),
-        ..s()
-    };
-    let allowed = allowed_set(
-        &[svc("s3", ago(1))],
-        &BTreeSet::new(),
-        &set(&["*", "s3:*", "kms"]),
-        &settings,
-    );
-    assert_eq!(allowed, set(&["kms", "s3", "sts"]));
+    assert!(parts[0].json.contains(r#""Action":"ec2:*""#), "{}", parts[0].json);
 }
 
 /// Independent of `is_service_prefix`: `^[a-z0-9]+(-[a-z0-9]+)*$`, at most 64 characters.
@@ -438,27 +852,50 @@ fn date() -> impl Strategy<Value = Option<OffsetDateTime>> {
     ])
 }
 
-/// The current deny policy: none, one in the engine's forms over any namespaces, or a
-/// hand-edited one.
-fn current() -> impl Strategy<Value = CurrentPolicy> {
+/// The user's current deny policies: none, or up to two in the engine's forms (of now or
+/// of earlier versions) over any namespaces, or hand-edited.
+fn current() -> impl Strategy<Value = Vec<CurrentPart>> {
     let set = || proptest::collection::btree_set(mixed(), 0..8);
     let document = prop_oneof![
         Just(None),
         set().prop_map(|s| Some(action_document(&s).0)),
-        set().prop_map(|s| Some(not_action_document(&s).0)),
-        proptest::collection::vec(hostile(), 1..5).prop_map(|actions| Some(statement(Some(Values(actions)), None))),
+        set().prop_map(|s| Some(legacy_not_action_document(&s).0)),
+        proptest::collection::vec(hostile(), 1..5).prop_map(|actions| {
+            Some(PolicyDocument::new(vec![Statement {
+                sid: None,
+                effect: Effect::Deny,
+                action: Some(Values(actions)),
+                not_action: None,
+                resource: Values::one("*".to_string()),
+                condition: None,
+            }]))
+        }),
     ];
-    (document, any::<bool>()).prop_map(|(document, attached)| CurrentPolicy {
-        exists: document.is_some(),
-        attached: attached && document.is_some(),
-        document,
+    proptest::collection::vec((document, any::<bool>()), 0..3).prop_map(|docs| {
+        let mut parts: Vec<CurrentPart> = docs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (document, attached))| CurrentPart {
+                name: part_name("AIDAUSERU", i + 1),
+                arn: format!(
+                    "arn:aws:iam::111122223333:policy/iam-janitor/{}",
+                    part_name("AIDAUSERU", i + 1)
+                ),
+                attached,
+                document,
+            })
+            .collect();
+        parts.sort_by(|a, b| b.attached.cmp(&a.attached).then_with(|| a.name.cmp(&b.name)));
+        parts
     })
 }
 
-/// The namespaces a previous document names, as the engine may keep them (sticky).
-fn named_by(document: Option<&PolicyDocument>) -> BTreeSet<String> {
-    document
-        .into_iter()
+/// The namespaces the attached documents name, as the engine may keep them (sticky).
+fn named_by(parts: &[CurrentPart]) -> BTreeSet<String> {
+    parts
+        .iter()
+        .filter(|p| p.attached)
+        .filter_map(|p| p.document.as_ref())
         .flat_map(|d| &d.statement)
         .flat_map(|s| s.action.iter().chain(s.not_action.iter()))
         .flat_map(|v| &v.0)
@@ -467,11 +904,11 @@ fn named_by(document: Option<&PolicyDocument>) -> BTreeSet<String> {
 }
 
 proptest! {
-    /// From any Access Advisor answer, previous policy and keep tag to the document:
+    /// From any Access Advisor answer, previous policies and keep tag to the documents:
     /// either the answer is rejected (naming its first bad namespace), or every entry of
-    /// the document is `<prefix>:*` for a service prefix the inputs named; never-deny and
-    /// kept services are never in an Action deny; the document fits, or the result is
-    /// the TooLarge failure.
+    /// every document is `<prefix>:*` for a service prefix the inputs named; never-deny
+    /// and kept services are never denied; every document is an Action list with the
+    /// direct-calls condition and fits, or the user needs review and nothing changes.
     #[test]
     fn only_service_prefixes_reach_a_deny_document(
         mut answer in prop_oneof![
@@ -481,6 +918,7 @@ proptest! {
         bad in proptest::option::of((any::<prop::sample::Index>(), hostile(), date())),
         current in current(),
         keep in proptest::collection::btree_set(mixed(), 0..5),
+        other_policies in 0usize..10,
     ) {
         if let Some((at, ns, d)) = bad {
             let at = at.index(answer.len() + 1);
@@ -511,70 +949,78 @@ proptest! {
         }
 
         let settings = s();
-        let sticky = named_by(current.document.as_ref());
-        let previous = current.document.as_ref().and_then(denied_by);
-        let deny = deny_set(&checked, previous.as_ref(), &keep, &settings, NOW);
+        let sticky = named_by(&current);
+        let mut u = user(400, &[], other_policies);
+        u.attached_policy_arns.extend(current.iter().filter(|p| p.attached).map(|p| p.arn.clone()));
+        let previous: Vec<Denied> = current
+            .iter()
+            .filter(|p| p.attached)
+            .filter_map(|p| p.document.as_ref().and_then(denied_by))
+            .collect();
+        let used = none();
+        let deny = deny_set(&checked, &previous, &keep, &used, &settings, NOW).deny;
         for ns in &deny {
             prop_assert!(reference_prefix(ns), "{:?}", ns);
             prop_assert!(input.contains(ns) || sticky.contains(ns), "{:?} from nowhere", ns);
             prop_assert!(!keep.contains(ns) && !settings.never_deny.contains(ns));
         }
         let listed: Vec<String> = deny.iter().cloned().collect();
-        match decide(&checked, &current, &keep, &settings, NOW) {
-            Change::Write { json, services, form, .. } => {
-                prop_assert_eq!(&services, &listed);
-                prop_assert!(policy_size(&json) <= MAX_POLICY_SIZE);
-                let document: PolicyDocument = serde_json::from_str(&json).unwrap();
-                let [statement] = document.statement.as_slice() else {
-                    return Err(TestCaseError::fail("one statement"));
-                };
-                prop_assert_eq!(statement.effect, Effect::Deny);
-                let entries = match form {
-                    DocumentForm::Action => {
-                        prop_assert!(statement.not_action.is_none());
-                        statement.action.as_ref()
-                    }
-                    DocumentForm::NotAction => {
-                        prop_assert!(statement.action.is_none());
-                        statement.not_action.as_ref()
-                    }
-                };
-                let entries = &entries.unwrap().0;
-                prop_assert!(!entries.is_empty());
-                for entry in entries {
-                    let ns = entry.strip_suffix(":*").unwrap_or_default();
-                    prop_assert!(reference_prefix(ns), "entry {:?}", entry);
-                    prop_assert!(!entry.contains('?') && !ns.contains('*'), "entry {:?}", entry);
-                    match form {
-                        DocumentForm::Action => {
-                            prop_assert!(input.contains(ns) || sticky.contains(ns), "{:?} from nowhere", entry);
-                            prop_assert!(!keep.contains(ns) && !settings.never_deny.contains(ns), "{:?} kept", entry);
-                        }
-                        DocumentForm::NotAction => prop_assert!(
-                            input.contains(ns) || keep.contains(ns) || settings.never_deny.contains(ns),
-                            "{:?} from nowhere", entry
-                        ),
+        let (change, _) = decide(&checked, subject(&u, &current, &keep, &used), &settings, NOW);
+        match &change {
+            Change::Write { services, parts, detach } => {
+                prop_assert_eq!(services, &listed);
+                let mut written = BTreeSet::new();
+                for part in parts {
+                    prop_assert!(policy_size(&part.json) <= MAX_POLICY_SIZE);
+                    let document: PolicyDocument = serde_json::from_str(&part.json).unwrap();
+                    let [statement] = document.statement.as_slice() else {
+                        return Err(TestCaseError::fail("one statement"));
+                    };
+                    prop_assert_eq!(statement.effect, Effect::Deny);
+                    prop_assert!(statement.not_action.is_none());
+                    prop_assert_eq!(statement.condition.as_ref(), Some(&direct_calls_only()));
+                    let entries = &statement.action.as_ref().unwrap().0;
+                    prop_assert!(!entries.is_empty());
+                    for entry in entries {
+                        let ns = entry.strip_suffix(":*").unwrap_or_default();
+                        prop_assert!(reference_prefix(ns), "entry {:?}", entry);
+                        prop_assert!(deny.contains(ns), "{:?} not in the deny set", entry);
+                        written.insert(ns.to_string());
                     }
                 }
-                if form == DocumentForm::Action {
-                    let named: Vec<String> = entries.iter().map(|e| e.trim_end_matches(":*").to_string()).collect();
-                    prop_assert_eq!(named, listed);
-                } else {
-                    // The fallback is taken only when the Action form does not fit.
-                    prop_assert!(policy_size(&action_document(&deny).1) > MAX_POLICY_SIZE);
-                    for ns in &settings.never_deny {
-                        let entry = format!("{ns}:*");
-                        prop_assert!(entries.contains(&entry), "{:?} missing", entry);
-                    }
-                }
+                // Applied, the attached documents deny exactly the deny set.
+                let after = applied(&current, &change);
+                let denied: BTreeSet<String> = after
+                    .iter()
+                    .filter(|p| p.attached)
+                    .filter_map(|p| p.document.as_ref().and_then(denied_by))
+                    .flat_map(|d| match d {
+                        Denied::Listed(s) => s,
+                        Denied::AllExcept(_) => BTreeSet::from(["<not action>".to_string()]),
+                    })
+                    .collect();
+                prop_assert_eq!(&denied, &deny);
+                prop_assert!(after.iter().filter(|p| p.attached).count() <= MAX_DENY_POLICIES);
+                prop_assert!(detach.iter().all(|a| current.iter().any(|p| &p.arn == a && p.attached)));
+                // And deciding again changes nothing: idempotent.
+                u.attached_policy_arns.retain(|a| !current.iter().any(|p| &p.arn == a));
+                u.attached_policy_arns.extend(after.iter().filter(|p| p.attached).map(|p| p.arn.clone()));
+                let (again, _) = decide(&checked, subject(&u, &after, &keep, &used), &settings, NOW);
+                prop_assert_eq!(again, Change::None);
             }
-            Change::TooLarge { services, error } => {
-                prop_assert_eq!(&services, &listed);
-                prop_assert!(error.action_size > MAX_POLICY_SIZE);
-                prop_assert!(error.not_action_size > MAX_POLICY_SIZE);
+            Change::NeedsReview { services, .. } => {
+                prop_assert_eq!(services, &listed);
+                let needed = split(&deny).len();
+                let others = other_policies;
+                prop_assert!(needed > MAX_DENY_POLICIES || others + needed > settings.policy_quota as usize);
             }
-            Change::Detach => prop_assert!(deny.is_empty() && current.attached),
-            Change::None => prop_assert!(deny.is_empty() || current.attached),
+            Change::Detach { arns } => {
+                prop_assert!(deny.is_empty());
+                prop_assert_eq!(arns.len(), current.iter().filter(|p| p.attached).count());
+            }
+            Change::None => prop_assert!(
+                deny.is_empty() && current.iter().all(|p| !p.attached) || !deny.is_empty()
+            ),
         }
     }
 }

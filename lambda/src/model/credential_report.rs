@@ -11,6 +11,8 @@
 
 use std::collections::HashMap;
 
+use crate::model::services::is_service_prefix;
+
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -51,6 +53,9 @@ pub struct KeySlot {
     pub last_rotated: Observed,
     /// `access_key_N_last_used_date`.
     pub last_used: Observed,
+    /// `access_key_N_last_used_service`: the service prefix of the key's last use (`None`
+    /// when the column is absent or says `N/A`).
+    pub last_used_service: Option<String>,
 }
 
 /// One X.509 signing-certificate slot (`cert_1_*` or `cert_2_*`) of a row. IAM records
@@ -217,11 +222,19 @@ fn parse_row<'a>(line: usize, cell: &dyn Fn(&str) -> &'a str) -> Result<Credenti
         } else {
             "access_key_2_last_used_date"
         };
+        let service_col = if n == 1 {
+            "access_key_1_last_used_service"
+        } else {
+            "access_key_2_last_used_service"
+        };
+        // Optional: only a cross-check for least privilege, never a reason to reject a row.
+        let last_used_service = Some(cell(service_col).to_ascii_lowercase()).filter(|s| is_service_prefix(s));
         Ok(KeySlot {
             slot: n,
             active: boolean(active_col, cell(active_col))?,
             last_rotated: observed(rotated_col, cell(rotated_col))?,
             last_used: observed(used_col, cell(used_col))?,
+            last_used_service,
         })
     };
     let keys = [slot(1)?, slot(2)?];

@@ -21,6 +21,8 @@ pub struct Tag {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserDetails {
     pub name: String,
+    /// IAM's stable ID (`AIDA…`): it survives a rename, the name does not.
+    pub id: String,
     pub arn: String,
     pub path: String,
     pub create_date: OffsetDateTime,
@@ -43,6 +45,8 @@ pub struct PolicyVersion {
 pub struct JanitorPolicy {
     pub name: String,
     pub arn: String,
+    /// How many users, groups and roles it is attached to.
+    pub attachments: u32,
     pub versions: Vec<PolicyVersion>,
 }
 
@@ -171,6 +175,7 @@ mod tests {
     fn details(name: &str, created: OffsetDateTime) -> UserDetails {
         UserDetails {
             name: name.to_string(),
+            id: format!("AIDA{}", name.to_ascii_uppercase()),
             arn: format!("arn:aws:iam::111122223333:user/{name}"),
             path: "/".to_string(),
             create_date: created,

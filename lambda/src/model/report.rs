@@ -171,8 +171,9 @@ pub enum ReasonCode {
     UnusedServices,
     /// Nothing is left to deny: the deny policy is detached.
     NothingToDeny,
-    /// The deny document would exceed IAM's policy size.
-    PolicyTooLarge,
+    /// The deny list needs more deny policies than the user may have: nothing is
+    /// changed; a person should review the user's permissions.
+    NeedsReview,
     /// The user is younger than the unused-service limit.
     Grace,
     /// The user is at the attached managed-policy quota.
@@ -208,7 +209,7 @@ impl ReasonCode {
             ReasonCode::CircuitBreaker => "circuit breaker",
             ReasonCode::UnusedServices => "unused services",
             ReasonCode::NothingToDeny => "nothing left to deny",
-            ReasonCode::PolicyTooLarge => "deny policy too large",
+            ReasonCode::NeedsReview => "needs review (deny list too long)",
             ReasonCode::Grace => "new user (grace)",
             ReasonCode::AttachedPolicyQuota => "user at the attached-policy quota",
             ReasonCode::PolicyQuota => "account at the policy quota",
@@ -246,9 +247,24 @@ pub struct BreakerTrip {
     /// Credentials the run would have changed.
     pub planned_changes: usize,
     pub max_actions: u32,
-    /// `true` in enforce mode (nothing was changed); `false` in report mode, where it
-    /// says that an enforce run would trip.
+    /// `true` in enforce mode (nothing more was changed); `false` in report mode, where
+    /// it says that an enforce run would trip.
     pub tripped: bool,
+    /// Changes made before the breaker tripped: the dormant-credential phase runs and
+    /// is checked first, so when least privilege trips it, the dormant changes (within
+    /// the limit) are made. 0 when the dormant phase tripped it.
+    pub applied_before: usize,
+}
+
+impl BreakerTrip {
+    /// What the trip means, for people.
+    pub fn outcome(&self) -> String {
+        match (self.tripped, self.applied_before) {
+            (false, _) => "an enforce run would change nothing more".to_string(),
+            (true, 0) => "nothing was changed".to_string(),
+            (true, n) => format!("no deny policy was changed ({n} dormant-credential changes were made first)"),
+        }
+    }
 }
 
 /// Counts over the findings.
@@ -258,6 +274,9 @@ pub struct Summary {
     pub credentials_evaluated: usize,
     /// Users whose Access Advisor data was read (least privilege).
     pub users_checked_for_unused_services: usize,
+    /// Users least privilege leaves alone: no enabled password, active access key or
+    /// service-specific credential once this run's changes are made.
+    pub users_without_credentials: usize,
     /// Users whose SSH public keys were listed this run (a share of them each run).
     pub users_checked_for_ssh_keys: usize,
     pub warnings: usize,
@@ -424,11 +443,7 @@ impl Report {
                 "circuit breaker: {} changes planned, more than --max-actions {}; {}",
                 b.planned_changes,
                 b.max_actions,
-                if b.tripped {
-                    "nothing was changed"
-                } else {
-                    "an enforce run would change nothing"
-                }
+                b.outcome()
             );
         }
         out

@@ -136,9 +136,13 @@ pub fn digest(report: &Report) -> Vec<Value> {
             b.planned_changes,
             b.max_actions,
             if b.tripped {
-                "Nothing was changed; review the report, then raise the limit or fix the data."
+                format!(
+                    "{}{}; review the report, then raise the limit or fix the data.",
+                    b.outcome()[..1].to_uppercase(),
+                    &b.outcome()[1..]
+                )
             } else {
-                "An enforce run would change nothing."
+                "An enforce run would change nothing.".to_string()
             }
         ));
     }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use iam_janitor::least_privilege::policy_name;
+use iam_janitor::least_privilege::{POLICY_NAME_PREFIX, part_name};
 use iam_janitor::trail::POLICY_PATH;
 
 use clap::Parser;
@@ -72,26 +72,64 @@ pub fn error_code<T, E: aws_sdk_iam::error::ProvideErrorMetadata, R>(
         .and_then(|e| e.as_service_error().and_then(|s| s.code()).map(str::to_string))
 }
 
-/// The default version's document (decoded) and the number of versions of the user's
-/// deny policy, if it exists.
-pub async fn deny_policy(emu: &Emulator, user: &str) -> Option<(String, usize)> {
+/// The ARN of the user's (first) deny policy: the one attached under `/iam-janitor/`
+/// (the first by name, if several), else the one the engine names after the user's ID.
+pub async fn deny_policy_arn(emu: &Emulator, user: &str) -> String {
     let iam = emu.iam().await;
-    let arn = format!(
+    let mut attached = deny_policy_arns(emu, user).await;
+    attached.sort();
+    if let Some(first) = attached.into_iter().next() {
+        return first;
+    }
+    let out = iam.get_user().user_name(user).send().await.unwrap();
+    let id = out.user().unwrap().user_id().to_string();
+    format!(
         "arn:aws:iam::{}:policy{POLICY_PATH}{}",
         emu.account_id(),
-        policy_name(user)
-    );
-    let versions = iam.list_policy_versions().policy_arn(&arn).send().await.ok()?;
+        part_name(&id, 1)
+    )
+}
+
+/// The ARNs of the deny policies attached to the user now.
+pub async fn deny_policy_arns(emu: &Emulator, user: &str) -> Vec<String> {
+    let out = emu
+        .iam()
+        .await
+        .list_attached_user_policies()
+        .user_name(user)
+        .path_prefix(POLICY_PATH)
+        .send()
+        .await
+        .unwrap();
+    out.attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .filter(|a| a.contains(&format!("{POLICY_PATH}{POLICY_NAME_PREFIX}")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The default version's document (decoded) and the number of versions of a policy, if
+/// it exists.
+pub async fn policy_document(emu: &Emulator, arn: &str) -> Option<(String, usize)> {
+    let iam = emu.iam().await;
+    let versions = iam.list_policy_versions().policy_arn(arn).send().await.ok()?;
     let default = versions.versions().iter().find(|v| v.is_default_version()).unwrap();
     let version = iam
         .get_policy_version()
-        .policy_arn(&arn)
+        .policy_arn(arn)
         .version_id(default.version_id().unwrap())
         .send()
         .await
         .unwrap();
     let raw = version.policy_version().unwrap().document().unwrap();
     Some((iam_janitor::iam::decode_policy_document(raw), versions.versions().len()))
+}
+
+/// The default version's document (decoded) and the number of versions of the user's
+/// deny policy ([`deny_policy_arn`]), if it exists.
+pub async fn deny_policy(emu: &Emulator, user: &str) -> Option<(String, usize)> {
+    policy_document(emu, &deny_policy_arn(emu, user).await).await
 }
 
 /// Runs `audit --format json <flags>`; returns (exit code, report).
@@ -179,6 +217,17 @@ pub async fn user_state(emu: &Emulator, user: &str) -> UserState {
         .iter()
         .map(|k| k.status().as_str().to_string())
         .collect();
+    // User IDs are new on every seed, and name the engine's policies.
+    let id = iam
+        .get_user()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .user()
+        .unwrap()
+        .user_id()
+        .to_string();
     let attached = iam
         .list_attached_user_policies()
         .user_name(user)
@@ -187,7 +236,7 @@ pub async fn user_state(emu: &Emulator, user: &str) -> UserState {
         .unwrap()
         .attached_policies()
         .iter()
-        .map(|p| p.policy_arn().unwrap().to_string())
+        .map(|p| p.policy_arn().unwrap().replace(&id, "<user id>"))
         .collect();
     let deny_policy = deny_policy(emu, user).await;
     let audit_tags = iam
