@@ -51,11 +51,13 @@ Control API (JSON in and out; bad input -> 400 {"error": "..."}; optional
     POST   /_janitor/faults                      {action, count, code, status, message, user?}
     DELETE /_janitor/faults
     POST   /_janitor/latency                     {"ms": N}
-    GET    /_janitor/calls                       {"calls": {Action: n}, "total": n}
+    GET    /_janitor/calls                       {"calls": {Action: n}, "total": n, "throttled": {Action: n}, "dynamodb": {Operation: n}}
     POST   /_janitor/calls/reset
     POST   /_janitor/access-advisor/<user>       {"services": [{namespace, name, last_authenticated}]}
     POST   /_janitor/access-advisor-fail/<user>  {code?, message?}  (DELETE undoes it)
     POST   /_janitor/access-advisor-page-cap     {"max": N}: pages hold at most N services (0: MaxItems)
+    POST   /_janitor/access-advisor-job-duration {"seconds": S}: jobs stay IN_PROGRESS for S seconds (real ones take seconds)
+    POST   /_janitor/request-rate                {per_second, burst?}: the account's IAM requests above this rate are answered Throttling (DELETE lifts it)
     POST   /_janitor/policies-quota              {"max": N}: the account's customer managed policy quota (default 1500), enforced on CreatePolicy
     POST   /_janitor/credential-report/freeze    -> {"generated_time"}  (DELETE unfreezes)
     POST   /_janitor/sessions                    {role?, path?, policies: [doc], scps?: [doc]} -> {access_key_id, secret_access_key, session_token, arn}
@@ -294,6 +296,25 @@ class Chaos:
 
 
 @dataclass
+class RateLimit:
+    """IAM's request-rate throttling of one account: a token bucket refilled at
+    `per_second`, holding at most `burst`; a request finding it empty is answered
+    Throttling. AWS publishes no per-account rate; tests choose one."""
+    per_second: float
+    burst: float
+    tokens: float
+    last: float
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.per_second)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass
 class Session:
     account: str
     # arn:aws:sts::<account>:assumed-role/<role>/<session>
@@ -327,6 +348,15 @@ class State:
     # (iam_authz); requests signed with any other key act as the account root.
     sessions: dict[str, "Session"] = field(default_factory=dict)
     chaos: Chaos | None = None
+    # Real Access Advisor jobs take seconds: a job stays IN_PROGRESS until this many
+    # seconds after it was generated (and for at least one poll).
+    advisor_job_seconds: float = 0.0
+    # account -> its IAM request-rate limit; requests above it are throttled.
+    rate_limits: dict[str, RateLimit] = field(default_factory=dict)
+    # IAM requests answered Throttling by the rate limit, by action.
+    throttled: dict[str, int] = field(default_factory=dict)
+    # DynamoDB requests (the engine's state table), by operation.
+    dynamodb_calls: dict[str, int] = field(default_factory=dict)
 
     def reset(self) -> None:
         with self.lock:
@@ -340,6 +370,10 @@ class State:
             self.policies_quota = 1500
             self.sessions.clear()
             self.chaos = None
+            self.advisor_job_seconds = 0.0
+            self.rate_limits.clear()
+            self.throttled.clear()
+            self.dynamodb_calls.clear()
 
 
 STATE = State()
@@ -899,9 +933,11 @@ def get_service_last_accessed_details(params: dict[str, str],
         job = STATE.jobs.get(job_id)
         if job is None:
             return iam_error(start_response, 404, "NoSuchEntity", f"No such job: {job_id}")
-        # The first poll always finds the job still running.
+        # The first poll always finds the job still running, and so does every poll
+        # before the job's duration has passed.
         job.polls += 1
-        if job.polls >= 2 and job.completed is None:
+        elapsed = (utcnow() - job.created).total_seconds()
+        if job.polls >= 2 and job.completed is None and elapsed >= STATE.advisor_job_seconds:
             job.completed = utcnow()
         completed = job.completed
         services = job.services
@@ -1386,15 +1422,37 @@ def handle_control(method: str, path: str, account: str, body: dict[str, Any]) -
         return {"ok": True}
     if (method, rest) == ("GET", "calls"):
         with STATE.lock:
-            return {"calls": dict(sorted(STATE.calls.items())), "total": sum(STATE.calls.values())}
+            return {"calls": dict(sorted(STATE.calls.items())), "total": sum(STATE.calls.values()),
+                    "throttled": dict(sorted(STATE.throttled.items())),
+                    "dynamodb": dict(sorted(STATE.dynamodb_calls.items()))}
     if (method, rest) == ("POST", "calls/reset"):
         with STATE.lock:
             STATE.calls.clear()
+            STATE.throttled.clear()
+            STATE.dynamodb_calls.clear()
         return {"ok": True}
     if (method, rest) == ("POST", "policies-quota"):
         quota = expect_int(body.get("max"), "max", 0, 100_000)
         with STATE.lock:
             STATE.policies_quota = quota
+        return {"ok": True}
+    if (method, rest) == ("POST", "access-advisor-job-duration"):
+        seconds = body.get("seconds")
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds <= 600:
+            raise ControlError(f"seconds: expected a number of seconds from 0 to 600, got {seconds!r}")
+        with STATE.lock:
+            STATE.advisor_job_seconds = float(seconds)
+        return {"ok": True}
+    if rest == "request-rate" and method in ("POST", "DELETE"):
+        if method == "DELETE":
+            with STATE.lock:
+                STATE.rate_limits.pop(account, None)
+            return {"ok": True}
+        per_second = expect_int(body.get("per_second"), "per_second", 1, 100_000)
+        burst = expect_int(body.get("burst", per_second), "burst", 1, 100_000)
+        with STATE.lock:
+            STATE.rate_limits[account] = RateLimit(per_second=float(per_second), burst=float(burst),
+                                                   tokens=float(burst), last=time.monotonic())
         return {"ok": True}
     if (method, rest) == ("POST", "access-advisor-page-cap"):
         cap = expect_int(body.get("max"), "max", 0, 1000)
@@ -1474,7 +1532,50 @@ class JanitorMiddleware:
         match = CREDENTIAL_SCOPE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
         if match and match.group(4).lower() == "iam":
             return self.iam(environ, start_response)
+        if match and match.group(4).lower() == "dynamodb":
+            operation = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
+            with STATE.lock:
+                STATE.dynamodb_calls[operation] = STATE.dynamodb_calls.get(operation, 0) + 1
+            denied = self.dynamodb_denied(environ, match.group(3))
+            if denied is not None:
+                return denied(start_response)
         return self.app(environ, start_response)
+
+    def dynamodb_denied(self, environ: dict[str, Any], region: str) -> Any:
+        """A role session's DynamoDB request (the engine's state table) is authorized
+        against its policies like its IAM requests: action `dynamodb:<Operation>` on
+        the table's ARN. Returns the error answer, or None to let moto serve it."""
+        with STATE.lock:
+            session = STATE.sessions.get(match_access_key(environ))
+        if session is None:
+            return None
+        body = read_body(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        operation = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
+        try:
+            table = json.loads(body or b"{}").get("TableName", "")
+        except ValueError:
+            table = ""
+        check = iam_authz.Check(
+            action=f"dynamodb:{operation}",
+            resource=f"arn:aws:dynamodb:{region}:{session.account}:table/{table}",
+            context={"aws:principalarn": [session.role_arn]},
+        )
+        if iam_authz.denied_by_scps(session.scps, check):
+            decision = iam_authz.Decision(False, "scp deny", check)
+        else:
+            decision = iam_authz.evaluate(session.policies, check)
+        if decision.allowed:
+            return None
+        message = iam_authz.denial_message(session.arn, decision)
+
+        def answer(start_response: Callable[..., Any]) -> list[bytes]:
+            return json_response(start_response, "400 Bad Request", {
+                "__type": "com.amazonaws.dynamodb.v20120810#AccessDeniedException",
+                "message": message,
+            })
+        return answer
 
     def control(self, environ: dict[str, Any], start_response: Callable[..., Any],
                 path: str) -> list[bytes]:
@@ -1515,7 +1616,12 @@ class JanitorMiddleware:
 
         # Chaos draws on the request's stable content (computed outside STATE.lock).
         stable = stable_params(params) if STATE.chaos is not None else None
+        caller_account = get_account_id_from(match_access_key(environ)) if STATE.rate_limits else None
         with STATE.lock:
+            limit = STATE.rate_limits.get(caller_account) if caller_account else None
+            if limit is not None and not limit.take(time.monotonic()):
+                STATE.throttled[action] = STATE.throttled.get(action, 0) + 1
+                return iam_error(start_response, 400, "Throttling", "Rate exceeded")
             STATE.calls[action] = STATE.calls.get(action, 0) + 1
             latency = STATE.latency_ms
             fault = None

@@ -395,6 +395,12 @@ impl ChaosKind {
 pub struct CallCounts {
     pub calls: BTreeMap<String, u64>,
     pub total: u64,
+    /// Requests answered Throttling by the account's request-rate limit, by action.
+    #[serde(default)]
+    pub throttled: BTreeMap<String, u64>,
+    /// DynamoDB requests (the engine's state table), by operation; not in `calls`.
+    #[serde(default)]
+    pub dynamodb: BTreeMap<String, u64>,
 }
 
 impl CallCounts {

@@ -266,6 +266,43 @@ impl Emulator {
         aws_sdk_iam::Client::new(&self.sdk_config().await)
     }
 
+    /// A DynamoDB client on the emulator (moto serves DynamoDB).
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
+    }
+
+    /// Creates a table keyed by the string `key` (on demand), as the member stack creates
+    /// the engine's state table with the key `user_id`.
+    pub async fn create_table(&self, name: &str, key: &str) -> Result<(), HarnessError> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        let build = |e: aws_sdk_dynamodb::error::BuildError| HarnessError::Sdk(e.to_string());
+        self.dynamodb()
+            .await
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(key)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(build)?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(key)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(build)?,
+            )
+            .send()
+            .await
+            .map_err(|e| HarnessError::Sdk(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+
     // ---------------------------------------------------------------
     // Control API
     // ---------------------------------------------------------------
@@ -467,6 +504,29 @@ impl Emulator {
             Method::POST,
             "access-advisor-page-cap",
             Some(&serde_json::json!({ "max": max })),
+        )
+        .await
+    }
+
+    /// Makes Access Advisor jobs stay IN_PROGRESS for `seconds` after they are generated,
+    /// as real jobs do (the emulator's default answers on the second poll).
+    pub async fn set_access_advisor_job_duration(&self, seconds: f64) -> Result<(), HarnessError> {
+        self.control_ok(
+            Method::POST,
+            "access-advisor-job-duration",
+            Some(&serde_json::json!({ "seconds": seconds })),
+        )
+        .await
+    }
+
+    /// Throttles the account's IAM requests above `per_second` (a token bucket holding
+    /// `burst`), as real IAM does well below the emulator's speed: the requests above it
+    /// are answered `Throttling`, and counted in [`CallCounts::throttled`].
+    pub async fn set_request_rate(&self, per_second: u32, burst: u32) -> Result<(), HarnessError> {
+        self.control_ok(
+            Method::POST,
+            "request-rate",
+            Some(&serde_json::json!({ "per_second": per_second, "burst": burst })),
         )
         .await
     }
