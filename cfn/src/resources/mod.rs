@@ -8,6 +8,7 @@
 //! Reference: <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-template-resource-type-ref.html>
 
 pub mod cloudwatch;
+pub mod dynamodb;
 pub mod events;
 pub mod iam;
 pub mod lambda;
@@ -74,6 +75,7 @@ properties! {
     Alarm(cloudwatch::Alarm),
     Bucket(s3::Bucket),
     BucketPolicy(s3::BucketPolicy),
+    DynamoTable(dynamodb::Table),
     EventInvokeConfig(lambda::EventInvokeConfig),
     Function(lambda::Function),
     LogGroup(logs::LogGroup),

@@ -11,6 +11,7 @@ use crate::id::LogicalId;
 use crate::policy::{Effect, Principal, ResourcePolicyDocument, ResourceStatement, Values};
 use crate::resources::Resource;
 use crate::resources::cloudwatch::{Alarm, ComparisonOperator, Dimension, Statistic, TreatMissingData};
+use crate::resources::dynamodb::{AttributeDefinition, KeySchemaElement, PointInTimeRecovery, SseSpecification, Table};
 use crate::resources::events::{Rule, RuleState, Target};
 use crate::resources::iam::{ManagedPolicy, Role};
 use crate::resources::lambda::{Code, Environment, EventInvokeConfig, Function, LoggingConfig, Permission};
@@ -41,11 +42,17 @@ pub const SCHEDULE: LogicalId = LogicalId::from_static("Schedule");
 pub const INVOKE_PERMISSION: LogicalId = LogicalId::from_static("InvokePermission");
 pub const INVOKE_CONFIG: LogicalId = LogicalId::from_static("InvokeConfig");
 pub const ERRORS_ALARM: LogicalId = LogicalId::from_static("ErrorsAlarm");
+pub const STATE_TABLE: LogicalId = LogicalId::from_static("StateTable");
 
 // Outputs.
 pub const FUNCTION_ARN: LogicalId = LogicalId::from_static("FunctionArn");
 pub const ROLE_ARN: LogicalId = LogicalId::from_static("RoleArn");
 pub const LOG_GROUP_NAME: LogicalId = LogicalId::from_static("LogGroupName");
+pub const STATE_TABLE_NAME: LogicalId = LogicalId::from_static("StateTableName");
+
+/// The environment variable the function reads its state table's name from (the engine's
+/// `--state-table` setting, not a parameter: the stack gives its own table).
+pub const STATE_TABLE_ENV: &str = "IAM_JANITOR_STATE_TABLE";
 
 /// The role's path. Service control policies can exempt `role/iam-janitor/*` without
 /// knowing the generated role name. (Role paths and policy paths are separate: this
@@ -163,7 +170,36 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
         template.parameter(setting.parameter.clone(), setting.definition.clone());
     }
 
+    variables.insert(STATE_TABLE_ENV.to_string(), Expr::Ref(STATE_TABLE));
+
     template.condition(HAS_ALARM_TOPIC, Expr::not_equals(Expr::Ref(ALARM_TOPIC_ARN), ""));
+
+    template.resource(
+        STATE_TABLE,
+        Resource::new(Table {
+            table_name: None,
+            billing_mode: Expr::from("PAY_PER_REQUEST"),
+            attribute_definitions: vec![AttributeDefinition {
+                attribute_name: Expr::from("user_id"),
+                attribute_type: Expr::from("S"),
+            }],
+            key_schema: vec![KeySchemaElement {
+                attribute_name: Expr::from("user_id"),
+                key_type: Expr::from("HASH"),
+            }],
+            point_in_time_recovery: Some(PointInTimeRecovery { enabled: true }),
+            sse: Some(SseSpecification { enabled: true }),
+        })
+        // Least privilege's memory (when each user's services were first listed): a stack
+        // deleted or replaced by mistake must not make every grant look new or old.
+        .retained()
+        .checkov_skip(
+            "CKV_AWS_119",
+            "Encrypted at rest with DynamoDB's AWS managed KMS key (SSEEnabled). A customer \
+             managed key would be one more key and key policy in every account, for a table \
+             that holds user IDs, names and service prefixes, no secrets.",
+        ),
+    );
 
     template.resource(
         LOG_GROUP,
@@ -188,11 +224,11 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
         ROLE_POLICY,
         Resource::new(ManagedPolicy {
             description: Some(Expr::from(
-                "iam-janitor Lambda: IAM reads, writes on users and on its own /iam-janitor/ policies, its own logs",
+                "iam-janitor Lambda: IAM reads, writes on users and on its own /iam-janitor/ policies, its own logs and state table",
             )),
             // Deliberately not under /iam-janitor/: the engine may change policies there.
             path: None,
-            policy_document: role_policy(permissions, LOG_GROUP),
+            policy_document: role_policy(permissions, LOG_GROUP, STATE_TABLE),
         }),
     );
 
@@ -332,5 +368,10 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
         Expr::get_att(ROLE, "Arn"),
     );
     template.output(LOG_GROUP_NAME, "Where each run logs what it did", Expr::Ref(LOG_GROUP));
+    template.output(
+        STATE_TABLE_NAME,
+        "Least privilege's memory (kept when the stack is deleted)",
+        Expr::Ref(STATE_TABLE),
+    );
     template
 }

@@ -26,6 +26,10 @@ pub const JANITOR_POLICY_ARNS: &str = "arn:${AWS::Partition}:iam::${AWS::Account
 /// The actions on the function's own log group.
 pub const LOG_ACTIONS: [&str; 2] = ["logs:CreateLogStream", "logs:PutLogEvents"];
 
+/// The actions on the function's own state table (least privilege's memory): check its
+/// key, read it once a run, write one item per user checked.
+pub const STATE_TABLE_ACTIONS: [&str; 3] = ["dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:Scan"];
+
 /// Where the role may use an action: the template's side of the engine's `Scope`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ActionScope {
@@ -144,7 +148,11 @@ fn actions_of<'a>(permissions: &[RolePermission<'a>], scope: ActionScope) -> Vec
 
 /// The Lambda role's policy: one statement per scope that has actions, then the writes
 /// to its own log group (`log_group`'s `Arn`, which covers the group's streams).
-pub fn role_policy(permissions: &[RolePermission<'_>], log_group: LogicalId) -> PolicyDocument<Expr> {
+pub fn role_policy(
+    permissions: &[RolePermission<'_>],
+    log_group: LogicalId,
+    state_table: LogicalId,
+) -> PolicyDocument<Expr> {
     let mut statements: Vec<Statement<Expr>> = ActionScope::ALL
         .into_iter()
         .filter_map(|scope| {
@@ -165,6 +173,14 @@ pub fn role_policy(permissions: &[RolePermission<'_>], log_group: LogicalId) -> 
         action: Some(Values(LOG_ACTIONS.into_iter().map(Expr::from).collect())),
         not_action: None,
         resource: Values::one(Expr::get_att(log_group, "Arn")),
+        condition: None,
+    });
+    statements.push(Statement {
+        sid: Some("UseOwnStateTable".to_string()),
+        effect: Effect::Allow,
+        action: Some(Values(STATE_TABLE_ACTIONS.into_iter().map(Expr::from).collect())),
+        not_action: None,
+        resource: Values::one(Expr::get_att(state_table, "Arn")),
         condition: None,
     });
     PolicyDocument::new(statements)
@@ -201,6 +217,17 @@ pub fn permissions_summary(permissions: &[RolePermission<'_>]) -> String {
         "- {}: write the run's log\n",
         LOG_ACTIONS.map(|a| format!("`{a}`")).join(", ")
     ));
+    out.push_str(
+        "
+## Remember least privilege's progress: its state table only
+
+",
+    );
+    out.push_str(&format!(
+        "- {}: check the table's key, read it once a run, write one item per user checked
+",
+        STATE_TABLE_ACTIONS.map(|a| format!("`{a}`")).join(", ")
+    ));
     out
 }
 
@@ -210,6 +237,7 @@ mod tests {
     use super::*;
 
     const LOG_GROUP: LogicalId = LogicalId::from_static("LogGroup");
+    const STATE_TABLE: LogicalId = LogicalId::from_static("StateTable");
 
     fn p(action: &'static str, scope: ActionScope) -> RolePermission<'static> {
         RolePermission {
@@ -228,7 +256,7 @@ mod tests {
             p("iam:AttachUserPolicy", ActionScope::AttachJanitorPolicy),
             p("iam:GetCredentialReport", ActionScope::Read),
         ];
-        let json = serde_json::to_value(role_policy(&permissions, LOG_GROUP)).unwrap();
+        let json = serde_json::to_value(role_policy(&permissions, LOG_GROUP, STATE_TABLE)).unwrap();
         assert_eq!(
             json,
             serde_json::json!({
@@ -244,6 +272,9 @@ mod tests {
                      "Condition": {"ArnLike": {"iam:PolicyARN": {"Fn::Sub": JANITOR_POLICY_ARNS}}}},
                     {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                      "Resource": {"Fn::GetAtt": ["LogGroup", "Arn"]}},
+                    {"Sid": "UseOwnStateTable", "Effect": "Allow",
+                     "Action": ["dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:Scan"],
+                     "Resource": {"Fn::GetAtt": ["StateTable", "Arn"]}},
                 ]
             })
         );
@@ -251,9 +282,9 @@ mod tests {
 
     #[test]
     fn scopes_without_actions_have_no_statement() {
-        let policy = role_policy(&[p("iam:GetUser", ActionScope::Read)], LOG_GROUP);
+        let policy = role_policy(&[p("iam:GetUser", ActionScope::Read)], LOG_GROUP, STATE_TABLE);
         let sids: Vec<_> = policy.statement.iter().map(|s| s.sid.as_deref().unwrap()).collect();
-        assert_eq!(sids, ["Read", "WriteOwnLogs"]);
+        assert_eq!(sids, ["Read", "WriteOwnLogs", "UseOwnStateTable"]);
     }
 
     #[test]
@@ -276,6 +307,9 @@ mod tests {
         assert!(read < users);
         assert!(summary.contains("- `iam:UpdateAccessKey`: set a dormant access key Inactive\n"));
         assert!(!summary.contains("## Manage its own deny policies"));
-        assert!(summary.ends_with("- `logs:CreateLogStream`, `logs:PutLogEvents`: write the run's log\n"));
+        assert!(summary.contains("- `logs:CreateLogStream`, `logs:PutLogEvents`: write the run's log\n"));
+        assert!(summary.ends_with(
+            "- `dynamodb:DescribeTable`, `dynamodb:PutItem`, `dynamodb:Scan`: check the table's key, read it once a run, write one item per user checked\n"
+        ));
     }
 }

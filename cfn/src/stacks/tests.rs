@@ -104,7 +104,8 @@ fn logical_ids_are_pinned() {
             "LogGroup",
             "Role",
             "RolePolicy",
-            "Schedule"
+            "Schedule",
+            "StateTable"
         ]
     );
     // The deployment's parameters and the engine settings given (the engine's own are
@@ -126,7 +127,10 @@ fn logical_ids_are_pinned() {
             "Timeout"
         ]
     );
-    assert_eq!(ids(&member["Outputs"]), ["FunctionArn", "LogGroupName", "RoleArn"]);
+    assert_eq!(
+        ids(&member["Outputs"]),
+        ["FunctionArn", "LogGroupName", "RoleArn", "StateTableName"]
+    );
     let artifacts = artifacts();
     assert_eq!(ids(&artifacts["Resources"]), ["CodeBucket", "CodeBucketPolicy"]);
     assert_eq!(ids(&artifacts["Parameters"]), ["OrganizationId"]);
@@ -241,6 +245,7 @@ fn role_grants_every_action_on_its_scope_and_nothing_else() {
                 json!({"Fn::Sub": USER_ARNS}),
                 json!({"Fn::Sub": JANITOR_POLICY_ARNS}),
                 json!({"Fn::GetAtt": ["LogGroup", "Arn"]}),
+                json!({"Fn::GetAtt": ["StateTable", "Arn"]}),
             ];
             assert!(allowed.contains(resource), "write on {resource}");
         }
@@ -254,6 +259,13 @@ fn role_grants_every_action_on_its_scope_and_nothing_else() {
     // Logs: only the function's own log group.
     let logs = statements.iter().find(|s| s["Sid"] == "WriteOwnLogs").unwrap();
     assert_eq!(logs["Action"], json!(["logs:CreateLogStream", "logs:PutLogEvents"]));
+    // DynamoDB: only the stack's own state table, and no deleting or scanning others.
+    let state = statements.iter().find(|s| s["Sid"] == "UseOwnStateTable").unwrap();
+    assert_eq!(
+        state["Action"],
+        json!(["dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:Scan"])
+    );
+    assert_eq!(state["Resource"], json!({"Fn::GetAtt": ["StateTable", "Arn"]}));
 }
 
 #[test]
@@ -286,7 +298,21 @@ fn function_runs_the_engine_with_every_setting_from_its_parameter() {
     for setting in settings() {
         assert_eq!(variables[setting.env], json!({"Ref": setting.parameter.as_str()}));
     }
-    assert_eq!(variables.len(), settings().len());
+    // Plus the stack's own state table.
+    assert_eq!(variables["IAM_JANITOR_STATE_TABLE"], json!({"Ref": "StateTable"}));
+    assert_eq!(variables.len(), settings().len() + 1);
+    let table = &member["Resources"]["StateTable"];
+    assert_eq!(table["DeletionPolicy"], "Retain");
+    assert_eq!(
+        table["Properties"]["KeySchema"],
+        json!([{"AttributeName": "user_id", "KeyType": "HASH"}])
+    );
+    assert_eq!(table["Properties"]["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        table["Properties"]["PointInTimeRecoverySpecification"],
+        json!({"PointInTimeRecoveryEnabled": true})
+    );
+    assert_eq!(table["Properties"]["SSESpecification"], json!({"SSEEnabled": true}));
     // Named by CloudFormation, so a deploy after a destroy (which keeps the log group)
     // does not collide with the retained one.
     assert!(
