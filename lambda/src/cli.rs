@@ -9,9 +9,11 @@ use std::io::Write;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use time::OffsetDateTime;
 
+use crate::budget::Budget;
 use crate::iam::{Iam, retry_config};
 use crate::run::{self, RunError};
 use crate::settings::{Settings, SettingsArgs, SettingsError};
+use crate::store::StateTable;
 
 /// Exit status: the run could not evaluate the account (nothing changed).
 pub const EXIT_ERROR: i32 = 1;
@@ -107,9 +109,14 @@ pub async fn run(
     out: &mut dyn Write,
 ) -> Result<i32, AuditError> {
     let settings = Settings::from_args(&args.settings)?;
-    let iam = Iam::new(config);
+    let iam = Iam::new(config, settings.iam_rate);
     let now = settings.as_of.unwrap_or(now.replace_nanosecond(0).unwrap_or(now));
-    let report = run::run(&iam, &settings, now).await?;
+    let state = settings
+        .state_table
+        .as_deref()
+        .map(|name| StateTable::new(config, name));
+    let budget = settings.time_budget.map_or(Budget::NONE, Budget::of);
+    let report = run::run(&iam, state.as_ref(), &settings, now, budget).await?;
     crate::notify::notify(&report, &settings).await;
     match args.format {
         Format::Json => {

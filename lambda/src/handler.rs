@@ -5,19 +5,42 @@
 //! The response is the report. A tripped circuit breaker or a failed change returns an
 //! error after the report is logged and posted, so the function's Errors alarm fires.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::budget::Budget;
 use crate::iam::Iam;
 use crate::model::report::Report;
 use crate::run;
 use crate::settings::{Mode, Settings};
+use crate::store::StateTable;
 
-/// What a cold start builds once: validated settings and the IAM client.
+/// What a cold start builds once: validated settings, the IAM client and the state
+/// table's.
 #[derive(Debug, Clone)]
 pub struct App {
     pub settings: Settings,
     pub iam: Iam,
+    pub state: Option<StateTable>,
+}
+
+/// Kept back from the invocation's deadline: the report, Slack and the logs need time
+/// after the last change.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
+
+/// The run's budget: until the invocation's deadline (milliseconds since the epoch, as
+/// the Runtime API gives it) less [`DEADLINE_MARGIN`]; none if the deadline is unknown.
+pub fn budget_until(deadline_ms: u64) -> Budget {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    if deadline_ms == 0 || deadline_ms <= now_ms {
+        return Budget::NONE;
+    }
+    let total = Duration::from_millis(deadline_ms - now_ms).saturating_sub(DEADLINE_MARGIN);
+    Budget::of(total)
 }
 
 /// Errors the handler returns to Lambda.
@@ -47,13 +70,13 @@ pub fn mode_override(event: &Value) -> Result<Option<Mode>, HandlerError> {
 }
 
 /// Handles one invocation.
-pub async fn handle(app: &App, event: Value, now: OffsetDateTime) -> Result<Report, HandlerError> {
+pub async fn handle(app: &App, event: Value, now: OffsetDateTime, budget: Budget) -> Result<Report, HandlerError> {
     let mut settings = app.settings.clone();
     if let Some(mode) = mode_override(&event)? {
         settings.mode = mode;
     }
     tracing::info!(mode = %settings.mode, source = ?event.get("source"), "run starting");
-    let report = run::run(&app.iam, &settings, now).await?;
+    let report = run::run(&app.iam, app.state.as_ref(), &settings, now, budget).await?;
     tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "run finished");
     crate::notify::notify(&report, &settings).await;
     if let Some(b) = report.summary.circuit_breaker.as_ref().filter(|b| b.tripped) {

@@ -5,11 +5,12 @@
 //!
 //! Layers (see ARCHITECTURE.md), each importing only the ones above it:
 //!
-//! - [`trail`]: the audit trail's tag keys and records, and [`backoff`], the one poller
-//!   (both import nothing of the crate);
+//! - [`trail`]: the audit trail's tag keys and records, [`backoff`], the one poller, and
+//!   [`budget`], a run's time budget (they import nothing of the crate);
 //! - [`model`]: plain data: the credential report, the inventory, the run's report;
 //! - [`settings`]: what a run is told to do, validated;
-//! - [`iam`]: the IAM adapter, the only code that calls IAM;
+//! - [`iam`]: the IAM adapter, the only code that calls IAM; [`store`]: the state
+//!   table's adapter, the only code that calls DynamoDB;
 //! - [`dormant`] and [`least_privilege`]: the two features, each a pure decision plus
 //!   the I/O that applies it;
 //! - [`restore`]: undo, from the audit trail;
@@ -18,6 +19,7 @@
 //! - [`cli`] and [`handler`]: the two front ends (`cargo xtask audit` and the Lambda).
 
 pub mod backoff;
+pub mod budget;
 pub mod cli;
 pub mod dormant;
 pub mod handler;
@@ -28,4 +30,5 @@ pub mod notify;
 pub mod restore;
 pub mod run;
 pub mod settings;
+pub mod store;
 pub mod trail;

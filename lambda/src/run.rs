@@ -6,11 +6,13 @@
 //! goes on. Nothing is written before the whole inventory has been read and planned, so
 //! a bad report or a tripped breaker changes nothing.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
 use time::OffsetDateTime;
 
+use crate::budget::Budget;
 use crate::dormant::{apply::confirm_and_apply, rules};
 use crate::iam::{AwsError, CredentialsOf, Iam};
 use crate::least_privilege::{self as lp, apply as deny};
@@ -18,7 +20,9 @@ use crate::model::credential_report::{self, ReportError};
 use crate::model::inventory::{Inventory, SshPublicKey};
 use crate::model::report::{BreakerTrip, Finding, ReasonCode, Report, Status, Summary};
 use crate::model::services::{SERVICE_CREDENTIAL_SERVICES, ServiceAccess};
+use crate::model::state::UserMemory;
 use crate::settings::{Mode, Settings};
+use crate::store::StateTable;
 
 /// A run that could not evaluate the account. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +42,15 @@ pub enum RunError {
     IncompleteReport(Vec<String>),
 }
 
-/// Runs the engine once. `now` is the clock reading (or `--as-of`).
-pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<Report, RunError> {
+/// Runs the engine once. `now` is the clock reading (or `--as-of`); `state`: least
+/// privilege's memory, if a table is configured; `budget`: the time the run may take.
+pub async fn run(
+    iam: &Iam,
+    state: Option<&StateTable>,
+    settings: &Settings,
+    now: OffsetDateTime,
+    budget: Budget,
+) -> Result<Report, RunError> {
     let timeout = Duration::from_secs(u64::from(settings.report_timeout_secs));
     let (report, details) = tokio::join!(iam.credential_report(timeout), iam.account_details());
     let (csv, generated_at) = report.map_err(RunError::CredentialReport)?;
@@ -85,17 +96,24 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
             .iter()
             .map(|(name, d)| (name.clone(), d.tags.clone()))
             .collect();
-        items = confirm_and_apply(iam, settings, now, items, &tags).await;
+        items = confirm_and_apply(iam, settings, now, items, &tags, budget).await;
     }
     let applied_before = items.iter().filter(|i| i.finding.status == Status::Applied).count();
 
-    let assessed = if settings.least_privilege.enabled {
-        let active = lp::users_with_credentials(&inventory, items.iter().map(|i| &i.finding));
-        deny::assess(iam, &inventory, &active, settings, now).await
+    let mut not_checked = inventory.not_checked.clone();
+    let memory = if settings.least_privilege.enabled {
+        recall(state, &mut not_checked).await
     } else {
-        deny::Assessed::default()
+        None
     };
-    let mut deny_items = assessed.items;
+    let mut assessed = match &memory {
+        Some(memory) => {
+            let active = lp::users_with_credentials(&inventory, items.iter().map(|i| &i.finding));
+            deny::assess(iam, &inventory, &active, memory, settings, now, budget).await
+        }
+        None => deny::Assessed::default(),
+    };
+    let mut deny_items = std::mem::take(&mut assessed.items);
     let changes = dormant_changes + deny_items.iter().filter(|d| d.is_change()).count();
     let breaker = (changes > max).then_some(BreakerTrip {
         planned_changes: changes,
@@ -113,6 +131,18 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
     } else if settings.as_of.is_none() && enforce {
         deny_items = deny::apply(iam, settings, deny_items).await;
     }
+    // Remembered after the changes (in report mode too: what was seen is seen), never
+    // for a run evaluated as of another time.
+    if let Some(table) = state.filter(|_| settings.as_of.is_none()) {
+        let failures = deny::remember_checked(table, &assessed.observed, &deny_items, settings, now).await;
+        if let Some(first) = failures.first() {
+            tracing::warn!(users = failures.len(), error = %first, "state not saved");
+            not_checked.push(format!(
+                "least privilege's memory of {} user(s) was not saved (they are checked again first next run): {first}",
+                failures.len()
+            ));
+        }
+    }
 
     let mut report = Report {
         account_id: inventory.account_id.clone(),
@@ -129,12 +159,14 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
             .collect(),
         rejected_rows: inventory.rejected.clone(),
         suspicious_tags: plan.suspicious,
-        not_checked: inventory.not_checked.clone(),
+        not_checked,
         summary: Summary {
             users_evaluated: plan.users_evaluated,
             credentials_evaluated: plan.credentials_evaluated,
             users_checked_for_unused_services: assessed.checked,
             users_without_credentials: assessed.without_credentials,
+            users_left_for_next_run: assessed.not_reached,
+            oldest_check_days: assessed.oldest_check.map(|t| (now - t).whole_days()),
             users_checked_for_ssh_keys: inventory.ssh_key_users,
             circuit_breaker: breaker,
             ..Summary::default()
@@ -142,6 +174,37 @@ pub async fn run(iam: &Iam, settings: &Settings, now: OffsetDateTime) -> Result<
     };
     report.recount();
     Ok(report)
+}
+
+/// Least privilege's memory: empty without a state table (every check is a first
+/// sighting); `None` if the table is missing, of the wrong schema or unreadable: least
+/// privilege is then skipped for this run, and the reason, naming the table, is
+/// reported. Dormant credentials are unaffected.
+async fn recall(state: Option<&StateTable>, not_checked: &mut Vec<String>) -> Option<HashMap<String, UserMemory>> {
+    let Some(table) = state else {
+        return Some(HashMap::new());
+    };
+    let loaded = match table.check().await {
+        Ok(()) => table.load().await,
+        Err(e) => Err(e),
+    };
+    match loaded {
+        Ok(loaded) => {
+            if loaded.unreadable > 0 {
+                tracing::warn!(
+                    table = table.name(),
+                    items = loaded.unreadable,
+                    "state items not in the engine's form ignored"
+                );
+            }
+            Some(loaded.users)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "least privilege skipped");
+            not_checked.push(format!("least privilege was skipped this run: {e}"));
+            None
+        }
+    }
 }
 
 /// Marks the changes the circuit breaker stops as skipped.

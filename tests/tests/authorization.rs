@@ -36,6 +36,8 @@ const FLAGS: &[&str] = &[
     "on",
     "--signing-certificates",
     "deactivate",
+    "--state-table",
+    common::STATE_TABLE,
 ];
 const USERS: &[&str] = &[
     "console",
@@ -139,6 +141,7 @@ fn key_user_at_the_tag_quota() -> SeedUser {
 /// detach, and one active user who must not be touched.
 async fn seed(emu: &Emulator) {
     emu.reset().await.unwrap();
+    emu.create_table(common::STATE_TABLE, "user_id").await.unwrap();
     emu.seed(&[
         old_user("console").with_password(SeedPassword::new().changed(days_ago(400)).used(days_ago(200))),
         key_user_at_the_tag_quota(),
@@ -450,6 +453,42 @@ async fn without_any_one_read_permission_nothing_unconfirmed_is_changed() {
             "ListUserTags",
         ]),
         "the reads a fault-free run does not need"
+    );
+}
+
+#[tokio::test]
+async fn the_state_table_permissions_are_exactly_enough_and_only_for_its_table() {
+    let emu = Emulator::start().await.unwrap();
+    let policy = common::role_policy(emu.account_id());
+    let (_, after, _) = reference(&emu).await;
+    for action in iam_janitor_cfn::stacks::permissions::STATE_TABLE_ACTIONS {
+        seed(&emu).await;
+        let config = as_role(&emu, &without(&policy, action)).await;
+        let (code, report) = audit_json_with(&config, FLAGS).await;
+        assert_eq!(code, audit::EXIT_PARTIAL, "without {action}: {report:#}");
+        let not_checked = report["not_checked"].to_string();
+        assert!(
+            not_checked.contains("AccessDenied") && not_checked.contains(action),
+            "without {action}: {report:#}"
+        );
+        // Dormant credentials are done all the same.
+        for user in ["console", "key", "cert", "git", "ssh"] {
+            assert_eq!(state(&emu).await[user], after[user], "without {action}: {user}");
+        }
+    }
+    // Another table, even of the right form, is out of reach.
+    seed(&emu).await;
+    emu.create_table("someone-elses-table", "user_id").await.unwrap();
+    let config = as_role(&emu, &policy).await;
+    let mut flags = FLAGS.to_vec();
+    let at = flags.iter().position(|f| *f == common::STATE_TABLE).unwrap();
+    flags[at] = "someone-elses-table";
+    let (code, report) = audit_json_with(&config, &flags).await;
+    assert_eq!(code, audit::EXIT_PARTIAL, "{report:#}");
+    let not_checked = report["not_checked"].to_string();
+    assert!(
+        not_checked.contains("someone-elses-table") && not_checked.contains("AccessDenied"),
+        "{report:#}"
     );
 }
 

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use iam_janitor::budget::Budget;
 use iam_janitor::handler::{App, HandlerError, handle};
 use iam_janitor::iam::Iam;
 use iam_janitor::settings::{Mode, Settings};
@@ -16,7 +17,8 @@ const SCHEDULED: &str = include_str!("../../lambda/tests/fixtures/eventbridge-sc
 async fn app(emu: &Emulator, settings: Settings) -> App {
     App {
         settings,
-        iam: Iam::new(&emu.sdk_config().await),
+        iam: Iam::new(&emu.sdk_config().await, 1000),
+        state: None,
     }
 }
 
@@ -42,7 +44,9 @@ async fn scheduled_event_runs_in_the_configured_mode() {
     seed_stale(&emu, 2).await;
     let app = app(&emu, Settings::default()).await;
     let event = serde_json::from_str(SCHEDULED).unwrap();
-    let report = handle(&app, event, OffsetDateTime::now_utc()).await.unwrap();
+    let report = handle(&app, event, OffsetDateTime::now_utc(), Budget::NONE)
+        .await
+        .unwrap();
     assert_eq!(report.mode, Mode::Report);
     assert_eq!(report.summary.planned, 2);
     assert_eq!(report.summary.applied, 0);
@@ -53,15 +57,21 @@ async fn manual_invoke_may_enforce_once() {
     let emu = Emulator::start().await.unwrap();
     seed_stale(&emu, 2).await;
     let app = app(&emu, Settings::default()).await;
-    let report = handle(&app, json!({"mode": "enforce"}), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let report = handle(
+        &app,
+        json!({"mode": "enforce"}),
+        OffsetDateTime::now_utc(),
+        Budget::NONE,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.summary.applied, 2);
     // The next scheduled run is back in report mode and finds nothing left to do.
     let report = handle(
         &app,
         serde_json::from_str(SCHEDULED).unwrap(),
         OffsetDateTime::now_utc(),
+        Budget::NONE,
     )
     .await
     .unwrap();
@@ -83,6 +93,7 @@ async fn tripped_breaker_is_an_error() {
         &app,
         serde_json::from_str(SCHEDULED).unwrap(),
         OffsetDateTime::now_utc(),
+        Budget::NONE,
     )
     .await
     .unwrap_err();
@@ -95,7 +106,7 @@ async fn bad_mode_override_changes_nothing() {
     let emu = Emulator::start().await.unwrap();
     seed_stale(&emu, 1).await;
     let app = app(&emu, Settings::default()).await;
-    let err = handle(&app, json!({"mode": "nuke"}), OffsetDateTime::now_utc())
+    let err = handle(&app, json!({"mode": "nuke"}), OffsetDateTime::now_utc(), Budget::NONE)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("nuke"));

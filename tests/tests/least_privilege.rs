@@ -12,7 +12,7 @@ use common::{audit_json, days_ago, deny_policy_arn, deny_policy_arns, findings_o
 use iam_janitor::iam::permissions;
 use iam_janitor::least_privilege::{MAX_POLICY_SIZE, direct_calls_only};
 use iam_janitor_cfn::policy::{PolicyDocument, policy_size};
-use iam_janitor_harness::{AdvisorService, Emulator, Fault, SeedKey, SeedUser};
+use iam_janitor_harness::{AdvisorService, Emulator, Fault, SeedKey, SeedPassword, SeedUser};
 use serde_json::Value;
 
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
@@ -580,4 +580,265 @@ async fn the_accounts_policy_quota_is_respected_before_creating() {
     let calls = emu.calls().await.unwrap().calls;
     assert_eq!(calls["CreatePolicy"], 2, "{calls:?}");
     assert_eq!(calls["GetAccountSummary"], 1, "{calls:?}");
+}
+
+/// The user's remembered state, from the state table.
+async fn memory_of(emu: &Emulator, table: &str, user: &str) -> Option<iam_janitor::model::state::UserMemory> {
+    let id = emu
+        .iam()
+        .await
+        .get_user()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .user()
+        .unwrap()
+        .user_id()
+        .to_string();
+    let out = emu
+        .dynamodb()
+        .await
+        .get_item()
+        .table_name(table)
+        .key("user_id", aws_sdk_dynamodb::types::AttributeValue::S(id))
+        .send()
+        .await
+        .unwrap();
+    out.item().and_then(iam_janitor::store::from_item)
+}
+
+#[tokio::test]
+async fn a_service_granted_later_is_denied_only_once_unused_past_the_limit() {
+    let emu = Emulator::start().await.unwrap();
+    emu.create_table("janitor-state", "user_id").await.unwrap();
+    emu.seed(&[admin("alice"), admin("bob")]).await.unwrap();
+    for user in ["alice", "bob"] {
+        emu.set_access_advisor(user, &usual_services()).await.unwrap();
+    }
+    let remembering = ["--enforce", "--state-table", "janitor-state"];
+    let (code, report) = audit_json(&emu, &remembering).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(denied(&policy_state(&emu, "alice").await.0), ["ec2:*", "rds:*"]);
+    let first = memory_of(&emu, "janitor-state", "alice").await.unwrap();
+    assert_eq!(first.services.len(), 5);
+    assert_eq!(first.first_checked, first.checked_at);
+    assert_eq!(first.policies, [deny_policy_arn(&emu, "alice").await]);
+
+    // The next run: sagemaker was granted since, and never used. With the memory it is a
+    // new grant in its own grace; without (bob, audited with no table), the first-sighting
+    // rule would deny it at once.
+    let mut services = usual_services();
+    services.push(svc("sagemaker", None));
+    emu.set_access_advisor("alice", &services).await.unwrap();
+    emu.reset_calls().await.unwrap();
+    let (code, report) = audit_json(&emu, &remembering).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert!(lp_findings(&report, "alice").is_empty(), "{report:#}");
+    assert_eq!(writes(&emu.calls().await.unwrap().calls), 0);
+    assert_eq!(denied(&policy_state(&emu, "alice").await.0), ["ec2:*", "rds:*"]);
+    let second = memory_of(&emu, "janitor-state", "alice").await.unwrap();
+    assert_eq!(second.first_checked, first.first_checked);
+    assert!(second.services["sagemaker"] > first.first_checked, "{second:?}");
+
+    // 91 days later (the memory says sagemaker was first listed 91 days ago), still
+    // unused: denied.
+    let aged = iam_janitor::model::state::UserMemory {
+        first_checked: first.first_checked - time::Duration::days(200),
+        services: second
+            .services
+            .iter()
+            .map(|(ns, t)| {
+                (
+                    ns.clone(),
+                    *t - time::Duration::days(if ns == "sagemaker" { 91 } else { 200 }),
+                )
+            })
+            .collect(),
+        ..second
+    };
+    emu.dynamodb()
+        .await
+        .put_item()
+        .table_name("janitor-state")
+        .set_item(Some(iam_janitor::store::to_item(&aged)))
+        .send()
+        .await
+        .unwrap();
+    let (code, report) = audit_json(&emu, &remembering).await;
+    assert_eq!(code, 0, "{report:#}");
+    let f = lp_findings(&report, "alice");
+    assert!(f[0]["reason"].as_str().unwrap().contains("+sagemaker"), "{f:#?}");
+    assert_eq!(
+        denied(&policy_state(&emu, "alice").await.0),
+        ["ec2:*", "rds:*", "sagemaker:*"]
+    );
+}
+
+#[tokio::test]
+async fn a_missing_or_broken_state_table_skips_least_privilege_and_nothing_else() {
+    let emu = Emulator::start().await.unwrap();
+    emu.create_table("wrong-key", "id").await.unwrap();
+    for (table, says) in [("nope", "does not exist"), ("wrong-key", "wrong schema")] {
+        emu.reset().await.unwrap();
+        emu.create_table("wrong-key", "id").await.ok();
+        let dormant = SeedUser::new("dormant")
+            .created(days_ago(400))
+            .with_key(SeedKey::new().created(days_ago(400)).used(days_ago(200)));
+        emu.seed(&[dormant, admin("alice")]).await.unwrap();
+        emu.set_access_advisor("alice", &usual_services()).await.unwrap();
+        let (code, report) = audit_json(&emu, &["--enforce", "--state-table", table]).await;
+        assert_eq!(code, iam_janitor::cli::EXIT_PARTIAL, "{report:#}");
+        let not_checked = report["not_checked"].to_string();
+        assert!(
+            not_checked.contains(&format!("state table {table}")) && not_checked.contains(says),
+            "{not_checked}"
+        );
+        // Dormant credentials are unaffected; no Access Advisor job, no deny policy.
+        assert_eq!(findings_of(&report, "dormant")[0]["status"], "applied", "{report:#}");
+        assert!(lp_findings(&report, "alice").is_empty());
+        assert!(deny_policy_arns(&emu, "alice").await.is_empty());
+        assert_eq!(emu.calls().await.unwrap().get("GenerateServiceLastAccessedDetails"), 0);
+    }
+}
+
+#[tokio::test]
+async fn slow_access_advisor_jobs_under_a_budget_are_resumed_over_runs() {
+    let emu = Emulator::start().await.unwrap();
+    emu.create_table("janitor-state", "user_id").await.unwrap();
+    let users: Vec<SeedUser> = (0..6).map(|i| admin(&format!("slow-{i}"))).collect();
+    emu.seed(&users).await.unwrap();
+    for i in 0..6 {
+        emu.set_access_advisor(&format!("slow-{i}"), &usual_services())
+            .await
+            .unwrap();
+    }
+    // Real jobs take seconds.
+    emu.set_access_advisor_job_duration(1.0).await.unwrap();
+    let flags = [
+        "--enforce",
+        "--state-table",
+        "janitor-state",
+        "--advisor-concurrency",
+        "1",
+        "--time-budget",
+        "3",
+    ];
+    let mut covered: Vec<BTreeSet<String>> = Vec::new();
+    for _ in 0..6 {
+        let (code, report) = audit_json(&emu, &flags).await;
+        assert_eq!(code, 0, "{report:#}");
+        let checked = report["summary"]["users_checked_for_unused_services"].as_u64().unwrap();
+        let left = report["summary"]["users_left_for_next_run"].as_u64().unwrap();
+        let applied: BTreeSet<String> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == "unused_services" && f["status"] == "applied")
+            .map(|f| f["user"].as_str().unwrap().to_string())
+            .collect();
+        // Every user checked for the first time gets its deny policy.
+        assert_eq!(applied.len() as u64, checked, "{report:#}");
+        assert!(checked >= 1, "every run makes progress: {report:#}");
+        assert_eq!(checked + left, 6, "{report:#}");
+        // Never the same user twice while others wait: least recently checked first.
+        for earlier in &covered {
+            assert!(earlier.is_disjoint(&applied), "{earlier:?} {applied:?}");
+        }
+        covered.push(applied);
+        if covered.iter().map(BTreeSet::len).sum::<usize>() == 6 {
+            break;
+        }
+        assert!(left > 0, "a 3 s budget cannot cover six 1 s jobs in a row");
+    }
+    assert!(covered.len() >= 2, "{covered:?}");
+    // The next run checks again the least recently checked (done already), changes
+    // nothing, and says how long ago the others were checked.
+    let (code, report) = audit_json(&emu, &flags).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert!(lp_findings(&report, "slow-0").is_empty(), "{report:#}");
+    assert!(report["summary"]["users_checked_for_unused_services"].as_u64().unwrap() >= 1);
+    assert!(report["summary"]["users_left_for_next_run"].as_u64().unwrap() > 0);
+    assert_eq!(report["summary"]["oldest_check_days"], 0, "{report:#}");
+}
+
+#[tokio::test]
+async fn a_first_enforce_run_under_a_request_rate_limit_finishes_over_runs_without_a_failure() {
+    let emu = Emulator::start().await.unwrap();
+    let users: Vec<SeedUser> = (0..24)
+        .map(|i| {
+            SeedUser::new(format!("backlog-{i:02}"))
+                .created(days_ago(400))
+                .with_password(SeedPassword::new().changed(days_ago(400)).used(days_ago(200)))
+                .with_key(SeedKey::new().created(days_ago(400)).used(days_ago(200)))
+        })
+        .collect();
+    emu.seed(&users).await.unwrap();
+    // IAM throttles each account well below the emulator's speed.
+    emu.set_request_rate(20, 20).await.unwrap();
+    // Paced below the limit.
+    let flags = [
+        "--enforce",
+        "--max-actions",
+        "1000",
+        "--time-budget",
+        "4",
+        "--iam-rate",
+        "15",
+    ];
+    let mut runs = 0;
+    let mut applied = 0;
+    loop {
+        runs += 1;
+        let (code, report) = audit_json(&emu, &flags).await;
+        assert_eq!(code, 0, "run {runs}: {report:#}");
+        assert_eq!(report["summary"]["failed"], 0, "run {runs}: {report:#}");
+        applied += report["summary"]["applied"].as_u64().unwrap();
+        let left = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["reason_code"] == "time_budget")
+            .count();
+        if left == 0 {
+            break;
+        }
+        assert!(runs < 8, "{report:#}");
+    }
+    assert_eq!(applied, 48, "every password and key disabled, none failed");
+    assert!(
+        runs >= 2,
+        "a 4 s budget at 15 requests/s cannot do 24 users' changes at once"
+    );
+    let calls = emu.calls().await.unwrap();
+    assert_eq!(
+        calls.throttled.values().sum::<u64>(),
+        0,
+        "paced below the limit: {calls:?}"
+    );
+
+    // Unpaced, the same work is throttled: slower, but with the production retries
+    // (and no retry quota) nothing fails.
+    emu.reset().await.unwrap();
+    emu.seed(&users).await.unwrap();
+    emu.set_request_rate(20, 20).await.unwrap();
+    let production = emu
+        .sdk_config()
+        .await
+        .to_builder()
+        .retry_config(iam_janitor::iam::retry_config())
+        .build();
+    let (code, report) = common::audit_json_with(
+        &production,
+        &["--enforce", "--max-actions", "1000", "--iam-rate", "1000"],
+    )
+    .await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["failed"], 0, "{report:#}");
+    assert_eq!(report["summary"]["applied"], 48, "{report:#}");
+    let calls = emu.calls().await.unwrap();
+    assert!(
+        calls.throttled.values().sum::<u64>() > 0,
+        "the limit was reached: {calls:?}"
+    );
 }

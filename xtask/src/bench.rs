@@ -45,11 +45,33 @@ pub struct BenchArgs {
     /// Access Advisor jobs at once (the engine's --advisor-concurrency)
     #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = count(1, 32))]
     pub advisor_concurrency: usize,
-    /// Which runs to measure, in this order
+    /// Which runs to measure, in this order. `until-done`: enforce runs until the time
+    /// budget leaves nothing for the next run (at most 20)
     #[arg(long, value_delimiter = ',', default_value = "report,enforce,rerun,next-day",
-          value_parser = ["report", "enforce", "rerun", "next-day"])]
+          value_parser = ["report", "enforce", "rerun", "next-day", "until-done"])]
     pub runs: Vec<String>,
+    /// Seconds each Access Advisor job takes on the emulator (real jobs take seconds)
+    #[arg(long, default_value_t = 0.0)]
+    pub advisor_job_secs: f64,
+    /// The account's IAM request rate on the emulator, per second (0: unlimited)
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    pub request_rate: u64,
+    /// The engine's --time-budget, in seconds (0: none)
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub time_budget: u64,
+    /// The engine's --iam-rate: IAM requests per second at most
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub iam_rate: u64,
+    /// Give the engine a state table (least privilege's memory)
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub state_table: String,
 }
+
+/// The bench's state table.
+const STATE_TABLE: &str = "iam-janitor-bench-state";
 
 #[derive(Debug, Parser)]
 struct AuditCli {
@@ -107,20 +129,22 @@ fn seed_users(n: usize, now: OffsetDateTime) -> Vec<SeedUser> {
 }
 
 struct Measured {
-    label: &'static str,
+    label: String,
     seconds: f64,
     calls: BTreeMap<String, u64>,
     total: u64,
+    dynamodb: u64,
+    throttled: u64,
     applied: u64,
     planned: u64,
+    failed: u64,
+    checked: u64,
+    left: u64,
+    /// Dormant candidates the budget left for the next run.
+    dormant_left: u64,
 }
 
-async fn measure(
-    emu: &Emulator,
-    label: &'static str,
-    flags: &[String],
-    now: OffsetDateTime,
-) -> anyhow::Result<Measured> {
+async fn measure(emu: &Emulator, label: String, flags: &[String], now: OffsetDateTime) -> anyhow::Result<Measured> {
     let mut argv = vec!["audit".to_string(), "--format".to_string(), "json".to_string()];
     argv.extend_from_slice(flags);
     let cli = AuditCli::try_parse_from(&argv)?;
@@ -134,13 +158,23 @@ async fn measure(
     let seconds = started.elapsed().as_secs_f64();
     let report: serde_json::Value = serde_json::from_slice(&out)?;
     let counts = emu.calls().await?;
+    let summary = &report["summary"];
+    let dormant_left = report["findings"]
+        .as_array()
+        .map_or(0, |f| f.iter().filter(|f| f["reason_code"] == "time_budget").count()) as u64;
     Ok(Measured {
         label,
         seconds,
         total: counts.total,
+        dynamodb: counts.dynamodb.values().sum(),
+        throttled: counts.throttled.values().sum(),
         calls: counts.calls,
-        applied: report["summary"]["applied"].as_u64().unwrap_or(0),
-        planned: report["summary"]["planned"].as_u64().unwrap_or(0),
+        applied: summary["applied"].as_u64().unwrap_or(0),
+        planned: summary["planned"].as_u64().unwrap_or(0),
+        failed: summary["failed"].as_u64().unwrap_or(0),
+        checked: summary["users_checked_for_unused_services"].as_u64().unwrap_or(0),
+        left: summary["users_left_for_next_run"].as_u64().unwrap_or(0),
+        dormant_left,
     })
 }
 
@@ -148,13 +182,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         println!(
-            "# cargo xtask bench --users {} --latency-ms {} --concurrency {} --least-privilege {} --advisor-concurrency {} --runs {}",
+            "# cargo xtask bench --users {} --latency-ms {} --concurrency {} --least-privilege {} --advisor-concurrency {} --runs {} --advisor-job-secs {} --request-rate {} --time-budget {} --iam-rate {} --state-table {}",
             args.users.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(","),
             args.latency_ms,
             args.concurrency,
             args.least_privilege,
             args.advisor_concurrency,
-            args.runs.join(",")
+            args.runs.join(","),
+            args.advisor_job_secs,
+            args.request_rate,
+            args.time_budget,
+            args.iam_rate,
+            args.state_table
         );
         for &n in &args.users {
             let emu = Emulator::start().await?;
@@ -179,17 +218,30 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 emu.set_policies_quota(5000).await?;
             }
             emu.set_latency_ms(args.latency_ms).await?;
-            let base: Vec<String> = [
+            emu.set_access_advisor_job_duration(args.advisor_job_secs).await?;
+            if args.request_rate > 0 {
+                let rate = u32::try_from(args.request_rate)?;
+                emu.set_request_rate(rate, rate).await?;
+            }
+            let mut base: Vec<String> = [
                 "--concurrency",
                 &args.concurrency.to_string(),
                 "--least-privilege",
                 &args.least_privilege,
                 "--advisor-concurrency",
                 &args.advisor_concurrency.to_string(),
+                "--time-budget",
+                &args.time_budget.to_string(),
+                "--iam-rate",
+                &args.iam_rate.to_string(),
             ]
             .iter()
             .map(|s| s.to_string())
             .collect();
+            if args.state_table == "on" {
+                emu.create_table(STATE_TABLE, "user_id").await?;
+                base.extend(["--state-table".to_string(), STATE_TABLE.to_string()]);
+            }
             let enforce: Vec<String> = base
                 .iter()
                 .cloned()
@@ -197,26 +249,42 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .collect();
             let mut runs = Vec::new();
             for run in &args.runs {
-                runs.push(match run.as_str() {
-                    "report" => measure(&emu, "report", &base, now).await?,
-                    "enforce" => measure(&emu, "enforce, first run", &enforce, now).await?,
-                    "rerun" => measure(&emu, "enforce, same-day rerun", &enforce, now).await?,
-                    _ => measure(&emu, "enforce, next day", &enforce, now + Duration::days(1)).await?,
-                });
+                match run.as_str() {
+                    "report" => runs.push(measure(&emu, "report".into(), &base, now).await?),
+                    "enforce" => runs.push(measure(&emu, "enforce, first run".into(), &enforce, now).await?),
+                    "rerun" => runs.push(measure(&emu, "enforce, same-day rerun".into(), &enforce, now).await?),
+                    "until-done" => {
+                        for i in 1..=20 {
+                            let m = measure(&emu, format!("enforce, run {i}"), &enforce, now).await?;
+                            let done = m.left == 0 && m.dormant_left == 0;
+                            runs.push(m);
+                            if done {
+                                break;
+                            }
+                        }
+                    }
+                    _ => runs.push(measure(&emu, "enforce, next day".into(), &enforce, now + Duration::days(1)).await?),
+                }
             }
             println!(
-                "{:<26} {:>8} {:>8} {:>8} {:>10}  calls by action",
-                "run", "wall s", "planned", "applied", "IAM calls"
+                "{:<26} {:>8} {:>8} {:>8} {:>7} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9}  calls by action",
+                "run", "wall s", "planned", "applied", "failed", "LP done", "LP left", "DC left", "IAM calls", "throttled", "DynamoDB"
             );
             for m in &runs {
                 let by_action: Vec<String> = m.calls.iter().map(|(a, c)| format!("{a}={c}")).collect();
                 println!(
-                    "{:<26} {:>8.2} {:>8} {:>8} {:>10}  {}",
+                    "{:<26} {:>8.2} {:>8} {:>8} {:>7} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9}  {}",
                     m.label,
                     m.seconds,
                     m.planned,
                     m.applied,
+                    m.failed,
+                    m.checked,
+                    m.left,
+                    m.dormant_left,
                     m.total,
+                    m.throttled,
+                    m.dynamodb,
                     by_action.join(" ")
                 );
             }

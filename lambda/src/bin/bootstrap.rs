@@ -1,9 +1,10 @@
 //! The Lambda entry point: structured JSON logs, settings and the IAM client built once
 //! per cold start, then the handler for each scheduled (or manual) invocation.
 
-use iam_janitor::handler::{App, handle};
+use iam_janitor::handler::{App, budget_until, handle};
 use iam_janitor::iam::{Iam, retry_config};
 use iam_janitor::settings::Settings;
+use iam_janitor::store::StateTable;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -31,14 +32,17 @@ async fn main() -> Result<(), Error> {
         .retry_config(retry_config())
         .load()
         .await;
-    let app = App {
-        settings,
-        iam: Iam::new(&config),
-    };
+    let state = settings
+        .state_table
+        .as_deref()
+        .map(|name| StateTable::new(&config, name));
+    let iam = Iam::new(&config, settings.iam_rate);
+    let app = App { settings, iam, state };
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let now = time::OffsetDateTime::now_utc();
-        let report = handle(app, event.payload, now.replace_nanosecond(0).unwrap_or(now)).await?;
+        let budget = budget_until(event.context.deadline);
+        let report = handle(app, event.payload, now.replace_nanosecond(0).unwrap_or(now), budget).await?;
         Ok::<_, Error>(serde_json::to_value(&report)?)
     }))
     .await

@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 use futures::StreamExt;
 use time::OffsetDateTime;
 
+use crate::budget::Budget;
 use crate::dormant::compact::{Compaction, Held, Listed, compact, over_quota, room};
 use crate::dormant::rules::{self, Credential, CredentialFacts, Planned, Standing};
 use crate::iam::{AwsError, CredentialsOf, Deleted, ErrorKind, Iam, LiveCertificate, LiveKey, LiveUser};
@@ -658,6 +659,7 @@ pub async fn confirm_and_apply(
     now: OffsetDateTime,
     items: Vec<Planned>,
     tags: &HashMap<String, Vec<Tag>>,
+    budget: Budget,
 ) -> Vec<Planned> {
     let mut by_user: BTreeMap<String, Vec<(usize, Planned)>> = BTreeMap::new();
     let mut untouched = Vec::new();
@@ -671,7 +673,15 @@ pub async fn confirm_and_apply(
     let done: Vec<Vec<(usize, Planned)>> = futures::stream::iter(by_user.into_values())
         .map(|user_items| {
             let user_tags = user_items.first().and_then(|(_, p)| tags.get(&p.finding.user)).cloned();
-            process_user(iam, settings, now, user_items, user_tags)
+            async move {
+                // Near the end of the budget no new user starts (the ones in flight
+                // finish): the next run takes the rest. Records are written before
+                // changes, so stopping between users is safe.
+                if !budget.may_start() {
+                    return not_reached(user_items);
+                }
+                process_user(iam, settings, now, user_items, user_tags).await
+            }
         })
         .buffer_unordered(settings.concurrency.max(1))
         .collect()
@@ -679,6 +689,22 @@ pub async fn confirm_and_apply(
     let mut all: Vec<(usize, Planned)> = untouched.into_iter().chain(done.into_iter().flatten()).collect();
     all.sort_by_key(|(i, _)| *i);
     all.into_iter().map(|(_, item)| item).collect()
+}
+
+/// A user's candidates the time budget did not reach: skipped, for the next run.
+fn not_reached(items: Vec<(usize, Planned)>) -> Vec<(usize, Planned)> {
+    items
+        .into_iter()
+        .map(|(i, mut item)| {
+            item.finding.status = Status::Skipped;
+            item.finding.reason_code = ReasonCode::TimeBudget;
+            item.finding.reason = format!(
+                "time budget: not reached this run, nothing changed; the next run takes it ({})",
+                item.finding.reason
+            );
+            (i, item)
+        })
+        .collect()
 }
 
 /// Makes one read into `live`.

@@ -10,6 +10,9 @@
 use std::time::Duration;
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_iam::config::retry::{RetryPartition, TokenBucket};
 use aws_smithy_types::retry::RetryConfig;
 use time::OffsetDateTime;
 
@@ -22,6 +25,7 @@ mod operation_log;
 pub use admin::{Admin, PasswordPolicy};
 #[cfg(feature = "operation-log")]
 pub use operation_log::operations_sent;
+pub mod pace;
 pub mod permissions;
 mod policies;
 mod report;
@@ -30,12 +34,23 @@ pub use users::CredentialsOf;
 
 /// The retry configuration for production: standard mode (exponential backoff with
 /// jitter, throttling errors retried), more attempts than the SDK's default 3 because a
-/// run does thousands of calls against one per-account rate quota.
+/// run does thousands of calls against one per-account rate quota. [`Iam::new`] also
+/// paces the client and lifts the retry quota.
 pub fn retry_config() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(8)
         .with_initial_backoff(Duration::from_millis(500))
         .with_max_backoff(Duration::from_secs(20))
+}
+
+/// A retry partition for one client, with no retry quota (and its own, so that clients
+/// in the same process, as in the tests, do not share one).
+fn unquoted_partition() -> RetryPartition {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    RetryPartition::custom(format!("iam-janitor-{n}"))
+        .token_bucket(TokenBucket::unlimited())
+        .build()
 }
 
 /// What kind of failure an IAM error is: the callers' branches, so that no IAM error
@@ -208,8 +223,24 @@ where
 }
 
 impl Iam {
-    pub fn new(config: &aws_config::SdkConfig) -> Iam {
-        Iam::from_client(aws_sdk_iam::Client::new(config))
+    /// The client for `config`, paced at `rate` requests a second ([`pace`]), in a
+    /// retry partition of its own with no retry quota: under sustained throttling the
+    /// SDK's standard quota runs dry and calls fail, where a throttled run must only be
+    /// slower. `config`'s retry settings (attempts, backoff) are kept.
+    pub fn new(config: &aws_config::SdkConfig, rate: u32) -> Iam {
+        // The configuration's HTTP client if it has one, else the SDK's default (rustls
+        // with aws-lc), wrapped by the pacer.
+        let http = config.http_client().unwrap_or_else(|| {
+            use aws_smithy_http_client::tls;
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+                .build_https()
+        });
+        let conf = aws_sdk_iam::config::Builder::from(config)
+            .retry_partition(unquoted_partition())
+            .http_client(pace::PacedClient::new(http, rate))
+            .build();
+        Iam::from_client(aws_sdk_iam::Client::from_conf(conf))
     }
 
     pub fn from_client(client: aws_sdk_iam::Client) -> Iam {

@@ -55,7 +55,7 @@ mod tests {
             .endpoint_url("http://127.0.0.1:9")
             .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(credentials))
             .build();
-        let iam = super::super::Iam::new(&config);
+        let iam = super::super::Iam::new(&config, 1000);
         assert!(iam.user_tags("nobody").await.is_err());
         assert!(super::operations_sent().contains("iam:ListUserTags"));
     }

@@ -14,12 +14,15 @@ use futures::StreamExt;
 use iam_janitor_cfn::policy::PolicyDocument;
 use time::OffsetDateTime;
 
+use crate::budget::Budget;
 use crate::iam::{AwsError, ErrorKind, Iam};
-use crate::least_privilege::{self as lp, Change, CurrentPart, Denied, PartWrite, Subject};
+use crate::least_privilege::{self as lp, Change, CurrentPart, Denied, DenySet, Evidence, PartWrite, Subject};
 use crate::model::inventory::{Inventory, PolicyVersion, Tag, UserDetails};
 use crate::model::report::{Action, Finding, Kind, ReasonCode, Status};
 use crate::model::services::ServiceAccess;
+use crate::model::state::UserMemory;
 use crate::settings::Settings;
+use crate::store::{StateTable, StoreError};
 use crate::trail::{POLICY_OWNER, POLICY_OWNER_ID};
 
 /// IAM keeps at most five versions of a managed policy.
@@ -99,17 +102,39 @@ pub struct Assessed {
     pub checked: usize,
     /// Users left alone: no credential to call AWS with.
     pub without_credentials: usize,
+    /// Eligible users the time budget left for the next run.
+    pub not_reached: usize,
+    /// When the least recently checked eligible user was last checked, once this run's
+    /// checks are remembered (`None`: every one was checked this run, or none has ever
+    /// been, or there is no memory).
+    pub oldest_check: Option<OffsetDateTime>,
+    /// What to remember of each user checked ([`remember`]).
+    pub observed: Vec<Observed>,
 }
 
-/// Reads Access Advisor for every eligible user and decides. `active`: the users with a
-/// credential to call AWS with after this run's dormant changes
-/// ([`lp::users_with_credentials`]); the others are left alone, and counted.
+/// A user checked this run: what to remember once the changes are made.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub user: UserDetails,
+    pub services: Vec<ServiceAccess>,
+    pub memory: Option<UserMemory>,
+    /// The user's deny policies before this run's change.
+    pub parts: Vec<CurrentPart>,
+}
+
+/// Reads Access Advisor for the eligible users, least recently checked first, while the
+/// budget lets new jobs start, and decides. `active`: the users with a credential to
+/// call AWS with after this run's dormant changes ([`lp::users_with_credentials`]); the
+/// others are left alone, and counted. `memory`: what the state table remembers, by user
+/// ID (empty without one: every check is a first sighting).
 pub async fn assess(
     iam: &Iam,
     inventory: &Inventory,
     active: &HashSet<String>,
+    memory: &HashMap<String, UserMemory>,
     settings: &Settings,
     now: OffsetDateTime,
+    budget: Budget,
 ) -> Assessed {
     let lps = &settings.least_privilege;
     let mut users: Vec<&UserDetails> = inventory.details.values().collect();
@@ -163,16 +188,23 @@ pub async fn assess(
             None => eligible.push((user, parts, item)),
         }
     }
+    // Least recently checked first (never checked before all), so that a run the budget
+    // stops goes on from there the next time.
+    let last_check = |u: &UserDetails| memory.get(&u.id).map(|m| m.checked_at);
+    eligible.sort_by(|(a, _, _), (b, _, _)| last_check(a).cmp(&last_check(b)).then_with(|| a.name.cmp(&b.name)));
 
-    let checked = eligible.len();
     let recently_used = &recently_used;
     let no_services = &no_services;
-    let decided: Vec<Option<DenyItem>> = futures::stream::iter(eligible)
+    let outcomes: Vec<Checked> = futures::stream::iter(eligible)
         .map(|(user, parts, item)| async move {
+            // Near the end of the budget no new job starts; the ones in flight finish.
+            if !budget.may_start() {
+                return Checked::NotReached(last_check(user));
+            }
             let services = match iam.access_advisor(&user.arn).await {
                 Ok(s) => s,
                 Err(e) => {
-                    return Some(failed(
+                    return Checked::Failed(failed(
                         item,
                         ReasonCode::AdvisorFailed,
                         format!("Access Advisor could not be read, nothing changed: {e}"),
@@ -182,7 +214,7 @@ pub async fn assess(
             let services = match lp::check_advisor_answer(services) {
                 Ok(s) => s,
                 Err(e) => {
-                    return Some(failed(
+                    return Checked::Failed(failed(
                         item,
                         ReasonCode::AdvisorRejected,
                         format!("Access Advisor answer rejected, nothing changed: {e}"),
@@ -190,26 +222,116 @@ pub async fn assess(
                 }
             };
             let keep = lp::kept_services(user, lps);
+            let previous = memory.get(&user.id);
+            let granted = lp::new_grants(previous, &services, now);
             let subject = Subject {
                 user,
                 parts: &parts,
                 keep: &keep,
-                recently_used: recently_used.get(&user.name).unwrap_or(no_services),
+                evidence: Evidence {
+                    recently_used: recently_used.get(&user.name).unwrap_or(no_services),
+                    granted: &granted,
+                },
             };
-            let (change, spared) = lp::decide(&services, subject, lps, now);
-            describe(user, &services, &parts, change, &spared, lps.unused_service_days, item)
+            let (change, set) = lp::decide(&services, subject, lps, now);
+            let item = describe(user, &services, &parts, change, &set, lps.unused_service_days, item);
+            Checked::Read(
+                item,
+                Box::new(Observed {
+                    user: user.clone(),
+                    services,
+                    memory: previous.cloned(),
+                    parts,
+                }),
+            )
         })
         .buffer_unordered(lps.advisor_concurrency.max(1))
         .collect()
         .await;
-    let mut items: Vec<DenyItem> = skipped.into_iter().chain(decided.into_iter().flatten()).collect();
+    let mut items: Vec<DenyItem> = skipped;
+    let mut observed = Vec::new();
+    let mut not_reached = 0;
+    let mut oldest_check: Option<OffsetDateTime> = None;
+    for outcome in outcomes {
+        match outcome {
+            Checked::Read(item, seen) => {
+                items.extend(item);
+                observed.push(*seen);
+            }
+            Checked::Failed(item) => items.push(item),
+            Checked::NotReached(last) => {
+                not_reached += 1;
+                if let Some(t) = last {
+                    oldest_check = Some(oldest_check.map_or(t, |o| o.min(t)));
+                }
+            }
+        }
+    }
     items.sort_by(|a, b| a.finding.user.cmp(&b.finding.user));
     apply_policy_quota(iam, &mut items).await;
     Assessed {
         items,
-        checked,
+        checked: observed.len(),
         without_credentials,
+        not_reached,
+        oldest_check,
+        observed,
     }
+}
+
+/// One eligible user's check.
+enum Checked {
+    /// Access Advisor was read: the finding, if any, and what to remember.
+    Read(Option<DenyItem>, Box<Observed>),
+    /// Access Advisor could not be read, or its answer was rejected.
+    Failed(DenyItem),
+    /// The budget ran out first; when the user was last checked.
+    NotReached(Option<OffsetDateTime>),
+}
+
+/// The deny policies the engine manages for a user once its item was applied (or not):
+/// the user's policies attached after the change, by ARN, sorted.
+pub fn policies_after(parts: &[CurrentPart], item: Option<&DenyItem>) -> Vec<String> {
+    let mut attached: BTreeSet<String> = parts.iter().filter(|p| p.attached).map(|p| p.arn.clone()).collect();
+    if let Some(item) = item.filter(|i| i.finding.status == Status::Applied) {
+        match &item.change {
+            Change::Write { parts, detach, .. } => {
+                attached.extend(parts.iter().map(|p| p.arn.clone()));
+                for arn in detach {
+                    attached.remove(arn);
+                }
+            }
+            Change::Detach { arns } => {
+                for arn in arns {
+                    attached.remove(arn);
+                }
+            }
+            Change::None | Change::NeedsReview { .. } => {}
+        }
+    }
+    attached.into_iter().collect()
+}
+
+/// Remembers each user checked this run (one PutItem each, bounded concurrency), after
+/// the changes. Returns the failures: the user is checked again next run, sooner.
+pub async fn remember_checked(
+    table: &StateTable,
+    observed: &[Observed],
+    items: &[DenyItem],
+    settings: &Settings,
+    now: OffsetDateTime,
+) -> Vec<StoreError> {
+    let by_user: HashMap<&str, &DenyItem> = items.iter().map(|i| (i.finding.user.as_str(), i)).collect();
+    let results: Vec<Result<(), StoreError>> = futures::stream::iter(observed)
+        .map(|seen| {
+            let policies = policies_after(&seen.parts, by_user.get(seen.user.name.as_str()).copied());
+            let memory = lp::remember(seen.memory.as_ref(), &seen.user, &seen.services, policies, now);
+            async move { table.save(&memory).await }
+        })
+        .buffer_unordered(settings.concurrency.max(1))
+        .collect()
+        .await;
+    results.into_iter().filter_map(Result::err).collect()
 }
 
 /// New deny policies count against the account's customer managed policy quota (1,500
@@ -296,7 +418,7 @@ fn describe(
     services: &[ServiceAccess],
     parts: &[CurrentPart],
     change: Change,
-    spared: &BTreeSet<String>,
+    set: &DenySet,
     days: u32,
     item: DenyItem,
 ) -> Option<DenyItem> {
@@ -368,8 +490,19 @@ fn describe(
             "; migrates a NotAction policy of an earlier version (which also denied services granted later, and access granted by resource policies) to an Action list",
         );
     }
-    if !spared.is_empty() {
-        let spared: Vec<&String> = spared.iter().collect();
+    if !set.in_grace.is_empty() {
+        let listed: Vec<String> = set
+            .in_grace
+            .iter()
+            .map(|(ns, t)| format!("{ns} (first listed {})", t.date()))
+            .collect();
+        reason.push_str(&format!(
+            "; not denied yet: {}, granted since the user was first checked and listed for no more than {days} days",
+            listed.join(", ")
+        ));
+    }
+    if !set.spared_by_report.is_empty() {
+        let spared: Vec<&String> = set.spared_by_report.iter().collect();
         reason.push_str(&format!(
             "; not denied: {}, unused in Access Advisor but used by an access key within {days} days in the credential report (Access Advisor does not track every Region)",
             join(&spared)

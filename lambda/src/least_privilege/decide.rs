@@ -43,6 +43,7 @@ use crate::model::credential_report::{CredentialRow, Observed};
 use crate::model::inventory::{Inventory, JanitorPolicy, UserDetails};
 use crate::model::report::{Action, Finding, ReasonCode, Status};
 use crate::model::services::{ServiceAccess, is_service_prefix, parse_service_list};
+use crate::model::state::UserMemory;
 use crate::settings::LeastPrivilegeSettings;
 use crate::trail::POLICY_PATH;
 
@@ -188,23 +189,42 @@ pub fn kept_services(user: &UserDetails, settings: &LeastPrivilegeSettings) -> B
         .collect()
 }
 
-/// The services to deny, and those spared only by the credential report's word.
+/// The services to deny, and those unused but spared, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DenySet {
     pub deny: BTreeSet<String>,
     /// Unused by Access Advisor's account, but the credential report shows an access
     /// key of the user used them within the limit: not denied.
     pub spared_by_report: BTreeSet<String>,
+    /// Unused, but granted since the user was first checked and listed for no more than
+    /// the limit: not denied yet. With when each was first listed.
+    pub in_grace: BTreeMap<String, OffsetDateTime>,
 }
 
-/// The namespaces to deny. `previous`: what the user's attached deny policies deny now;
-/// `recently_used`: services the credential report shows the user's keys used within
-/// the limit.
+/// What besides Access Advisor speaks for a user's services.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence<'a> {
+    /// Services the credential report shows the user's access keys used within the limit.
+    pub recently_used: &'a BTreeSet<String>,
+    /// Services granted since the user was first checked, with when each was first
+    /// listed ([`new_grants`]).
+    pub granted: &'a BTreeMap<String, OffsetDateTime>,
+}
+
+impl Evidence<'static> {
+    /// Nothing besides Access Advisor.
+    pub const NONE: Evidence<'static> = Evidence {
+        recently_used: &BTreeSet::new(),
+        granted: &BTreeMap::new(),
+    };
+}
+
+/// The namespaces to deny. `previous`: what the user's attached deny policies deny now.
 pub fn deny_set(
     services: &[ServiceAccess],
     previous: &[Denied],
     keep: &BTreeSet<String>,
-    recently_used: &BTreeSet<String>,
+    evidence: Evidence<'_>,
     settings: &LeastPrivilegeSettings,
     now: OffsetDateTime,
 ) -> DenySet {
@@ -212,14 +232,17 @@ pub fn deny_set(
     let unused = |s: &ServiceAccess| s.last_authenticated.is_none_or(|t| (now - t).whole_days() > limit);
     let sticky = |ns: &str| previous.iter().any(|p| p.denies(ns));
     let mut spared_by_report = BTreeSet::new();
+    let mut in_grace = BTreeMap::new();
     let mut deny = BTreeSet::new();
     for s in services {
         let ns = s.namespace.to_ascii_lowercase();
         if sticky(&ns) {
             deny.insert(ns);
         } else if unused(s) {
-            if recently_used.contains(&ns) {
+            if evidence.recently_used.contains(&ns) {
                 spared_by_report.insert(ns);
+            } else if let Some(listed) = evidence.granted.get(&ns).filter(|t| (now - **t).whole_days() <= limit) {
+                in_grace.insert(ns, *listed);
             } else {
                 deny.insert(ns);
             }
@@ -236,7 +259,61 @@ pub fn deny_set(
     let allowed = |ns: &String| is_service_prefix(ns) && !keep.contains(ns) && !settings.never_deny.contains(ns);
     deny.retain(allowed);
     spared_by_report.retain(allowed);
-    DenySet { deny, spared_by_report }
+    in_grace.retain(|ns, _| allowed(ns));
+    DenySet {
+        deny,
+        spared_by_report,
+        in_grace,
+    }
+}
+
+/// The services Access Advisor lists that were granted since the engine first checked
+/// the user, with when each was first listed (now, for those listed for the first time).
+/// Empty at the first check (no memory): today's rule, the user's age, applies to
+/// everything then.
+pub fn new_grants(
+    memory: Option<&UserMemory>,
+    services: &[ServiceAccess],
+    now: OffsetDateTime,
+) -> BTreeMap<String, OffsetDateTime> {
+    let Some(memory) = memory else {
+        return BTreeMap::new();
+    };
+    services
+        .iter()
+        .map(|s| s.namespace.to_ascii_lowercase())
+        .filter_map(|ns| {
+            let listed = memory.services.get(&ns).copied().unwrap_or(now);
+            (listed > memory.first_checked).then_some((ns, listed))
+        })
+        .collect()
+}
+
+/// What to remember of a user after a check: the services listed now, each with when it
+/// was first listed, and the policies the engine manages for the user.
+pub fn remember(
+    memory: Option<&UserMemory>,
+    user: &UserDetails,
+    services: &[ServiceAccess],
+    policies: Vec<String>,
+    now: OffsetDateTime,
+) -> UserMemory {
+    let first_checked = memory.map_or(now, |m| m.first_checked);
+    UserMemory {
+        user_id: user.id.clone(),
+        user_name: user.name.clone(),
+        first_checked,
+        checked_at: now,
+        services: services
+            .iter()
+            .map(|s| s.namespace.to_ascii_lowercase())
+            .map(|ns| {
+                let listed = memory.and_then(|m| m.services.get(&ns)).copied().unwrap_or(now);
+                (ns, listed)
+            })
+            .collect(),
+        policies,
+    }
 }
 
 /// One deny document (one policy): the sorted `namespace:*` actions on `*`, for direct
@@ -532,26 +609,26 @@ pub struct Subject<'a> {
     pub parts: &'a [CurrentPart],
     /// The keep-services tag's services.
     pub keep: &'a BTreeSet<String>,
-    /// Services the credential report shows the user's access keys used within the limit.
-    pub recently_used: &'a BTreeSet<String>,
+    /// The credential report's use and the services granted since the first check.
+    pub evidence: Evidence<'a>,
 }
 
 /// Decides a user's change from Access Advisor data and the current policies. Returns
-/// the change and the services spared only by the credential report's word.
+/// the change and the deny set (with what was spared, and why).
 pub fn decide(
     services: &[ServiceAccess],
     subject: Subject<'_>,
     settings: &LeastPrivilegeSettings,
     now: OffsetDateTime,
-) -> (Change, BTreeSet<String>) {
+) -> (Change, DenySet) {
     let previous: Vec<Denied> = subject
         .parts
         .iter()
         .filter(|p| p.attached)
         .filter_map(|p| p.document.as_ref().and_then(denied_by))
         .collect();
-    let DenySet { deny, spared_by_report } =
-        deny_set(services, &previous, subject.keep, subject.recently_used, settings, now);
+    let set = deny_set(services, &previous, subject.keep, subject.evidence, settings, now);
+    let deny = set.deny.clone();
     let attached: Vec<&CurrentPart> = subject.parts.iter().filter(|p| p.attached).collect();
     if deny.is_empty() {
         let change = if attached.is_empty() {
@@ -561,7 +638,7 @@ pub fn decide(
                 arns: attached.iter().map(|p| p.arn.clone()).collect(),
             }
         };
-        return (change, spared_by_report);
+        return (change, set);
     }
     let listed: Vec<String> = deny.iter().cloned().collect();
     let chunks = split(&deny);
@@ -586,7 +663,7 @@ pub fn decide(
                 services: listed,
                 reason,
             },
-            spared_by_report,
+            set,
         );
     }
     // Each part to the policy that already holds it (so that a second run finds nothing
@@ -669,7 +746,7 @@ pub fn decide(
             detach,
         }
     };
-    (change, spared_by_report)
+    (change, set)
 }
 
 /// FNV-1a, 64 bit: a stable hash with no dependency (not for security).

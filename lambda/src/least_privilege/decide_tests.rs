@@ -54,7 +54,7 @@ fn none() -> BTreeSet<String> {
 
 /// `deny_set` with no previous policy and no credential-report use.
 fn fresh(services: &[ServiceAccess], keep: &BTreeSet<String>) -> BTreeSet<String> {
-    deny_set(services, &[], keep, &none(), &s(), NOW).deny
+    deny_set(services, &[], keep, Evidence::NONE, &s(), NOW).deny
 }
 
 fn part(name: &str, attached: bool, deny: &[&str]) -> CurrentPart {
@@ -76,9 +76,19 @@ fn subject<'a>(
         user,
         parts,
         keep,
-        recently_used,
+        evidence: used_only(recently_used),
     }
 }
+
+/// Evidence of the credential report's use only.
+fn used_only(recently_used: &BTreeSet<String>) -> Evidence<'_> {
+    Evidence {
+        recently_used,
+        granted: &NO_GRANTS,
+    }
+}
+
+static NO_GRANTS: BTreeMap<String, OffsetDateTime> = BTreeMap::new();
 
 /// `decide` for user `u` with no keep tag and no credential-report use.
 fn decide_for(services: &[ServiceAccess], user: &UserDetails, parts: &[CurrentPart]) -> Change {
@@ -142,11 +152,11 @@ fn denies_are_sticky_until_the_keep_tag_lists_them() {
     let services = [svc("ec2", ago(1)), svc("s3", ago(1))];
     let previous = [Denied::Listed(set(&["ec2"]))];
     assert_eq!(
-        deny_set(&services, &previous, &none(), &none(), &s(), NOW).deny,
+        deny_set(&services, &previous, &none(), Evidence::NONE, &s(), NOW).deny,
         set(&["ec2"])
     );
     assert!(
-        deny_set(&services, &previous, &set(&["ec2"]), &none(), &s(), NOW)
+        deny_set(&services, &previous, &set(&["ec2"]), Evidence::NONE, &s(), NOW)
             .deny
             .is_empty()
     );
@@ -157,7 +167,7 @@ fn never_deny_wins_over_sticky() {
     let services = [svc("sts", None)];
     let previous = [Denied::Listed(set(&["sts", "rds"]))];
     assert_eq!(
-        deny_set(&services, &previous, &none(), &none(), &s(), NOW).deny,
+        deny_set(&services, &previous, &none(), Evidence::NONE, &s(), NOW).deny,
         set(&["rds"])
     );
 }
@@ -187,17 +197,81 @@ fn forwarded_calls_are_never_denied_so_kms_is_judged_like_any_service() {
 fn the_credential_reports_recent_use_spares_a_service_access_advisor_calls_unused() {
     let services = [svc("s3", None), svc("ec2", ago(200)), svc("rds", None)];
     let used = set(&["s3", "ec2"]);
-    let out = deny_set(&services, &[], &none(), &used, &s(), NOW);
+    let out = deny_set(&services, &[], &none(), used_only(&used), &s(), NOW);
     assert_eq!(out.deny, set(&["rds"]));
     assert_eq!(out.spared_by_report, set(&["ec2", "s3"]));
     // A deny in place stays (sticky): the report's use may be a denied attempt.
     let previous = [Denied::Listed(set(&["s3"]))];
-    let out = deny_set(&services, &previous, &none(), &used, &s(), NOW);
+    let out = deny_set(&services, &previous, &none(), used_only(&used), &s(), NOW);
     assert_eq!(out.deny, set(&["rds", "s3"]));
     assert_eq!(out.spared_by_report, set(&["ec2"]));
     // Kept services are not reported as spared by the report.
-    let out = deny_set(&services, &[], &set(&["ec2"]), &used, &s(), NOW);
+    let out = deny_set(&services, &[], &set(&["ec2"]), used_only(&used), &s(), NOW);
     assert_eq!(out.spared_by_report, set(&["s3"]));
+}
+
+#[test]
+fn a_service_granted_after_the_first_check_is_denied_only_once_unused_past_the_limit() {
+    let u = user(1000, &[], 0);
+    // First check 200 days ago: s3 and ec2 were listed then.
+    let first = remember(
+        None,
+        &u,
+        &[svc("s3", ago(1)), svc("ec2", None)],
+        Vec::new(),
+        NOW - Duration::days(200),
+    );
+    assert_eq!(first.first_checked, NOW - Duration::days(200));
+    // At the first check, nothing is a new grant: today's rule (the user's age) applies.
+    assert!(new_grants(None, &[svc("sagemaker", None)], NOW).is_empty());
+    // Today sagemaker appears, never used: granted since, in grace.
+    let today = [svc("s3", ago(1)), svc("ec2", None), svc("sagemaker", None)];
+    let granted = new_grants(Some(&first), &today, NOW);
+    assert_eq!(granted, BTreeMap::from([("sagemaker".to_string(), NOW)]));
+    let evidence = Evidence {
+        recently_used: &BTreeSet::new(),
+        granted: &granted,
+    };
+    let out = deny_set(&today, &[], &none(), evidence, &s(), NOW);
+    assert_eq!(out.deny, set(&["ec2"]));
+    assert_eq!(out.in_grace, BTreeMap::from([("sagemaker".to_string(), NOW)]));
+    // Remembered with its first sighting; 90 days later still in grace, 91 days later denied.
+    let second = remember(Some(&first), &u, &today, Vec::new(), NOW);
+    assert_eq!(second.first_checked, first.first_checked);
+    assert_eq!(second.services["sagemaker"], NOW);
+    assert_eq!(second.services["ec2"], NOW - Duration::days(200));
+    for (days, denied) in [(90, false), (91, true)] {
+        let later = NOW + Duration::days(days);
+        let granted = new_grants(Some(&second), &today, later);
+        let evidence = Evidence {
+            recently_used: &BTreeSet::new(),
+            granted: &granted,
+        };
+        let out = deny_set(&today, &[], &none(), evidence, &s(), later);
+        assert_eq!(out.deny.contains("sagemaker"), denied, "{days} days");
+    }
+    // A grant removed and given again is a new grant.
+    let removed = remember(
+        Some(&second),
+        &u,
+        &[svc("s3", ago(1))],
+        Vec::new(),
+        NOW + Duration::days(10),
+    );
+    assert!(!removed.services.contains_key("sagemaker"));
+    let again = new_grants(Some(&removed), &today, NOW + Duration::days(120));
+    assert_eq!(again.get("sagemaker"), Some(&(NOW + Duration::days(120))));
+    // Sticky denies stay whatever the grant's age.
+    let previous = [Denied::Listed(set(&["sagemaker"]))];
+    let evidence = Evidence {
+        recently_used: &BTreeSet::new(),
+        granted: &granted,
+    };
+    assert!(
+        deny_set(&today, &previous, &none(), evidence, &s(), NOW)
+            .deny
+            .contains("sagemaker")
+    );
 }
 
 #[test]
@@ -654,7 +728,7 @@ proptest! {
     ) {
         let services: Vec<ServiceAccess> = data.iter().map(|(ns, d)| svc(ns, d.and_then(ago))).collect();
         let prev = [Denied::Listed(previous.clone())];
-        let out = deny_set(&services, &prev, &keep, &report_used, &s(), NOW);
+        let out = deny_set(&services, &prev, &keep, used_only(&report_used), &s(), NOW);
         for ns in &out.deny {
             prop_assert!(!keep.contains(ns));
             prop_assert!(!s().never_deny.contains(ns));
@@ -958,7 +1032,7 @@ proptest! {
             .filter_map(|p| p.document.as_ref().and_then(denied_by))
             .collect();
         let used = none();
-        let deny = deny_set(&checked, &previous, &keep, &used, &settings, NOW).deny;
+        let deny = deny_set(&checked, &previous, &keep, used_only(&used), &settings, NOW).deny;
         for ns in &deny {
             prop_assert!(reference_prefix(ns), "{:?}", ns);
             prop_assert!(input.contains(ns) || sticky.contains(ns), "{:?} from nowhere", ns);

@@ -174,6 +174,9 @@ pub enum ReasonCode {
     /// The deny list needs more deny policies than the user may have: nothing is
     /// changed; a person should review the user's permissions.
     NeedsReview,
+    /// The run's time budget ran out before this change was started: nothing was
+    /// changed; the next run takes it.
+    TimeBudget,
     /// The user is younger than the unused-service limit.
     Grace,
     /// The user is at the attached managed-policy quota.
@@ -210,6 +213,7 @@ impl ReasonCode {
             ReasonCode::UnusedServices => "unused services",
             ReasonCode::NothingToDeny => "nothing left to deny",
             ReasonCode::NeedsReview => "needs review (deny list too long)",
+            ReasonCode::TimeBudget => "left for the next run (time budget)",
             ReasonCode::Grace => "new user (grace)",
             ReasonCode::AttachedPolicyQuota => "user at the attached-policy quota",
             ReasonCode::PolicyQuota => "account at the policy quota",
@@ -277,6 +281,11 @@ pub struct Summary {
     /// Users least privilege leaves alone: no enabled password, active access key or
     /// service-specific credential once this run's changes are made.
     pub users_without_credentials: usize,
+    /// Users least privilege would check whom the time budget left for the next run.
+    pub users_left_for_next_run: usize,
+    /// How many days ago the least recently checked of those was last checked (`null`:
+    /// none is left, or there is no state table to remember checks).
+    pub oldest_check_days: Option<i64>,
     /// Users whose SSH public keys were listed this run (a share of them each run).
     pub users_checked_for_ssh_keys: usize,
     pub warnings: usize,
@@ -346,6 +355,21 @@ impl Report {
     }
 
     /// The report as a human-readable table.
+    /// Least privilege's progress, when the time budget left users for the next run.
+    pub fn least_privilege_progress(&self) -> Option<String> {
+        let s = &self.summary;
+        (s.users_left_for_next_run > 0).then(|| {
+            format!(
+                "least privilege: {} users checked this run, {} left for the next runs (time budget){}",
+                s.users_checked_for_unused_services,
+                s.users_left_for_next_run,
+                s.oldest_check_days
+                    .map(|d| format!("; the least recently checked of them {d} days ago"))
+                    .unwrap_or_default()
+            )
+        })
+    }
+
     pub fn to_table(&self) -> String {
         let mut out = String::new();
         let account = self.account_id.as_deref().unwrap_or("unknown");
@@ -437,6 +461,9 @@ impl Report {
             s.failed,
             s.rejected_rows
         );
+        if let Some(line) = self.least_privilege_progress() {
+            let _ = writeln!(out, "{line}");
+        }
         if let Some(b) = &s.circuit_breaker {
             let _ = writeln!(
                 out,

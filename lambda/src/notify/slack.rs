@@ -130,6 +130,12 @@ pub fn digest(report: &Report) -> Vec<Value> {
             s.skipped
         )
     };
+    if let Some(line) = report.least_privilege_progress() {
+        intro.push_str(&format!(
+            "\n:hourglass_flowing_sand: {}",
+            line[..1].to_uppercase() + &line[1..]
+        ));
+    }
     if let Some(b) = &s.circuit_breaker {
         intro.push_str(&format!(
             "\n:rotating_light: Circuit breaker: {} changes planned, more than max-actions {}. {}",

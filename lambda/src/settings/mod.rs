@@ -24,9 +24,9 @@ use glob::Glob;
 use std::collections::BTreeSet;
 pub use table::SettingsArgs;
 use table::{
-    ADVISOR_CONCURRENCY, AS_OF, CONCURRENCY, DORMANT_DAYS, EXEMPT_TAG, EXEMPT_USERS, KEEP_SERVICES_TAG,
+    ADVISOR_CONCURRENCY, AS_OF, CONCURRENCY, DORMANT_DAYS, EXEMPT_TAG, EXEMPT_USERS, IAM_RATE, KEEP_SERVICES_TAG,
     LEAST_PRIVILEGE, MAX_ACTIONS, MODE, NEVER_DENY, Number, POLICY_QUOTA, REPORT_TIMEOUT_SECS, SIGNING_CERTIFICATES,
-    SLACK_WEBHOOK, SSH_KEY_SWEEP, Setting, UNUSED_SERVICE_DAYS, WARN_DAYS,
+    SLACK_WEBHOOK, SSH_KEY_SWEEP, STATE_TABLE, Setting, TIME_BUDGET_SECS, UNUSED_SERVICE_DAYS, WARN_DAYS,
 };
 
 /// The least-privilege settings.
@@ -134,6 +134,13 @@ pub struct Settings {
     /// Users whose SSH public keys are listed per run (0: never).
     pub ssh_key_sweep: u32,
     pub least_privilege: LeastPrivilegeSettings,
+    /// The DynamoDB table holding least privilege's memory, if any.
+    pub state_table: Option<String>,
+    /// Stop starting new users after this long (`None`: no budget; the Lambda uses its
+    /// deadline).
+    pub time_budget: Option<std::time::Duration>,
+    /// IAM requests per second at most.
+    pub iam_rate: u32,
 }
 
 /// The table's defaults; `table::tests::defaults_are_the_tables` checks those not taken
@@ -157,6 +164,9 @@ impl Default for Settings {
             signing_certificates: CertificateAction::default(),
             ssh_key_sweep: SSH_KEY_SWEEP.value.default,
             least_privilege: LeastPrivilegeSettings::default(),
+            state_table: None,
+            time_budget: None,
+            iam_rate: IAM_RATE.value.default,
         }
     }
 }
@@ -250,7 +260,19 @@ impl Settings {
         };
         let ssh_key_sweep = number(args.ssh_key_sweep.as_deref(), &SSH_KEY_SWEEP)?;
         let least_privilege = least_privilege_settings(args)?;
+        let state_table = match args.state_table.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => Some(parse_table_name(v)?),
+        };
+        let time_budget = match number(args.time_budget_secs.as_deref(), &TIME_BUDGET_SECS)? {
+            0 => None,
+            secs => Some(std::time::Duration::from_secs(u64::from(secs))),
+        };
+        let iam_rate = number(args.iam_rate.as_deref(), &IAM_RATE)?;
         Ok(Settings {
+            state_table,
+            time_budget,
+            iam_rate,
             signing_certificates,
             ssh_key_sweep,
             least_privilege,
@@ -270,6 +292,22 @@ impl Settings {
     /// Reads the settings from the process environment only (the Lambda's way).
     pub fn from_env() -> Result<Settings, SettingsError> {
         Settings::from_args(&SettingsArgs::from_vars(|name| std::env::var(name).ok()))
+    }
+}
+
+/// A DynamoDB table name: 3 to 255 of `a-z A-Z 0-9 _ - .`.
+fn parse_table_name(v: &str) -> Result<String, SettingsError> {
+    let valid = (3..=255).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if valid {
+        Ok(v.to_string())
+    } else {
+        Err(err(
+            &STATE_TABLE,
+            v,
+            "a DynamoDB table name: 3 to 255 letters, digits, `_`, `-` or `.`",
+        ))
     }
 }
 

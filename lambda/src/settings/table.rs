@@ -455,6 +455,36 @@ settings! {
         }),
     };
 
+    /// Not a parameter: the member stack gives its own table's name.
+    STATE_TABLE: Setting<Text> => state_table: Option<String> = Setting {
+        flag: "--state-table",
+        env: Some("IAM_JANITOR_STATE_TABLE"),
+        value_name: Some("NAME"),
+        help: "DynamoDB table holding least privilege's memory across runs (when each service was first seen, when each user was last checked); none: every run is a first sighting",
+        value: Text { default: "", choices: &[], secret: false },
+        deployed: None,
+    };
+
+    /// Not a parameter yet: the Lambda uses the default unless its environment says otherwise.
+    IAM_RATE: Setting<Number> => iam_rate: Option<String> = Setting {
+        flag: "--iam-rate",
+        env: Some("IAM_JANITOR_IAM_RATE"),
+        value_name: Some("N"),
+        help: "IAM requests per second at most, every attempt and page counted (IAM throttles each account well below what a client can send)",
+        value: Number { min: 1, max: 1000, default: 10 },
+        deployed: None,
+    };
+
+    /// Not a parameter: the Lambda's budget is its invocation's deadline.
+    TIME_BUDGET_SECS: Setting<Number> => time_budget_secs: Option<String> = Setting {
+        flag: "--time-budget",
+        env: Some("IAM_JANITOR_TIME_BUDGET_SECS"),
+        value_name: Some("SECS"),
+        help: "Stop starting new users after this many seconds, report what was done and leave the rest to the next run (0: no budget)",
+        value: Number { min: 0, max: 86_400, default: 0 },
+        deployed: None,
+    };
+
     /// Not deployed: evaluating as of another time is for local reports (`cargo xtask audit`).
     AS_OF: Setting<Text> => as_of: Option<String> = Setting {
         flag: "--as-of",
@@ -751,6 +781,7 @@ mod tests {
             ("--least-privilege", "maybe"),
             ("--keep-services-tag", "k=v"),
             ("--never-deny", "s3:*"),
+            ("--state-table", "no/slashes"),
         ]);
         for s in settings() {
             let Some(env) = s.env else { continue };

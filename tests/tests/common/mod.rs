@@ -52,6 +52,7 @@ pub fn days_ago(d: i64) -> OffsetDateTime {
 pub async fn audit_result(config: &aws_config::SdkConfig, flags: &[&str]) -> Result<(i32, Value), String> {
     let mut argv = vec!["audit", "--format", "json"];
     argv.extend_from_slice(flags);
+    unpaced(&mut argv);
     let cli = Cli::try_parse_from(argv).unwrap();
     let mut out = Vec::new();
     match audit::run(&cli.args, config, now(), &mut out).await {
@@ -132,6 +133,14 @@ pub async fn deny_policy(emu: &Emulator, user: &str) -> Option<(String, usize)> 
     policy_document(emu, &deny_policy_arn(emu, user).await).await
 }
 
+/// The emulator answers far faster than IAM and does not throttle unless told to: the
+/// tests do not pace IAM requests unless they say `--iam-rate`.
+pub fn unpaced(argv: &mut Vec<&str>) {
+    if !argv.contains(&"--iam-rate") {
+        argv.extend(["--iam-rate", "1000"]);
+    }
+}
+
 /// Runs `audit --format json <flags>`; returns (exit code, report).
 pub async fn audit_json(emu: &Emulator, flags: &[&str]) -> (i32, Value) {
     audit_json_with(&emu.sdk_config().await, flags).await
@@ -141,6 +150,7 @@ pub async fn audit_json(emu: &Emulator, flags: &[&str]) -> (i32, Value) {
 pub async fn audit_json_with(config: &aws_config::SdkConfig, flags: &[&str]) -> (i32, Value) {
     let mut argv = vec!["audit", "--format", "json"];
     argv.extend_from_slice(flags);
+    unpaced(&mut argv);
     let cli = Cli::try_parse_from(argv).unwrap();
     let mut out = Vec::new();
     let code = audit::run(&cli.args, config, now(), &mut out).await.unwrap();
@@ -313,9 +323,13 @@ pub fn template(name: &str) -> Value {
     yaml_serde::from_str(&text).unwrap()
 }
 
+/// The name the tests give the member stack's state table.
+pub const STATE_TABLE: &str = "iam-janitor-StateTable";
+
 /// Resolves the intrinsics of a template fragment for `account`: `Ref` and `Fn::Sub` of
 /// pseudo parameters and of parameters (their defaults; a CommaDelimitedList becomes a
-/// list), and `Fn::GetAtt [LogGroup, Arn]`. Any other intrinsic fails the test.
+/// list), and `Fn::GetAtt` of the log group's and the state table's `Arn` ([`STATE_TABLE`]).
+/// Any other intrinsic fails the test.
 pub fn resolve(v: &Value, account: &str, parameters: &Value) -> Value {
     let param = |name: &str| -> Value {
         let p = &parameters[name];
@@ -350,6 +364,9 @@ pub fn resolve(v: &Value, account: &str, parameters: &Value) -> Value {
                 ("Fn::GetAtt", Value::Array(a)) if a == &[json!("LogGroup"), json!("Arn")] => Value::String(format!(
                     "arn:aws:logs:us-east-1:{account}:log-group:iam-janitor-LogGroup:*"
                 )),
+                ("Fn::GetAtt", Value::Array(a)) if a == &[json!("StateTable"), json!("Arn")] => {
+                    Value::String(format!("arn:aws:dynamodb:us-east-1:{account}:table/{STATE_TABLE}"))
+                }
                 _ => panic!("unresolved intrinsic {v}"),
             }
         }
