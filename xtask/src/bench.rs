@@ -51,7 +51,7 @@ pub struct BenchArgs {
           value_parser = ["report", "enforce", "rerun", "next-day", "until-done"])]
     pub runs: Vec<String>,
     /// Seconds each Access Advisor job takes on the emulator (real jobs take seconds)
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = job_secs)]
     pub advisor_job_secs: f64,
     /// The account's IAM request rate on the emulator, per second (0: unlimited)
     #[arg(long, default_value_t = 0, allow_negative_numbers = true,
@@ -68,6 +68,14 @@ pub struct BenchArgs {
     /// Give the engine a state table (least privilege's memory)
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     pub state_table: String,
+}
+
+/// Seconds from 0 to 600: the emulator's bounds for a job's duration.
+fn job_secs(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(secs) if (0.0..=600.0).contains(&secs) => Ok(secs),
+        _ => Err(format!("{value} is not a number of seconds from 0 to 600")),
+    }
 }
 
 /// The bench's state table.

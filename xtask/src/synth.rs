@@ -253,6 +253,7 @@ mod tests {
 
     use clap::{Args, FromArgMatches};
     use iam_janitor::settings::{Settings, SettingsArgs};
+    use iam_janitor_cfn::stacks::permissions::STATE_TABLE_ACTIONS;
     use iam_janitor_cfn::template::Literal;
     use serde_json::{Value, json};
 
@@ -312,6 +313,7 @@ mod tests {
                 "ExemptTag",
                 "ExemptUsers",
                 "FunctionName",
+                "IamRate",
                 "KeepServicesTag",
                 "LeastPrivilege",
                 "LogRetentionInDays",
@@ -368,7 +370,9 @@ mod tests {
                 table::Value::Switch => panic!("{id}: a switch is deployed"),
             }
         }
-        assert_eq!(variables.as_object().unwrap().len(), rows.len());
+        // Plus the stack's own state table, which is no parameter.
+        assert_eq!(variables["IAM_JANITOR_STATE_TABLE"], json!({"Ref": "StateTable"}));
+        assert_eq!(variables.as_object().unwrap().len(), rows.len() + 1);
         assert_eq!(engine_settings().len(), rows.len());
     }
 
@@ -389,7 +393,11 @@ mod tests {
             .collect();
         let mut expected: BTreeSet<String> = PERMISSIONS.iter().map(|p| p.action.to_string()).collect();
         expected.extend(["logs:CreateLogStream".to_string(), "logs:PutLogEvents".to_string()]);
-        assert_eq!(granted, expected, "exactly the engine's actions and its own logs");
+        expected.extend(STATE_TABLE_ACTIONS.iter().map(|a| a.to_string()));
+        assert_eq!(
+            granted, expected,
+            "exactly the engine's actions, its own logs and its own state table"
+        );
         for permission in PERMISSIONS {
             let statement = statements
                 .iter()
@@ -453,9 +461,11 @@ mod tests {
     }
 
     /// Settings that make no sense in the Lambda.
-    const NOT_IN_THE_TEMPLATE: [&str; 1] = [
+    const NOT_IN_THE_TEMPLATE: [&str; 2] = [
         // Evaluating as of another time is for local reports (`cargo xtask audit`).
         "IAM_JANITOR_AS_OF",
+        // The Lambda's budget is its invocation's deadline.
+        "IAM_JANITOR_TIME_BUDGET_SECS",
     ];
 
     #[test]

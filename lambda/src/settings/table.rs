@@ -465,14 +465,18 @@ settings! {
         deployed: None,
     };
 
-    /// Not a parameter yet: the Lambda uses the default unless its environment says otherwise.
     IAM_RATE: Setting<Number> => iam_rate: Option<String> = Setting {
         flag: "--iam-rate",
         env: Some("IAM_JANITOR_IAM_RATE"),
         value_name: Some("N"),
         help: "IAM requests per second at most, every attempt and page counted (IAM throttles each account well below what a client can send)",
         value: Number { min: 1, max: 1000, default: 10 },
-        deployed: None,
+        deployed: Some(Deployed {
+            parameter: LogicalId::from_static("IamRate"),
+            description: "IAM requests per second at most (IAM throttles each account; raise it only if the account allows more)",
+            constraints: Constraints::NONE,
+            value: |s| s.iam_rate.to_string(),
+        }),
     };
 
     /// Not a parameter: the Lambda's budget is its invocation's deadline.

@@ -322,6 +322,8 @@ mod tests {
             "sts, iam ,kms",
             "--policy-quota",
             "20",
+            "--iam-rate",
+            "015",
         ]);
         let p = engine_parameters(&settings);
         let expected = json!({
@@ -330,7 +332,7 @@ mod tests {
             "ExemptUsers": "admin-*,ci-?", "MaxActions": "5", "Concurrency": "4",
             "SlackWebhook": "https://hooks.slack.com/services/T/B/x", "ReportTimeoutSecs": "120",
             "LeastPrivilege": "off", "UnusedServiceDays": "30", "AdvisorConcurrency": "2",
-            "KeepServicesTag": "keep", "NeverDeny": "iam,kms,sts", "PolicyQuota": "20",
+            "KeepServicesTag": "keep", "NeverDeny": "iam,kms,sts", "PolicyQuota": "20", "IamRate": "15",
         });
         assert_eq!(serde_json::to_value(&p).unwrap(), expected);
         assert_eq!(engine_parameters(&settings_from(&["--enforce"]))["Mode"], "enforce");
