@@ -51,6 +51,19 @@ impl Budget {
             .is_none_or(|d| d.saturating_duration_since(Instant::now()) > self.reserve)
     }
 
+    /// Whether new work may start that commits the run to `later` more work: more than
+    /// the reserve plus `later` is left (always, without a budget).
+    pub fn may_start_with(&self, later: Duration) -> bool {
+        self.deadline
+            .is_none_or(|d| d.saturating_duration_since(Instant::now()) > self.reserve.saturating_add(later))
+    }
+
+    /// Whether the budget is used up: nothing at all may start any more (work already
+    /// decided is finished within the reserve; see [`Budget::may_start`]).
+    pub fn is_spent(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
     /// Time left (`None`: no budget).
     pub fn remaining(&self) -> Option<Duration> {
         self.deadline.map(|d| d.saturating_duration_since(Instant::now()))
@@ -70,8 +83,12 @@ mod tests {
         assert!(short.may_start());
         let long = Budget::of(Duration::from_secs(900));
         assert_eq!(long.reserve, MAX_RESERVE);
+        assert!(short.may_start_with(Duration::from_secs(5)));
+        assert!(!short.may_start_with(Duration::from_secs(9)));
+        assert!(Budget::NONE.may_start_with(Duration::MAX));
         let spent = Budget::until(Instant::now(), Duration::from_secs(10));
         assert!(!spent.may_start());
+        assert!(spent.is_spent() && !short.is_spent() && !Budget::NONE.is_spent());
         assert_eq!(spent.remaining(), Some(Duration::ZERO));
     }
 }

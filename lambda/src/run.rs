@@ -129,7 +129,7 @@ pub async fn run(
             max,
         );
     } else if settings.as_of.is_none() && enforce {
-        deny_items = deny::apply(iam, settings, deny_items).await;
+        deny_items = deny::apply(iam, settings, deny_items, budget).await;
     }
     // Remembered after the changes (in report mode too: what was seen is seen), never
     // for a run evaluated as of another time.

@@ -255,30 +255,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .cloned()
                 .chain(["--enforce".to_string(), "--max-actions".to_string(), (2 * n).to_string()])
                 .collect();
-            let mut runs = Vec::new();
-            for run in &args.runs {
-                match run.as_str() {
-                    "report" => runs.push(measure(&emu, "report".into(), &base, now).await?),
-                    "enforce" => runs.push(measure(&emu, "enforce, first run".into(), &enforce, now).await?),
-                    "rerun" => runs.push(measure(&emu, "enforce, same-day rerun".into(), &enforce, now).await?),
-                    "until-done" => {
-                        for i in 1..=20 {
-                            let m = measure(&emu, format!("enforce, run {i}"), &enforce, now).await?;
-                            let done = m.left == 0 && m.dormant_left == 0;
-                            runs.push(m);
-                            if done {
-                                break;
-                            }
-                        }
-                    }
-                    _ => runs.push(measure(&emu, "enforce, next day".into(), &enforce, now + Duration::days(1)).await?),
-                }
-            }
             println!(
                 "{:<26} {:>8} {:>8} {:>8} {:>7} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9}  calls by action",
                 "run", "wall s", "planned", "applied", "failed", "LP done", "LP left", "DC left", "IAM calls", "throttled", "DynamoDB"
             );
-            for m in &runs {
+            let print = |m: &Measured| {
                 let by_action: Vec<String> = m.calls.iter().map(|(a, c)| format!("{a}={c}")).collect();
                 println!(
                     "{:<26} {:>8.2} {:>8} {:>8} {:>7} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9}  {}",
@@ -295,6 +276,34 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     m.dynamodb,
                     by_action.join(" ")
                 );
+            };
+            let mut runs = Vec::new();
+            for run in &args.runs {
+                match run.as_str() {
+                    "report" => runs.push(measure(&emu, "report".into(), &base, now).await?),
+                    "enforce" => runs.push(measure(&emu, "enforce, first run".into(), &enforce, now).await?),
+                    "rerun" => runs.push(measure(&emu, "enforce, same-day rerun".into(), &enforce, now).await?),
+                    "until-done" => {
+                        // Until every eligible user has been checked once and no
+                        // dormant candidate is left.
+                        let mut checked = 0;
+                        for i in 1..=20 {
+                            let m = measure(&emu, format!("enforce, run {i}"), &enforce, now).await?;
+                            checked += m.checked;
+                            let done = m.dormant_left == 0 && (m.left == 0 || checked >= m.checked + m.left);
+                            print(&m);
+                            runs.push(m);
+                            if done {
+                                break;
+                            }
+                        }
+                        continue;
+                    }
+                    _ => runs.push(measure(&emu, "enforce, next day".into(), &enforce, now + Duration::days(1)).await?),
+                }
+                if let Some(m) = runs.last() {
+                    print(m);
+                }
             }
         }
         Ok(())

@@ -9,6 +9,8 @@
 //! with no deny. No write at all when the document is unchanged and attached.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use futures::StreamExt;
 use iam_janitor_cfn::policy::PolicyDocument;
@@ -27,6 +29,9 @@ use crate::trail::{POLICY_OWNER, POLICY_OWNER_ID};
 
 /// IAM keeps at most five versions of a managed policy.
 const MAX_VERSIONS: usize = 5;
+/// IAM calls a deny-policy change takes, about: CreatePolicy and AttachUserPolicy, or
+/// DeletePolicyVersion and CreatePolicyVersion, and a spare.
+const WRITE_CALLS: f64 = 3.0;
 
 /// One user's least-privilege finding, with what is needed to apply it.
 #[derive(Debug, Clone)]
@@ -195,13 +200,27 @@ pub async fn assess(
 
     let recently_used = &recently_used;
     let no_services = &no_services;
+    // The writes of the changes decided so far must fit in the budget too: each takes
+    // about WRITE_CALLS calls at the paced rate.
+    let planned = &AtomicUsize::new(0);
+    let per_write = Duration::from_secs_f64(WRITE_CALLS / f64::from(settings.iam_rate.max(1)));
+    // And a job started must finish in it: the longest job so far is the estimate.
+    let longest_job_ms = &AtomicU64::new(0);
     let outcomes: Vec<Checked> = futures::stream::iter(eligible)
         .map(|(user, parts, item)| async move {
-            // Near the end of the budget no new job starts; the ones in flight finish.
-            if !budget.may_start() {
+            // Near the end of the budget (what is left of it, less the time the writes
+            // decided so far and one more job will take) no new job starts; the ones in
+            // flight finish.
+            let writes = u32::try_from(planned.load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+            let job = Duration::from_millis(longest_job_ms.load(Ordering::Relaxed));
+            if !budget.may_start_with(per_write.saturating_mul(writes).saturating_add(job)) {
                 return Checked::NotReached(last_check(user));
             }
-            let services = match iam.access_advisor(&user.arn).await {
+            let started = std::time::Instant::now();
+            let answer = iam.access_advisor(&user.arn).await;
+            let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            longest_job_ms.fetch_max(took, Ordering::Relaxed);
+            let services = match answer {
                 Ok(s) => s,
                 Err(e) => {
                     return Checked::Failed(failed(
@@ -235,6 +254,9 @@ pub async fn assess(
             };
             let (change, set) = lp::decide(&services, subject, lps, now);
             let item = describe(user, &services, &parts, change, &set, lps.unused_service_days, item);
+            if item.as_ref().is_some_and(DenyItem::is_change) {
+                planned.fetch_add(1, Ordering::Relaxed);
+            }
             Checked::Read(
                 item,
                 Box::new(Observed {
@@ -322,7 +344,14 @@ pub async fn remember_checked(
     now: OffsetDateTime,
 ) -> Vec<StoreError> {
     let by_user: HashMap<&str, &DenyItem> = items.iter().map(|i| (i.finding.user.as_str(), i)).collect();
-    let results: Vec<Result<(), StoreError>> = futures::stream::iter(observed)
+    // A user whose change the budget left undone is not remembered as checked: the next
+    // run takes it first.
+    let undone = |seen: &&Observed| {
+        by_user
+            .get(seen.user.name.as_str())
+            .is_some_and(|i| i.finding.reason_code == ReasonCode::TimeBudget)
+    };
+    let results: Vec<Result<(), StoreError>> = futures::stream::iter(observed.iter().filter(|s| !undone(s)))
         .map(|seen| {
             let policies = policies_after(&seen.parts, by_user.get(seen.user.name.as_str()).copied());
             let memory = lp::remember(seen.memory.as_ref(), &seen.user, &seen.services, policies, now);
@@ -520,9 +549,20 @@ fn join(items: &[&String]) -> String {
 }
 
 /// Applies the planned changes (enforce mode), users concurrently within `concurrency`.
-pub async fn apply(iam: &Iam, settings: &Settings, items: Vec<DenyItem>) -> Vec<DenyItem> {
+pub async fn apply(iam: &Iam, settings: &Settings, items: Vec<DenyItem>, budget: Budget) -> Vec<DenyItem> {
     futures::stream::iter(items)
         .map(|mut item| async move {
+            // The writes of decided changes use the reserve the checks kept for them;
+            // once the budget is spent no more starts: the user is checked again, first,
+            // by the next run (its check is not remembered).
+            if item.is_change() && budget.is_spent() {
+                item.finding.status = Status::Skipped;
+                item.finding.reason_code = ReasonCode::TimeBudget;
+                item.finding.reason = format!(
+                    "time budget: not reached this run, nothing changed; the next run checks this user first ({})",
+                    item.finding.reason
+                );
+            }
             if item.is_change() {
                 match apply_one(iam, &item).await {
                     Ok(()) => item.finding.status = Status::Applied,
