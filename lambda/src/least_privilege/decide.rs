@@ -282,9 +282,11 @@ pub fn new_grants(
     services
         .iter()
         .map(|s| s.namespace.to_ascii_lowercase())
-        .filter_map(|ns| {
-            let listed = memory.services.get(&ns).copied().unwrap_or(now);
-            (listed > memory.first_checked).then_some((ns, listed))
+        .filter_map(|ns| match memory.services.get(&ns) {
+            // Not listed at the last check: granted since, listed for the first time now.
+            None => Some((ns, now)),
+            // Listed since a check after the first one.
+            Some(&listed) => (listed > memory.first_checked).then_some((ns, listed)),
         })
         .collect()
 }
@@ -308,7 +310,14 @@ pub fn remember(
             .iter()
             .map(|s| s.namespace.to_ascii_lowercase())
             .map(|ns| {
-                let listed = memory.and_then(|m| m.services.get(&ns)).copied().unwrap_or(now);
+                let listed = match memory {
+                    Some(m) => m.services.get(&ns).copied().unwrap_or_else(|| {
+                        // First listed after the first check: remembered as later than it,
+                        // even within the same second (two runs in a row).
+                        now.max(m.first_checked + time::Duration::SECOND)
+                    }),
+                    None => now,
+                };
                 (ns, listed)
             })
             .collect(),

@@ -275,6 +275,20 @@ fn a_service_granted_after_the_first_check_is_denied_only_once_unused_past_the_l
 }
 
 #[test]
+fn a_grant_listed_in_the_same_second_as_the_first_check_is_still_a_new_grant() {
+    let u = user(1000, &[], 0);
+    let first = remember(None, &u, &[svc("s3", ago(1))], Vec::new(), NOW);
+    let today = [svc("s3", ago(1)), svc("sagemaker", None)];
+    assert_eq!(
+        new_grants(Some(&first), &today, NOW),
+        BTreeMap::from([("sagemaker".to_string(), NOW)])
+    );
+    let second = remember(Some(&first), &u, &today, Vec::new(), NOW);
+    assert!(second.services["sagemaker"] > second.first_checked);
+    assert!(new_grants(Some(&second), &today, NOW).contains_key("sagemaker"));
+}
+
+#[test]
 fn recently_used_services_come_from_keys_used_within_the_limit() {
     use crate::model::credential_report::{CertSlot, KeySlot};
     let key = |slot, used: Option<OffsetDateTime>, service: Option<&str>| KeySlot {
