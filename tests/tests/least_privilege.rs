@@ -125,18 +125,7 @@ async fn first_attach_rerun_new_service_sticky_keep_tag_and_rollover() {
         .iter()
         .map(|t| (t.key().to_string(), t.value().to_string()))
         .collect();
-    let id = emu
-        .iam()
-        .await
-        .get_user()
-        .user_name("alice")
-        .send()
-        .await
-        .unwrap()
-        .user()
-        .unwrap()
-        .user_id()
-        .to_string();
+    let id = common::user_id(&emu, "alice").await;
     assert_eq!(
         tags,
         BTreeSet::from([
@@ -584,18 +573,7 @@ async fn the_accounts_policy_quota_is_respected_before_creating() {
 
 /// The user's remembered state, from the state table.
 async fn memory_of(emu: &Emulator, table: &str, user: &str) -> Option<iam_janitor::model::state::UserMemory> {
-    let id = emu
-        .iam()
-        .await
-        .get_user()
-        .user_name(user)
-        .send()
-        .await
-        .unwrap()
-        .user()
-        .unwrap()
-        .user_id()
-        .to_string();
+    let id = common::user_id(emu, user).await;
     let out = emu
         .dynamodb()
         .await

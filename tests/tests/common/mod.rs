@@ -76,19 +76,23 @@ pub fn error_code<T, E: aws_sdk_iam::error::ProvideErrorMetadata, R>(
 /// The ARN of the user's (first) deny policy: the one attached under `/iam-janitor/`
 /// (the first by name, if several), else the one the engine names after the user's ID.
 pub async fn deny_policy_arn(emu: &Emulator, user: &str) -> String {
-    let iam = emu.iam().await;
     let mut attached = deny_policy_arns(emu, user).await;
     attached.sort();
     if let Some(first) = attached.into_iter().next() {
         return first;
     }
-    let out = iam.get_user().user_name(user).send().await.unwrap();
-    let id = out.user().unwrap().user_id().to_string();
+    let id = user_id(emu, user).await;
     format!(
         "arn:aws:iam::{}:policy{POLICY_PATH}{}",
         emu.account_id(),
         part_name(&id, 1)
     )
+}
+
+/// The user's IAM ID (`UserId`): new on every seed, and in the engine's policy names.
+pub async fn user_id(emu: &Emulator, user: &str) -> String {
+    let out = emu.iam().await.get_user().user_name(user).send().await.unwrap();
+    out.user().unwrap().user_id().to_string()
 }
 
 /// The ARNs of the deny policies attached to the user now.
@@ -228,16 +232,7 @@ pub async fn user_state(emu: &Emulator, user: &str) -> UserState {
         .map(|k| k.status().as_str().to_string())
         .collect();
     // User IDs are new on every seed, and name the engine's policies.
-    let id = iam
-        .get_user()
-        .user_name(user)
-        .send()
-        .await
-        .unwrap()
-        .user()
-        .unwrap()
-        .user_id()
-        .to_string();
+    let id = user_id(emu, user).await;
     let attached = iam
         .list_attached_user_policies()
         .user_name(user)
