@@ -88,6 +88,10 @@ pub enum Expr {
     SubWith(String, BTreeMap<String, Expr>),
     /// `Fn::Join`: values joined with a delimiter.
     Join(String, Vec<Expr>),
+    /// `Fn::Select`: the item at an index of a list.
+    Select(u32, Box<Expr>),
+    /// `Fn::Split`: a string split at a delimiter, as a list.
+    Split(String, Box<Expr>),
     /// `Fn::If`: the first value if the condition holds, else the second.
     If(LogicalId, Box<Expr>, Box<Expr>),
     /// `Fn::Equals`, in a condition.
@@ -120,6 +124,16 @@ impl Expr {
     /// `Fn::Not` of `Fn::Equals`.
     pub fn not_equals(left: impl Into<Expr>, right: impl Into<Expr>) -> Expr {
         Expr::Not(Box::new(Expr::equals(left, right)))
+    }
+
+    /// The stack's own ID (the last part of `AWS::StackId`): unique to one creation of
+    /// one stack, so a name made with it never collides with a resource a deleted stack
+    /// retained.
+    pub fn stack_uuid() -> Expr {
+        Expr::Select(
+            2,
+            Box::new(Expr::Split("/".to_string(), Box::new(Expr::Pseudo(Pseudo::StackId)))),
+        )
     }
 
     /// `{"Ref": "AWS::NoValue"}`: leaves the property out.
@@ -187,6 +201,8 @@ impl Serialize for Expr {
             Expr::Sub(text) => intrinsic(serializer, "Fn::Sub", text),
             Expr::SubWith(text, variables) => intrinsic(serializer, "Fn::Sub", &(text, variables)),
             Expr::Join(delimiter, items) => intrinsic(serializer, "Fn::Join", &(delimiter, items)),
+            Expr::Select(index, list) => intrinsic(serializer, "Fn::Select", &(index, list)),
+            Expr::Split(delimiter, text) => intrinsic(serializer, "Fn::Split", &(delimiter, text)),
             Expr::If(condition, then, otherwise) => intrinsic(serializer, "Fn::If", &(condition, then, otherwise)),
             Expr::Equals(left, right) => intrinsic(serializer, "Fn::Equals", &(left, right)),
             Expr::Not(condition) => intrinsic(serializer, "Fn::Not", &[condition]),
@@ -225,6 +241,10 @@ mod tests {
         assert_eq!(
             json(&Expr::Join(",".into(), vec!["a".into(), Expr::Ref(ROLE)])),
             r#"{"Fn::Join":[",",["a",{"Ref":"Role"}]]}"#
+        );
+        assert_eq!(
+            json(&Expr::stack_uuid()),
+            r#"{"Fn::Select":[2,{"Fn::Split":["/",{"Ref":"AWS::StackId"}]}]}"#
         );
         assert_eq!(
             json(&Expr::if_then_else(HAS_TOPIC, vec![Expr::Ref(ROLE)], Expr::NO_VALUE)),

@@ -232,7 +232,8 @@ USER_ACTIONS = {
 
 # Actions on a role, named by the RoleName parameter.
 ROLE_ACTIONS = {
-    "GetRole", "DeleteRole", "UpdateRole", "UpdateAssumeRolePolicy", "AttachRolePolicy",
+    "GetRole", "DeleteRole", "UpdateRole", "UpdateRoleDescription", "UpdateAssumeRolePolicy",
+    "AttachRolePolicy",
     "DetachRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "PutRolePermissionsBoundary",
     "DeleteRolePermissionsBoundary", "TagRole", "UntagRole",
 }
@@ -261,12 +262,14 @@ def iam_checks(account: str, action: str, params: dict[str, str],
                user_path: Callable[[str], str | None],
                key_owner: Callable[[str], str | None],
                caller_user: str | None,
-               role_path: Callable[[str], str | None] = lambda _: None) -> list[Check]:
+               role_path: Callable[[str], str | None] = lambda _: None,
+               user_tags: Callable[[str], dict[str, str]] = lambda _: {}) -> list[Check]:
     """The checks IAM makes for one IAM request.
 
     `user_path(name)` is the path of an existing user (None if there is no such
     user: IAM then authorizes on the ARN the name would have); `key_owner(id)`
-    the user owning an access key."""
+    the user owning an access key; `user_tags(name)` an existing user's tags,
+    which requests on the user carry as `aws:ResourceTag/<key>`."""
 
     def user_arn(name: str) -> str:
         path = user_path(name) or "/"
@@ -282,7 +285,9 @@ def iam_checks(account: str, action: str, params: dict[str, str],
         name = params.get("UserName") or caller_user
         if not name:
             raise Unsupported(f"{action} without UserName from a principal that is not a user")
-        context: dict[str, list[str]] = {}
+        context: dict[str, list[str]] = {
+            f"aws:resourcetag/{key.lower()}": [value] for key, value in user_tags(name).items()
+        }
         if action in USER_POLICY_ARN_ACTIONS:
             context["iam:policyarn"] = [params.get("PolicyArn", "")]
         checks = [Check(full, user_arn(name), context)]
@@ -293,6 +298,12 @@ def iam_checks(account: str, action: str, params: dict[str, str],
             while f"TagKeys.member.{len(keys) + 1}" in params:
                 keys.append(params[f"TagKeys.member.{len(keys) + 1}"])
             checks[0].context["aws:tagkeys"] = keys
+        return checks
+    if action == "CreateRole":
+        path = params.get("Path") or "/"
+        checks = [Check(full, f"arn:{PARTITION}:iam::{account}:role{path}{params.get('RoleName', '')}")]
+        if _tag_keys(params):
+            checks[0].context["aws:tagkeys"] = _tag_keys(params)
         return checks
     if action in ROLE_ACTIONS:
         name = params.get("RoleName", "")

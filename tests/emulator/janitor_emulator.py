@@ -60,9 +60,14 @@ Control API (JSON in and out; bad input -> 400 {"error": "..."}; optional
     POST   /_janitor/request-rate                {per_second, burst?}: the account's IAM requests above this rate are answered Throttling (DELETE lifts it)
     POST   /_janitor/policies-quota              {"max": N}: the account's customer managed policy quota (default 1500), enforced on CreatePolicy
     POST   /_janitor/credential-report/freeze    -> {"generated_time"}  (DELETE unfreezes)
-    POST   /_janitor/sessions                    {role?, path?, policies: [doc], scps?: [doc]} -> {access_key_id, secret_access_key, session_token, arn}
+    POST   /_janitor/sessions                    {role?, path?, user?, policies: [doc], scps?: [doc]} -> {access_key_id, secret_access_key, session_token, arn}
                                                  IAM requests signed with these credentials are authorized against
-                                                 exactly those policies (iam_authz.py); any other key acts as root
+                                                 exactly those policies (iam_authz.py); any other key acts as root;
+                                                 with user, they stand for that user's own (its ARN, its current
+                                                 tags as aws:PrincipalTag)
+    POST   /_janitor/authorize                   {access_key_id, action, resource, context?} -> {allowed, reason, message}
+                                                 IAM's decision for a session's request of a service the emulator
+                                                 does not authorize itself (iam:PassRole, Lambda, EventBridge, Logs)
     POST   /_janitor/chaos                       {seed, fraction, kinds: [throttle|5xx|drop-before|drop-after], actions?, access_key?}
                                                  a seeded fraction of IAM requests fails (DELETE stops it;
                                                  GET -> {"injected": {kind: n}})
@@ -323,8 +328,11 @@ class Session:
     policies: list[dict[str, Any]]
     # Service control policies over the session's account (deny statements).
     scps: list[dict[str, Any]] = field(default_factory=list)
-    # aws:PrincipalArn: the role's ARN (not the session's).
+    # aws:PrincipalArn: the role's ARN (not the session's), or the user's.
     role_arn: str = ""
+    # Set when the session stands for an IAM user's own credentials: requests then
+    # carry the user's current tags as aws:PrincipalTag/<key>, as IAM's do.
+    user: str | None = None
 
 
 @dataclass
@@ -1311,9 +1319,13 @@ def parse_advisor_services(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 def create_session(account: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST /_janitor/sessions: credentials of a role session whose IAM
-    requests are authorized against exactly the given policy documents."""
+    requests are authorized against exactly the given policy documents; with
+    `user`, credentials standing for that IAM user's own (its ARN, its tags)."""
     role = expect_str(body.get("role", "iam-janitor"), "role")
     path = expect_str(body.get("path", "/"), "path")
+    user = body.get("user")
+    if user is not None:
+        user = expect_str(user, "user")
     if not (path.startswith("/") and path.endswith("/")):
         raise ControlError(f"path: must start and end with '/', got {path!r}")
     policies = [expect_obj(p, f"policies[{i}]")
@@ -1327,19 +1339,56 @@ def create_session(account: str, body: dict[str, Any]) -> dict[str, Any]:
         iam_authz.denied_by_scps(scps, probe)
     except iam_authz.Unsupported as e:
         raise ControlError(f"policies: {e}") from None
-    role_arn = f"arn:{PARTITION}:iam::{account}:role{path}{role}"
+    if user is not None:
+        with MOTO_LOCK:
+            found = iam_backend(account).users.get(user)
+            if found is None:
+                raise ControlError(f"user: no user {user!r} in account {account}")
+            principal_arn = found.arn
+        arn = principal_arn
+    else:
+        principal_arn = f"arn:{PARTITION}:iam::{account}:role{path}{role}"
+        arn = f"arn:{PARTITION}:sts::{account}:assumed-role/{role}/iam-janitor-tests"
     with MOTO_LOCK:
         assumed = sts_backends[account][PARTITION].assume_role(
-            region_name="us-east-1", role_session_name="iam-janitor-tests", role_arn=role_arn,
+            region_name="us-east-1", role_session_name="iam-janitor-tests",
+            role_arn=f"arn:{PARTITION}:iam::{account}:role{path}{role}",
             policy="", duration=3600, external_id="")
-    arn = f"arn:{PARTITION}:sts::{account}:assumed-role/{role}/iam-janitor-tests"
     with STATE.lock:
         STATE.sessions[assumed.access_key_id] = Session(account=account, arn=arn, policies=policies,
-                                                        scps=scps, role_arn=role_arn)
+                                                        scps=scps, role_arn=principal_arn, user=user)
     return {"access_key_id": assumed.access_key_id,
             "secret_access_key": assumed.secret_access_key,
             "session_token": assumed.session_token,
             "arn": arn}
+
+
+def principal_context(session: Session) -> dict[str, list[str]]:
+    """The condition keys every request of the session carries: aws:PrincipalArn,
+    and for a user's own credentials the user's tags (read at request time)."""
+    context = {"aws:principalarn": [session.role_arn]}
+    if session.user is not None:
+        with MOTO_LOCK:
+            tags = user_tags(iam_backend(session.account), session.user)
+        for key, value in tags.items():
+            context[f"aws:principaltag/{key.lower()}"] = [value]
+    return context
+
+
+def user_tags(backend: Any, name: str) -> dict[str, str]:
+    """An existing IAM user's tags ({} for no such user). Call under MOTO_LOCK."""
+    user = backend.users.get(name)
+    if user is None:
+        return {}
+    return {t["Key"]: t["Value"] for t in backend.tagger.list_tags_for_resource(user.arn)["Tags"]}
+
+
+def decide(session: Session, check: iam_authz.Check) -> iam_authz.Decision:
+    """The session's SCPs, then its identity-based policies, for one check."""
+    check.context.update(principal_context(session))
+    if iam_authz.denied_by_scps(session.scps, check):
+        return iam_authz.Decision(False, "scp deny", check)
+    return iam_authz.evaluate(session.policies, check)
 
 
 def authorize(session: Session, action: str, params: dict[str, str]) -> tuple[bool, str]:
@@ -1362,16 +1411,37 @@ def authorize(session: Session, action: str, params: dict[str, str]) -> tuple[bo
             return role.path if role is not None else None
 
         checks = iam_authz.iam_checks(session.account, action, params, user_path, key_owner,
-                                      caller_user=None, role_path=role_path)
+                                      caller_user=session.user, role_path=role_path,
+                                      user_tags=lambda name: user_tags(backend, name))
     for check in checks:
-        check.context["aws:principalarn"] = [session.role_arn]
-        if iam_authz.denied_by_scps(session.scps, check):
-            return False, iam_authz.denial_message(
-                session.arn, iam_authz.Decision(False, "scp deny", check))
-        decision = iam_authz.evaluate(session.policies, check)
+        decision = decide(session, check)
         if not decision.allowed:
             return False, iam_authz.denial_message(session.arn, decision)
     return True, ""
+
+
+def authorize_request(body: dict[str, Any]) -> dict[str, Any]:
+    """POST /_janitor/authorize {access_key_id, action, resource, context?}: IAM's
+    decision for a request the emulator does not authorize itself (iam:PassRole in
+    lambda:CreateFunction, the schedule's, the log group's, the alarm's requests),
+    from the session's policies and SCPs, with the action, resource ARN and request
+    condition keys the Service Authorization Reference gives."""
+    key = expect_str(body.get("access_key_id"), "access_key_id")
+    with STATE.lock:
+        session = STATE.sessions.get(key)
+    if session is None:
+        raise ControlError(f"access_key_id: no session {key!r}")
+    raw_context = expect_obj(body.get("context", {}), "context")
+    context = {k.lower(): [str(v) for v in iam_authz.as_list(values)]
+               for k, values in raw_context.items()}
+    check = iam_authz.Check(expect_str(body.get("action"), "action"),
+                            expect_str(body.get("resource"), "resource"), context)
+    try:
+        decision = decide(session, check)
+    except iam_authz.Unsupported as e:
+        raise ControlError(f"policies: {e}") from None
+    return {"allowed": decision.allowed, "reason": decision.reason,
+            "message": "" if decision.allowed else iam_authz.denial_message(session.arn, decision)}
 
 
 def handle_control(method: str, path: str, account: str, body: dict[str, Any]) -> Any:
@@ -1474,6 +1544,8 @@ def handle_control(method: str, path: str, account: str, body: dict[str, Any]) -
         return {"injected": injected}
     if (method, rest) == ("POST", "sessions"):
         return create_session(account, body)
+    if (method, rest) == ("POST", "authorize"):
+        return authorize_request(body)
     if method == "POST" and head == "access-advisor" and tail:
         services = parse_advisor_services(body)
         with STATE.lock:
@@ -1560,12 +1632,8 @@ class JanitorMiddleware:
         check = iam_authz.Check(
             action=f"dynamodb:{operation}",
             resource=f"arn:aws:dynamodb:{region}:{session.account}:table/{table}",
-            context={"aws:principalarn": [session.role_arn]},
         )
-        if iam_authz.denied_by_scps(session.scps, check):
-            decision = iam_authz.Decision(False, "scp deny", check)
-        else:
-            decision = iam_authz.evaluate(session.policies, check)
+        decision = decide(session, check)
         if decision.allowed:
             return None
         message = iam_authz.denial_message(session.arn, decision)

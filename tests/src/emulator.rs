@@ -354,14 +354,31 @@ impl Emulator {
         policies: &[serde_json::Value],
         scps: &[serde_json::Value],
     ) -> Result<Credentials, HarnessError> {
+        let body = serde_json::json!({ "role": role, "path": path, "policies": policies, "scps": scps });
+        self.new_session(&body).await
+    }
+
+    /// Credentials standing for IAM user `user`'s own, authorized like
+    /// [`Emulator::session_under_scps`]: `aws:PrincipalArn` is the user's ARN, and each
+    /// request carries the user's tags of that moment as `aws:PrincipalTag/<key>`.
+    pub async fn user_session_under_scps(
+        &self,
+        user: &str,
+        policies: &[serde_json::Value],
+        scps: &[serde_json::Value],
+    ) -> Result<Credentials, HarnessError> {
+        let body = serde_json::json!({ "user": user, "policies": policies, "scps": scps });
+        self.new_session(&body).await
+    }
+
+    async fn new_session(&self, body: &serde_json::Value) -> Result<Credentials, HarnessError> {
         #[derive(serde::Deserialize)]
         struct Answer {
             access_key_id: String,
             secret_access_key: String,
             session_token: String,
         }
-        let body = serde_json::json!({ "role": role, "path": path, "policies": policies, "scps": scps });
-        let a: Answer = self.control(Method::POST, "sessions", Some(&body)).await?;
+        let a: Answer = self.control(Method::POST, "sessions", Some(body)).await?;
         Ok(Credentials::new(
             a.access_key_id,
             a.secret_access_key,
@@ -369,6 +386,32 @@ impl Emulator {
             None,
             "iam-janitor-tests-session",
         ))
+    }
+
+    /// IAM's decision on a request the emulator does not authorize itself (`iam:PassRole`
+    /// when a function is created, EventBridge, CloudWatch Logs and alarms, DynamoDB table
+    /// administration): `action` on `resource` with the request's condition keys, from
+    /// the session's policies and SCPs. `Ok(None)`: allowed; `Ok(Some(message))`: denied.
+    pub async fn authorize(
+        &self,
+        session: &Credentials,
+        action: &str,
+        resource: &str,
+        context: serde_json::Value,
+    ) -> Result<Option<String>, HarnessError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            allowed: bool,
+            message: String,
+        }
+        let body = serde_json::json!({
+            "access_key_id": session.access_key_id(),
+            "action": action,
+            "resource": resource,
+            "context": context,
+        });
+        let a: Answer = self.control(Method::POST, "authorize", Some(&body)).await?;
+        Ok((!a.allowed).then_some(a.message))
     }
 
     /// Forget everything: all moto state, faults, latency, counters and

@@ -9,6 +9,9 @@ use crate::expr::Expr;
 /// on one metric.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alarm {
+    /// Required: no (generated when absent). Replacement when changed.
+    #[serde(rename = "AlarmName", skip_serializing_if = "Option::is_none")]
+    pub alarm_name: Option<Expr>,
     /// Required: no.
     #[serde(rename = "AlarmDescription", skip_serializing_if = "Option::is_none")]
     pub alarm_description: Option<Expr>,

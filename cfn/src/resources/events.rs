@@ -8,6 +8,9 @@ use crate::expr::Expr;
 /// [AWS::Events::Rule](https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-events-rule.html)
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rule {
+    /// Required: no (generated when absent). Replacement when changed.
+    #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
+    pub name: Option<Expr>,
     /// Required: no.
     #[serde(rename = "Description", skip_serializing_if = "Option::is_none")]
     pub description: Option<Expr>,

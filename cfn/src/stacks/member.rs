@@ -59,6 +59,21 @@ pub const STATE_TABLE_ENV: &str = "IAM_JANITOR_STATE_TABLE";
 /// grants nothing on `policy/iam-janitor/*`.)
 pub const ROLE_PATH: &str = "/iam-janitor/";
 
+/// The path of the role's own managed policy: not `/iam-janitor/` (where the engine
+/// writes deny policies, so it could rewrite its own permissions), and protected by the
+/// guardrails SCP.
+pub const ROLE_POLICY_PATH: &str = "/iam-janitor-role/";
+
+/// The log group's name starts with this (then `<FunctionName>/<stack ID>`).
+pub const LOG_GROUP_PREFIX: &str = "/iam-janitor/";
+
+/// The state table's name starts with this (then the stack's ID).
+pub const STATE_TABLE_PREFIX: &str = "iam-janitor-state-";
+
+/// The errors alarm is named `<FunctionName>` followed by this; the schedule rule is
+/// named `<FunctionName>`.
+pub const ERRORS_ALARM_SUFFIX: &str = "-errors";
+
 /// The retention periods offered: those CloudWatch Logs accepts that the cfn-guard
 /// registry rule CW_LOGGROUP_RETENTION_PERIOD_CHECK also accepts.
 pub const LOG_RETENTION_DAYS: [u32; 17] = [
@@ -177,7 +192,12 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
     template.resource(
         STATE_TABLE,
         Resource::new(Table {
-            table_name: None,
+            // Named so that the guardrails SCP can protect it (`table/iam-janitor-state-*`);
+            // the stack's own ID keeps a redeploy clear of a table a deleted stack retained.
+            table_name: Some(Expr::SubWith(
+                format!("{STATE_TABLE_PREFIX}${{StackUuid}}"),
+                BTreeMap::from([("StackUuid".to_string(), Expr::stack_uuid())]),
+            )),
             billing_mode: Expr::from("PAY_PER_REQUEST"),
             attribute_definitions: vec![AttributeDefinition {
                 attribute_name: Expr::from("user_id"),
@@ -204,10 +224,14 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
     template.resource(
         LOG_GROUP,
         Resource::new(LogGroup {
-            // No fixed name: CloudFormation names it after the stack, and the function
-            // logs to it through LoggingConfig. A retained log group with a fixed name
-            // would make a deploy after a destroy fail ("already exists").
-            log_group_name: None,
+            // Under /iam-janitor/, which the guardrails SCP protects, and named with the
+            // stack's own ID: a retained log group with a fixed name would make a deploy
+            // after a destroy fail ("already exists"). The function logs to it through
+            // LoggingConfig.
+            log_group_name: Some(Expr::SubWith(
+                format!("{LOG_GROUP_PREFIX}${{FunctionName}}/${{StackUuid}}"),
+                BTreeMap::from([("StackUuid".to_string(), Expr::stack_uuid())]),
+            )),
             retention_in_days: Some(Expr::Ref(LOG_RETENTION_IN_DAYS)),
         })
         // The logs are the record of what was changed: keep them beyond the stack.
@@ -227,7 +251,8 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
                 "iam-janitor Lambda: IAM reads, writes on users and on its own /iam-janitor/ policies, its own logs and state table",
             )),
             // Deliberately not under /iam-janitor/: the engine may change policies there.
-            path: None,
+            // A path of its own, which the guardrails SCP protects.
+            path: Some(Expr::from(ROLE_POLICY_PATH)),
             policy_document: role_policy(permissions, LOG_GROUP, STATE_TABLE),
         }),
     );
@@ -299,6 +324,8 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
     template.resource(
         SCHEDULE,
         Resource::new(Rule {
+            // Named after the function, so that the guardrails SCP can protect it.
+            name: Some(Expr::Ref(FUNCTION_NAME)),
             description: Some(Expr::from("Starts an iam-janitor run")),
             schedule_expression: Some(Expr::Ref(SCHEDULE_EXPRESSION)),
             state: Some(RuleState::Enabled),
@@ -339,6 +366,8 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
     template.resource(
         ERRORS_ALARM,
         Resource::new(Alarm {
+            // Named after the function, so that the guardrails SCP can protect it.
+            alarm_name: Some(Expr::sub(format!("${{FunctionName}}{ERRORS_ALARM_SUFFIX}"))),
             alarm_description: Some(Expr::sub(
                 "A run of ${FunctionName} failed in the last 24 hours: nothing or only part of the \
                  plan was done. See the log group ${LogGroup}.",

@@ -272,8 +272,10 @@ fn role_grants_every_action_on_its_scope_and_nothing_else() {
 fn the_role_cannot_change_its_own_policy_or_role() {
     let member = member();
     let role_policy = &member["Resources"]["RolePolicy"]["Properties"];
-    // Not under the engine's /iam-janitor/ policy path.
-    assert!(role_policy.get("Path").is_none());
+    // Not under the engine's /iam-janitor/ policy path, which the role may write, but
+    // under one of its own, which the guardrails SCP protects.
+    assert_eq!(role_policy["Path"], "/iam-janitor-role/");
+    assert!(!JANITOR_POLICY_ARNS.contains("iam-janitor-role"));
     let role = &member["Resources"]["Role"]["Properties"];
     assert_eq!(role["ManagedPolicyArns"], json!([{"Ref": "RolePolicy"}]));
     assert!(role.get("Policies").is_none(), "no inline policies");
@@ -313,12 +315,26 @@ fn function_runs_the_engine_with_every_setting_from_its_parameter() {
         json!({"PointInTimeRecoveryEnabled": true})
     );
     assert_eq!(table["Properties"]["SSESpecification"], json!({"SSEEnabled": true}));
-    // Named by CloudFormation, so a deploy after a destroy (which keeps the log group)
-    // does not collide with the retained one.
-    assert!(
-        member["Resources"]["LogGroup"]["Properties"]
-            .get("LogGroupName")
-            .is_none()
+    // Named under /iam-janitor/ (which the guardrails SCP protects) with the stack's
+    // own ID, so a deploy after a destroy (which keeps the log group and the table) does
+    // not collide with the retained ones.
+    let stack_uuid = json!({"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]});
+    assert_eq!(
+        member["Resources"]["LogGroup"]["Properties"]["LogGroupName"],
+        json!({"Fn::Sub": ["/iam-janitor/${FunctionName}/${StackUuid}", {"StackUuid": stack_uuid}]})
+    );
+    assert_eq!(
+        table["Properties"]["TableName"],
+        json!({"Fn::Sub": ["iam-janitor-state-${StackUuid}", {"StackUuid": stack_uuid}]})
+    );
+    // The schedule and the alarm are named after the function, for the same SCP.
+    assert_eq!(
+        member["Resources"]["Schedule"]["Properties"]["Name"],
+        json!({"Ref": "FunctionName"})
+    );
+    assert_eq!(
+        member["Resources"]["ErrorsAlarm"]["Properties"]["AlarmName"],
+        json!({"Fn::Sub": "${FunctionName}-errors"})
     );
     assert_eq!(
         member["Resources"]["Function"]["Properties"]["LoggingConfig"]["LogGroup"],
