@@ -1,6 +1,8 @@
 //! The Lambda handler: an EventBridge scheduled event runs the engine with the settings
-//! from the environment; a manual invoke may override the mode for one run with
-//! `{"mode": "report"}` or `{"mode": "enforce"}`.
+//! from the environment; a manual invoke may ask for one run in report mode with
+//! `{"mode": "report"}`, and in enforce mode with `{"mode": "enforce"}` only where the
+//! deployment allows it (`InvokeOverride`, off by default): otherwise anyone allowed
+//! `lambda:InvokeFunction` could enforce in an account deployed to report.
 //!
 //! The response is the report. A tripped circuit breaker or a failed change returns an
 //! error after the report is logged and posted, so the function's Errors alarm fires.
@@ -48,6 +50,12 @@ pub fn budget_until(deadline_ms: u64) -> Budget {
 pub enum HandlerError {
     #[error("invalid event: {0}")]
     BadEvent(String),
+    #[error(
+        "refused: the invoke asks for {{\"mode\": \"enforce\"}} but this function is deployed in report mode \
+         and its InvokeOverride parameter is off (IAM_JANITOR_INVOKE_OVERRIDE); nothing was run. Deploy with \
+         --mode enforce, or with --invoke-override on to allow enforce runs on demand"
+    )]
+    OverrideRefused,
     #[error(transparent)]
     Run(#[from] run::RunError),
     #[error("circuit breaker tripped: {planned} changes planned, more than max-actions {max}; {outcome}")]
@@ -69,12 +77,23 @@ pub fn mode_override(event: &Value) -> Result<Option<Mode>, HandlerError> {
     }
 }
 
+/// The mode of this run: the deployment's, or the invoke's where allowed. Asking for
+/// report is always allowed (it changes nothing); asking for enforce in a deployment set
+/// to report only with `invoke_override`.
+pub fn run_mode(settings: &Settings, event: &Value) -> Result<Mode, HandlerError> {
+    match mode_override(event)? {
+        None => Ok(settings.mode),
+        Some(Mode::Enforce) if settings.mode == Mode::Report && !settings.invoke_override => {
+            Err(HandlerError::OverrideRefused)
+        }
+        Some(mode) => Ok(mode),
+    }
+}
+
 /// Handles one invocation.
 pub async fn handle(app: &App, event: Value, now: OffsetDateTime, budget: Budget) -> Result<Report, HandlerError> {
     let mut settings = app.settings.clone();
-    if let Some(mode) = mode_override(&event)? {
-        settings.mode = mode;
-    }
+    settings.mode = run_mode(&settings, &event)?;
     tracing::info!(mode = %settings.mode, source = ?event.get("source"), "run starting");
     let report = run::run(&app.iam, app.state.as_ref(), &settings, now, budget).await?;
     tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "run finished");
@@ -116,7 +135,48 @@ mod tests {
             Some(Mode::Report)
         );
         let e = mode_override(&serde_json::json!({"mode": "delete-everything"})).unwrap_err();
+        assert!(matches!(e, HandlerError::BadEvent(_)));
         assert!(e.to_string().contains("delete-everything"));
         assert!(mode_override(&serde_json::json!({"mode": 1})).is_err());
+    }
+
+    #[test]
+    fn an_invoke_may_enforce_a_report_deployment_only_where_allowed() {
+        let enforce = serde_json::json!({"mode": "enforce"});
+        let report = serde_json::json!({"mode": "report"});
+        let scheduled = serde_json::json!({"source": "aws.events"});
+        let deployed = |mode, invoke_override| Settings {
+            mode,
+            invoke_override,
+            ..Settings::default()
+        };
+        // Off (the default): refused, with what to do.
+        let e = run_mode(&deployed(Mode::Report, false), &enforce).unwrap_err();
+        assert!(matches!(e, HandlerError::OverrideRefused));
+        assert!(e.to_string().contains("InvokeOverride"), "{e}");
+        assert!(!Settings::default().invoke_override);
+        // On: allowed.
+        assert_eq!(
+            run_mode(&deployed(Mode::Report, true), &enforce).unwrap(),
+            Mode::Enforce
+        );
+        // Report is always allowed; enforce where the deployment enforces anyway.
+        assert_eq!(
+            run_mode(&deployed(Mode::Enforce, false), &report).unwrap(),
+            Mode::Report
+        );
+        assert_eq!(
+            run_mode(&deployed(Mode::Enforce, false), &enforce).unwrap(),
+            Mode::Enforce
+        );
+        // The schedule: the deployment's mode.
+        assert_eq!(
+            run_mode(&deployed(Mode::Report, false), &scheduled).unwrap(),
+            Mode::Report
+        );
+        assert_eq!(
+            run_mode(&deployed(Mode::Enforce, false), &scheduled).unwrap(),
+            Mode::Enforce
+        );
     }
 }

@@ -53,10 +53,35 @@ async fn scheduled_event_runs_in_the_configured_mode() {
 }
 
 #[tokio::test]
-async fn manual_invoke_may_enforce_once() {
+async fn manual_invoke_may_enforce_once_only_where_the_deployment_allows_it() {
     let emu = Emulator::start().await.unwrap();
     seed_stale(&emu, 2).await;
-    let app = app(&emu, Settings::default()).await;
+    // As deployed by default (report, InvokeOverride off): refused, nothing changed.
+    let app_default = app(&emu, Settings::default()).await;
+    let err = handle(
+        &app_default,
+        json!({"mode": "enforce"}),
+        OffsetDateTime::now_utc(),
+        Budget::NONE,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, HandlerError::OverrideRefused), "{err}");
+    let calls = emu.calls().await.unwrap();
+    assert_eq!(
+        calls.get("DeleteLoginProfile") + calls.get("UpdateAccessKey"),
+        0,
+        "{calls:?}"
+    );
+
+    let app = app(
+        &emu,
+        Settings {
+            invoke_override: true,
+            ..Settings::default()
+        },
+    )
+    .await;
     let report = handle(
         &app,
         json!({"mode": "enforce"}),

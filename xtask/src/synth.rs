@@ -314,6 +314,7 @@ mod tests {
                 "ExemptUsers",
                 "FunctionName",
                 "IamRate",
+                "InvokeOverride",
                 "KeepServicesTag",
                 "LeastPrivilege",
                 "LogRetentionInDays",

@@ -24,9 +24,10 @@ use glob::Glob;
 use std::collections::BTreeSet;
 pub use table::SettingsArgs;
 use table::{
-    ADVISOR_CONCURRENCY, AS_OF, CONCURRENCY, DORMANT_DAYS, EXEMPT_TAG, EXEMPT_USERS, IAM_RATE, KEEP_SERVICES_TAG,
-    LEAST_PRIVILEGE, MAX_ACTIONS, MODE, NEVER_DENY, Number, POLICY_QUOTA, REPORT_TIMEOUT_SECS, SIGNING_CERTIFICATES,
-    SLACK_WEBHOOK, SSH_KEY_SWEEP, STATE_TABLE, Setting, TIME_BUDGET_SECS, UNUSED_SERVICE_DAYS, WARN_DAYS,
+    ADVISOR_CONCURRENCY, AS_OF, CONCURRENCY, DORMANT_DAYS, EXEMPT_TAG, EXEMPT_USERS, IAM_RATE, INVOKE_OVERRIDE,
+    KEEP_SERVICES_TAG, LEAST_PRIVILEGE, MAX_ACTIONS, MODE, NEVER_DENY, Number, POLICY_QUOTA, REPORT_TIMEOUT_SECS,
+    SIGNING_CERTIFICATES, SLACK_WEBHOOK, SSH_KEY_SWEEP, STATE_TABLE, Setting, TIME_BUDGET_SECS, UNUSED_SERVICE_DAYS,
+    WARN_DAYS,
 };
 
 /// The least-privilege settings.
@@ -120,6 +121,8 @@ impl fmt::Display for CertificateAction {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub mode: Mode,
+    /// Whether a manual invoke may raise the mode to enforce (`--invoke-override`).
+    pub invoke_override: bool,
     pub dormant_days: u32,
     pub warn_days: u32,
     pub exempt_tag: ExemptTag,
@@ -149,6 +152,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             mode: Mode::Report,
+            invoke_override: false,
             dormant_days: DORMANT_DAYS.value.default,
             warn_days: WARN_DAYS.value.default,
             exempt_tag: ExemptTag {
@@ -269,7 +273,14 @@ impl Settings {
             secs => Some(std::time::Duration::from_secs(u64::from(secs))),
         };
         let iam_rate = number(args.iam_rate.as_deref(), &IAM_RATE)?;
+        let invoke_override = match args.invoke_override.as_deref().map(str::trim) {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("on") || v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("off") || v.eq_ignore_ascii_case("false") => false,
+            Some(v) => return Err(err(&INVOKE_OVERRIDE, v, &INVOKE_OVERRIDE.value.choices.join(" or "))),
+        };
         Ok(Settings {
+            invoke_override,
             state_table,
             time_budget,
             iam_rate,

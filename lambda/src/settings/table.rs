@@ -323,6 +323,22 @@ settings! {
         deployed: None,
     };
 
+    /// Whether a manual invoke's `{"mode": "enforce"}` may enforce in a deployment set
+    /// to report. Off by default: otherwise anyone allowed `lambda:InvokeFunction` could.
+    INVOKE_OVERRIDE: Setting<Text> => invoke_override: Option<String> = Setting {
+        flag: "--invoke-override",
+        env: Some("IAM_JANITOR_INVOKE_OVERRIDE"),
+        value_name: Some("on|off"),
+        help: "Lambda only: whether an invoke payload {\"mode\": \"enforce\"} may enforce a run when the mode is report (`{\"mode\": \"report\"}` is always honoured)",
+        value: Text { default: "off", choices: &["on", "off"], secret: false },
+        deployed: Some(Deployed {
+            parameter: LogicalId::from_static("InvokeOverride"),
+            description: "on: a manual invoke with {\"mode\": \"enforce\"} enforces one run although Mode is report (anyone allowed lambda:InvokeFunction on the function could); off: such an invoke is refused",
+            constraints: Constraints::NONE,
+            value: |s| if s.invoke_override { "on" } else { "off" }.to_string(),
+        }),
+    };
+
     DORMANT_DAYS: Setting<Number> => dormant_days: Option<String> = Setting {
         flag: "--dormant-days",
         env: Some("IAM_JANITOR_DORMANT_DAYS"),
@@ -786,6 +802,7 @@ mod tests {
             ("--keep-services-tag", "k=v"),
             ("--never-deny", "s3:*"),
             ("--state-table", "no/slashes"),
+            ("--invoke-override", "sometimes"),
         ]);
         for s in settings() {
             let Some(env) = s.env else { continue };

@@ -41,6 +41,9 @@ pub(super) async fn deploy(
         relative(root, &artifact.path),
         "--arch".to_string(),
         Arch::X86_64.name().to_string(),
+        // The demo enforces by a manual invoke in an organization deployed to report.
+        "--invoke-override".to_string(),
+        "on".to_string(),
     ];
     for ou in org_units {
         args.push("--org-unit".to_string());
@@ -49,7 +52,7 @@ pub(super) async fn deploy(
     args.push("--yes".to_string());
     out.section("Deploy to the organization", "");
     // The command as one would type it, the OUs on a line of their own.
-    let (head, targets) = args.split_at(args.len().min(5));
+    let (head, targets) = args.split_at(args.len().min(7));
     println!("   cargo xtask {} \\\n     {}", head.join(" "), targets.join(" "));
 
     let nowhere = empty_aws_config(dir)?;

@@ -12,7 +12,8 @@
 //!    a local Lambda Runtime API, with that account's credentials (`sts:AssumeRole` into
 //!    its `OrganizationAccountAccessRole`, the management account's own), the settings
 //!    the deployed stacks hold and a local Slack webhook. It is invoked with the
-//!    scheduled event (report mode, as deployed), then with `{"mode":"enforce"}`; the
+//!    scheduled event (report mode, as deployed), then with `{"mode":"enforce"}` (the
+//!    demo deploys with `--invoke-override on`, which allows that); the
 //!    Slack digests are printed as they would read in Slack;
 //! 5. prints a per-account summary, and stops everything it started (by PID) unless
 //!    `--keep` leaves the emulator running for the AWS CLI and `cargo xtask audit`.
@@ -153,7 +154,7 @@ async fn demo(args: DemoArgs, started: Instant) -> anyhow::Result<()> {
 
     out.section(
         "A manual invoke in every account",
-        r#"{"mode":"enforce"}: the handler's one-run override"#,
+        r#"{"mode":"enforce"}: the handler's one-run override (allowed: deployed with --invoke-override on)"#,
     );
     for (account, run) in accounts.iter().zip(&runs) {
         print_digests(&out, account, &run.enforce_digests);
