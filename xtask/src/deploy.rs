@@ -31,8 +31,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_cloudformation::types::CallAs as SdkCallAs;
+use iam_janitor::cli::{AwsArgs, RegionNeed};
 use iam_janitor::settings::{Settings, SettingsArgs};
 use iam_janitor_cfn::stacks::artifacts::{self, artifact_stack};
 use serde_json::Value;
@@ -45,20 +46,6 @@ use self::plan::{
     sha256_hex,
 };
 use self::progress::{Progress, Step, approve};
-
-/// The standard AWS configuration.
-#[derive(Debug, Clone, clap::Args)]
-pub struct AwsArgs {
-    /// AWS profile (else AWS_PROFILE and the default credential chain)
-    #[arg(long, env = "AWS_PROFILE")]
-    pub profile: Option<String>,
-    /// The one Region of the code bucket, the StackSet and its stack instances (else AWS_REGION)
-    #[arg(long, env = "AWS_REGION")]
-    pub region: Option<String>,
-    /// Send AWS calls to this endpoint (an emulator), else AWS_ENDPOINT_URL
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
-    pub endpoint_url: Option<String>,
-}
 
 /// Who makes the StackSet calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -115,7 +102,7 @@ impl OperationArgs {
 /// `cargo xtask deploy` flags.
 #[derive(Debug, Clone, clap::Args)]
 // The engine's `--as-of` is for audit; deploy rejects it.
-#[command(mut_arg("as_of", |arg| arg.hide(true)))]
+#[command(mut_arg("as_of", |arg| arg.hide(true)), mut_arg("region", |arg| arg.help(REGION_HELP)))]
 pub struct DeployArgs {
     /// Root (r-…) or OU (ou-…) to deploy to, repeatable: every account in it, and every account that joins it later
     #[arg(long = "org-unit", value_name = "ID", required = true)]
@@ -148,8 +135,17 @@ pub struct DeployArgs {
     pub aws: AwsArgs,
 }
 
+/// `--region` of deploy and destroy.
+const REGION_HELP: &str =
+    "The one Region of the code bucket, the StackSet and its stack instances (else AWS_REGION or the profile's region)";
+
+/// Why deploy and destroy need a Region.
+const REGION_NEED: RegionNeed =
+    RegionNeed::Required("the code bucket, the StackSet and its stack instances all live in that one Region");
+
 /// `cargo xtask destroy` flags.
 #[derive(Debug, Clone, clap::Args)]
+#[command(mut_arg("region", |arg| arg.help(REGION_HELP)))]
 pub struct DestroyArgs {
     /// Also delete the artifact stack and its code bucket, emptied of every object version
     #[arg(long)]
@@ -184,20 +180,6 @@ pub fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
     crate::init_logs();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(run_destroy(args))
-}
-
-async fn sdk_config(args: &AwsArgs) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(iam_janitor::iam::retry_config());
-    if let Some(profile) = &args.profile {
-        loader = loader.profile_name(profile);
-    }
-    if let Some(region) = &args.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    if let Some(endpoint) = &args.endpoint_url {
-        loader = loader.endpoint_url(endpoint);
-    }
-    loader.load().await
 }
 
 fn region_of(config: &SdkConfig) -> anyhow::Result<String> {
@@ -433,7 +415,7 @@ async fn plan_deploy(
 }
 
 async fn run_deploy(args: DeployArgs, inputs: Inputs) -> anyhow::Result<()> {
-    let config = sdk_config(&args.aws).await;
+    let config = args.aws.load(REGION_NEED).await?;
     let region = region_of(&config)?;
     let aws = Aws::new(&config, args.operation.call_as.sdk());
     let progress = Progress::detect();
@@ -616,7 +598,7 @@ async fn run_destroy(args: DestroyArgs) -> anyhow::Result<()> {
             bail!("--org-unit {id:?} is not a root ID (r-…) or an OU ID (ou-…-…)");
         }
     }
-    let config = sdk_config(&args.aws).await;
+    let config = args.aws.load(REGION_NEED).await?;
     let region = region_of(&config)?;
     let call_as = args.operation.call_as;
     let aws = Aws::new(&config, call_as.sdk());

@@ -89,9 +89,12 @@ fn audit(args: iam_janitor::cli::AuditArgs) -> anyhow::Result<i32> {
     init_logs();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let config = args.aws.sdk_config().await;
-        let mut stdout = std::io::stdout().lock();
-        match iam_janitor::cli::run(&args, &config, time::OffsetDateTime::now_utc(), &mut stdout).await {
+        let run = async {
+            let config = iam_janitor::cli::sdk_config(&args).await?;
+            let mut stdout = std::io::stdout().lock();
+            iam_janitor::cli::run(&args, &config, time::OffsetDateTime::now_utc(), &mut stdout).await
+        };
+        match run.await {
             Ok(code) => Ok(code),
             Err(e) => {
                 eprintln!("error: {e}");
