@@ -167,7 +167,6 @@ pub struct DestroyArgs {
 
 /// `cargo xtask deploy`.
 pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
-    crate::init_logs();
     // Everything that needs no AWS call first (and outside the runtime: building the zip
     // blocks).
     let inputs = inputs(&args)?;
@@ -177,7 +176,6 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
 
 /// `cargo xtask destroy`.
 pub fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
-    crate::init_logs();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(run_destroy(args))
 }

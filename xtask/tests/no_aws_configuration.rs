@@ -1,6 +1,7 @@
 //! The commands that call AWS, run as a new user would run them: no profile, Region or
-//! credentials anywhere (an empty home, an empty environment, no instance metadata). Each
-//! says what is missing and how to provide it.
+//! credentials anywhere (an empty home, an empty environment, instance metadata at a
+//! closed port). Each says what is missing and how to provide it, without the AWS SDK's
+//! warnings (about instance metadata, here) unless asked with -v.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,21 +16,39 @@ fn empty_home(name: &str) -> PathBuf {
     home
 }
 
-/// `cargo xtask <args>` with nothing but HOME, PATH and no instance metadata.
-fn xtask(name: &str, args: &[&str]) -> (Output, String) {
+/// `cargo xtask <args>` with nothing but HOME, PATH and instance metadata at a closed
+/// port (it fails at once, and the SDK warns).
+fn run(name: &str, args: &[&str]) -> (Output, String) {
     let home = empty_home(name);
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
         .env_clear()
         .env("HOME", &home)
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1")
         .output()
         .unwrap();
     std::fs::remove_dir_all(&home).unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!output.status.success(), "{args:?} succeeded: {stderr}");
     (output, stderr)
+}
+
+/// [`run`], where the SDK's warnings must not show.
+fn xtask(name: &str, args: &[&str]) -> (Output, String) {
+    let (output, stderr) = run(name, args);
+    assert!(
+        !stderr.contains("WARN"),
+        "{args:?}: the SDK's warnings are shown: {stderr}"
+    );
+    (output, stderr)
+}
+
+#[test]
+fn the_sdks_warnings_show_with_verbose() {
+    let (_, stderr) = run("verbose", &["audit", "-v"]);
+    assert!(stderr.contains("WARN") && stderr.contains("IMDS"), "{stderr}");
+    assert!(stderr.contains("error: no AWS credentials were found."), "{stderr}");
 }
 
 #[test]

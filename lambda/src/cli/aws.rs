@@ -41,6 +41,10 @@ pub struct AwsArgs {
     /// Send AWS calls to this endpoint (an emulator), else AWS_ENDPOINT_URL
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
+    /// Show the AWS SDK's own warnings (retries, credential providers, instance metadata)
+    /// and this tool's info logs; -vv for debug. RUST_LOG, if set, decides instead
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// Whether a command needs a Region of its own.
