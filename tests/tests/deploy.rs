@@ -396,9 +396,22 @@ async fn xtask(endpoint: &str, args: &[&str]) -> Run {
     CommandRun::new(&format!("xtask {}", args.join(" ")), &output, started.elapsed())
 }
 
-/// A zip as `cargo xtask package` makes it (the bootstrap is a stand-in).
+/// A zip as `cargo xtask package` makes it, of a stand-in bootstrap that passes deploy's
+/// checks: the header of a static arm64 ELF executable (one PT_LOAD segment), then
+/// `content`; mode 0755.
 fn zip_file(dir: &Path, name: &str, content: &str) -> (PathBuf, String) {
     use std::io::Write;
+    let mut elf = vec![0u8; 64];
+    elf[..7].copy_from_slice(b"\x7fELF\x02\x01\x01"); // 64-bit, little-endian, version 1
+    elf[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    elf[18..20].copy_from_slice(&0xB7u16.to_le_bytes()); // EM_AARCH64
+    elf[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+    elf[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+    elf[56..58].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+    let mut load = [0u8; 56];
+    load[..4].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    elf.extend_from_slice(&load);
+    elf.extend_from_slice(content.as_bytes());
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     writer
         .start_file(
@@ -406,7 +419,7 @@ fn zip_file(dir: &Path, name: &str, content: &str) -> (PathBuf, String) {
             zip::write::SimpleFileOptions::default().unix_permissions(0o755),
         )
         .unwrap();
-    writer.write_all(content.as_bytes()).unwrap();
+    writer.write_all(&elf).unwrap();
     let bytes = writer.finish().unwrap().into_inner();
     let path = dir.join(name);
     std::fs::write(&path, &bytes).unwrap();

@@ -31,8 +31,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_cloudformation::types::CallAs as SdkCallAs;
+use iam_janitor::cli::{AwsArgs, RegionNeed};
 use iam_janitor::settings::{Settings, SettingsArgs};
 use iam_janitor_cfn::stacks::artifacts::{self, artifact_stack};
 use serde_json::Value;
@@ -45,20 +46,6 @@ use self::plan::{
     sha256_hex,
 };
 use self::progress::{Progress, Step, approve};
-
-/// The standard AWS configuration.
-#[derive(Debug, Clone, clap::Args)]
-pub struct AwsArgs {
-    /// AWS profile (else AWS_PROFILE and the default credential chain)
-    #[arg(long, env = "AWS_PROFILE")]
-    pub profile: Option<String>,
-    /// The one Region of the code bucket, the StackSet and its stack instances (else AWS_REGION)
-    #[arg(long, env = "AWS_REGION")]
-    pub region: Option<String>,
-    /// Send AWS calls to this endpoint (an emulator), else AWS_ENDPOINT_URL
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
-    pub endpoint_url: Option<String>,
-}
 
 /// Who makes the StackSet calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -115,12 +102,12 @@ impl OperationArgs {
 /// `cargo xtask deploy` flags.
 #[derive(Debug, Clone, clap::Args)]
 // The engine's `--as-of` is for audit; deploy rejects it.
-#[command(mut_arg("as_of", |arg| arg.hide(true)))]
+#[command(mut_arg("as_of", |arg| arg.hide(true)), mut_arg("region", |arg| arg.help(REGION_HELP)))]
 pub struct DeployArgs {
     /// Root (r-…) or OU (ou-…) to deploy to, repeatable: every account in it, and every account that joins it later
     #[arg(long = "org-unit", value_name = "ID", required = true)]
     pub org_units: Vec<String>,
-    /// The Lambda zip to deploy (bootstrap at its root); without it, `cargo xtask package` builds one for --arch
+    /// The Lambda zip to deploy (bootstrap at its root: a static executable for --arch, mode 0755); without it, `cargo xtask package` builds one for --arch
     #[arg(long, value_name = "PATH")]
     pub zip: Option<PathBuf>,
     /// The instruction set the zip's bootstrap is built for
@@ -148,8 +135,17 @@ pub struct DeployArgs {
     pub aws: AwsArgs,
 }
 
+/// `--region` of deploy and destroy.
+const REGION_HELP: &str =
+    "The one Region of the code bucket, the StackSet and its stack instances (else AWS_REGION or the profile's region)";
+
+/// Why deploy and destroy need a Region.
+const REGION_NEED: RegionNeed =
+    RegionNeed::Required("the code bucket, the StackSet and its stack instances all live in that one Region");
+
 /// `cargo xtask destroy` flags.
 #[derive(Debug, Clone, clap::Args)]
+#[command(mut_arg("region", |arg| arg.help(REGION_HELP)))]
 pub struct DestroyArgs {
     /// Also delete the artifact stack and its code bucket, emptied of every object version
     #[arg(long)]
@@ -171,7 +167,6 @@ pub struct DestroyArgs {
 
 /// `cargo xtask deploy`.
 pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
-    crate::init_logs();
     // Everything that needs no AWS call first (and outside the runtime: building the zip
     // blocks).
     let inputs = inputs(&args)?;
@@ -181,23 +176,8 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
 
 /// `cargo xtask destroy`.
 pub fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
-    crate::init_logs();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(run_destroy(args))
-}
-
-async fn sdk_config(args: &AwsArgs) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(iam_janitor::iam::retry_config());
-    if let Some(profile) = &args.profile {
-        loader = loader.profile_name(profile);
-    }
-    if let Some(region) = &args.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    if let Some(endpoint) = &args.endpoint_url {
-        loader = loader.endpoint_url(endpoint);
-    }
-    loader.load().await
 }
 
 fn region_of(config: &SdkConfig) -> anyhow::Result<String> {
@@ -223,17 +203,17 @@ struct Inputs {
     sha256: String,
 }
 
-fn check_zip(bytes: &[u8], path: &Path) -> anyhow::Result<()> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-        .with_context(|| format!("{} is not a zip file", path.display()))?;
-    archive.by_name("bootstrap").with_context(|| {
+/// Checks the zip to deploy as `package` checks the zip it makes: `bootstrap` at its root,
+/// a static ELF executable for `arch`, executable by everyone.
+fn check_zip(bytes: &[u8], path: &Path, arch: Arch) -> anyhow::Result<()> {
+    let (bootstrap, mode) =
+        crate::package::read_bootstrap(bytes).with_context(|| format!("cannot deploy {}", path.display()))?;
+    crate::package::check_bootstrap(&bootstrap, mode, arch).with_context(|| {
         format!(
-            "{} has no `bootstrap` at its root: the provided.al2023 runtime runs ./bootstrap (`cargo xtask package` \
-             builds such a zip)",
+            "bootstrap in {} is not a Lambda bootstrap for --arch {arch}",
             path.display()
         )
-    })?;
-    Ok(())
+    })
 }
 
 fn inputs(args: &DeployArgs) -> anyhow::Result<Inputs> {
@@ -267,7 +247,7 @@ fn inputs(args: &DeployArgs) -> anyhow::Result<Inputs> {
         }
     };
     let zip = std::fs::read(path).with_context(|| format!("cannot read the zip {}", path.display()))?;
-    check_zip(&zip, path)?;
+    check_zip(&zip, path, args.arch)?;
     let sha256 = sha256_hex(&zip);
     Ok(Inputs {
         settings,
@@ -433,7 +413,7 @@ async fn plan_deploy(
 }
 
 async fn run_deploy(args: DeployArgs, inputs: Inputs) -> anyhow::Result<()> {
-    let config = sdk_config(&args.aws).await;
+    let config = args.aws.load(REGION_NEED).await?;
     let region = region_of(&config)?;
     let aws = Aws::new(&config, args.operation.call_as.sdk());
     let progress = Progress::detect();
@@ -616,7 +596,7 @@ async fn run_destroy(args: DestroyArgs) -> anyhow::Result<()> {
             bail!("--org-unit {id:?} is not a root ID (r-…) or an OU ID (ou-…-…)");
         }
     }
-    let config = sdk_config(&args.aws).await;
+    let config = args.aws.load(REGION_NEED).await?;
     let region = region_of(&config)?;
     let call_as = args.operation.call_as;
     let aws = Aws::new(&config, call_as.sdk());
@@ -747,6 +727,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+    use crate::package::testing::{dynamic_elf, static_elf};
 
     #[derive(Debug, Parser)]
     struct Cli {
@@ -769,21 +750,27 @@ mod tests {
         }
     }
 
-    fn zip_file(entries: &[&str]) -> PathBuf {
+    /// A zip of these entries (name, bytes, Unix mode; `None`: made on Windows).
+    fn zip_of(entries: &[(&str, &[u8], Option<u32>)]) -> Vec<u8> {
         use std::io::Write;
-        let path = std::env::temp_dir().join(format!(
-            "iam-janitor-deploy-test-{}-{}.zip",
-            std::process::id(),
-            entries.join("-")
-        ));
-        let mut writer = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-        for entry in entries {
-            writer
-                .start_file(*entry, zip::write::SimpleFileOptions::default())
-                .unwrap();
-            writer.write_all(b"#!/bin/sh\n").unwrap();
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, bytes, mode) in entries {
+            let options = zip::write::SimpleFileOptions::default();
+            let options = match mode {
+                Some(mode) => options.unix_permissions(*mode),
+                None => options.system(zip::System::Dos).external_attributes(0x20),
+            };
+            writer.start_file(*name, options).unwrap();
+            writer.write_all(bytes).unwrap();
         }
-        writer.finish().unwrap();
+        writer.finish().unwrap().into_inner()
+    }
+
+    /// A zip file with one entry `name`: a static arm64 executable, mode 0755.
+    fn zip_file(name: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("iam-janitor-deploy-test-{}-{name}.zip", std::process::id()));
+        let binary = static_elf(Arch::Arm64, b"");
+        std::fs::write(&path, zip_of(&[(name, &binary, Some(0o755))])).unwrap();
         path
     }
 
@@ -818,7 +805,7 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_rejected_before_any_aws_call() {
-        let zip = zip_file(&["bootstrap"]);
+        let zip = zip_file("bootstrap");
         let zip = zip.to_str().unwrap();
         let error = |flags: &[&str]| inputs(&deploy_args(flags).unwrap()).err().map(|e| format!("{e:#}"));
         assert_eq!(error(&["--org-unit", "r-abcd", "--zip", zip]), None);
@@ -849,11 +836,78 @@ mod tests {
         // tests/tests/packaged.rs, not here).
         let missing = error(&["--org-unit", "r-abcd", "--zip", "/nonexistent/x.zip"]).unwrap();
         assert!(missing.contains("cannot read the zip /nonexistent/x.zip"), "{missing}");
-        let other = zip_file(&["main"]);
+        let other = zip_file("main");
         let no_bootstrap = error(&["--org-unit", "r-abcd", "--zip", other.to_str().unwrap()]).unwrap();
-        assert!(no_bootstrap.contains("has no `bootstrap`"), "{no_bootstrap}");
+        assert!(
+            no_bootstrap.contains("has no `bootstrap` at its root"),
+            "{no_bootstrap}"
+        );
+        // The arm64 zip is not deployed as x86_64.
+        let wrong_arch = error(&["--org-unit", "r-abcd", "--zip", zip, "--arch", "x86_64"]).unwrap();
+        assert_eq!(
+            wrong_arch,
+            format!(
+                "bootstrap in {zip} is not a Lambda bootstrap for --arch x86_64: it is built for arm64 (ELF machine \
+                 183), not x86_64 (ELF machine 62)"
+            )
+        );
         std::fs::remove_file(zip).unwrap();
         std::fs::remove_file(other).unwrap();
+    }
+
+    #[test]
+    fn the_zip_is_checked_as_package_checks_the_zip_it_makes() {
+        let path = Path::new("dist/fn.zip");
+        let check = |entries: &[(&str, &[u8], Option<u32>)], arch| {
+            check_zip(&zip_of(entries), path, arch).map_err(|e| format!("{e:#}"))
+        };
+        let arm = static_elf(Arch::Arm64, b"");
+        let x86 = static_elf(Arch::X86_64, b"");
+        check(&[("bootstrap", &arm, Some(0o755))], Arch::Arm64).unwrap();
+        check(
+            &[("bootstrap", &x86, Some(0o755)), ("README", b"hi", Some(0o644))],
+            Arch::X86_64,
+        )
+        .unwrap();
+        // `package`'s own zip passes.
+        check_zip(&crate::package::zip_bootstrap(&arm).unwrap(), path, Arch::Arm64).unwrap();
+
+        let wrong_arch = check(&[("bootstrap", &x86, Some(0o755))], Arch::Arm64).unwrap_err();
+        assert_eq!(
+            wrong_arch,
+            "bootstrap in dist/fn.zip is not a Lambda bootstrap for --arch arm64: it is built for x86_64 (ELF machine \
+             62), not arm64 (ELF machine 183)"
+        );
+        let dynamic = check(&[("bootstrap", &dynamic_elf(Arch::Arm64), Some(0o755))], Arch::Arm64).unwrap_err();
+        assert!(
+            dynamic.starts_with("bootstrap in dist/fn.zip is not a Lambda bootstrap for --arch arm64: ")
+                && dynamic.contains("dynamically linked: it has a program interpreter (PT_INTERP)"),
+            "{dynamic}"
+        );
+        let script = check(&[("bootstrap", b"#!/bin/sh\necho hi\n", Some(0o755))], Arch::Arm64).unwrap_err();
+        assert!(script.ends_with("--arch arm64: not an ELF file"), "{script}");
+        let not_executable = check(&[("bootstrap", &arm, Some(0o644))], Arch::Arm64).unwrap_err();
+        assert!(
+            not_executable.contains("dist/fn.zip") && not_executable.contains("its mode is 0644"),
+            "{not_executable}"
+        );
+        let windows = check(&[("bootstrap", &arm, None)], Arch::Arm64).unwrap_err();
+        assert!(
+            windows.contains("dist/fn.zip") && windows.contains("no Unix file mode") && windows.contains("Windows"),
+            "{windows}"
+        );
+        let missing = check(&[("build/bootstrap", &arm, Some(0o755))], Arch::Arm64).unwrap_err();
+        assert!(
+            missing.starts_with("cannot deploy dist/fn.zip: it has no `bootstrap` at its root"),
+            "{missing}"
+        );
+        let not_zip = check_zip(&arm, path, Arch::Arm64)
+            .map_err(|e| format!("{e:#}"))
+            .unwrap_err();
+        assert!(
+            not_zip.starts_with("cannot deploy dist/fn.zip: it is not a zip file"),
+            "{not_zip}"
+        );
     }
 
     #[test]

@@ -54,6 +54,13 @@ enum Task {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.task {
+        Task::Audit(args) => init_logs(args.aws.verbose),
+        Task::Deploy(args) => init_logs(args.aws.verbose),
+        Task::Destroy(args) => init_logs(args.aws.verbose),
+        Task::Restore(args) => init_logs(args.aws.verbose),
+        _ => {}
+    }
     let result = match cli.task {
         Task::Demo(args) => demo::run(args).map(|()| 0),
         Task::Audit(args) => audit(*args),
@@ -75,23 +82,44 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logs() {
+/// Logs of the commands that call AWS (audit, deploy, destroy, restore) go to stderr,
+/// filtered by [`log_filter`].
+fn init_logs(verbose: u8) {
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = tracing_subscriber::EnvFilter::try_new(log_filter(rust_log.as_deref(), verbose))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(None, verbose)));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_env_filter(filter)
         .init();
 }
 
+/// This tool's own crates, whose warnings are always shown.
+const OWN_CRATES: [&str; 4] = ["iam_janitor", "iam_janitor_cfn", "iam_janitor_harness", "xtask"];
+
+/// The log filter: `RUST_LOG` if it is set; else this tool's warnings and, from every
+/// other crate (the AWS SDK, hyper, rustls), errors only, so that the SDK's retries and
+/// instance-metadata probes stay quiet; `-v` adds other crates' warnings and this tool's
+/// info, `-vv` is debug.
+fn log_filter(rust_log: Option<&str>, verbose: u8) -> String {
+    let own = |level: &str| OWN_CRATES.map(|name| format!("{name}={level}")).join(",");
+    match (rust_log.map(str::trim).filter(|filter| !filter.is_empty()), verbose) {
+        (Some(filter), _) => filter.to_string(),
+        (None, 0) => format!("error,{}", own("warn")),
+        (None, 1) => format!("warn,{}", own("info")),
+        (None, _) => "debug".to_string(),
+    }
+}
+
 fn audit(args: iam_janitor::cli::AuditArgs) -> anyhow::Result<i32> {
-    init_logs();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let config = args.aws.sdk_config().await;
-        let mut stdout = std::io::stdout().lock();
-        match iam_janitor::cli::run(&args, &config, time::OffsetDateTime::now_utc(), &mut stdout).await {
+        let run = async {
+            let config = iam_janitor::cli::sdk_config(&args).await?;
+            let mut stdout = std::io::stdout().lock();
+            iam_janitor::cli::run(&args, &config, time::OffsetDateTime::now_utc(), &mut stdout).await
+        };
+        match run.await {
             Ok(code) => Ok(code),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -135,5 +163,29 @@ mod tests {
         }
         // audit's settings (checked by the settings table), bench's four, deploy's three.
         assert!(checked >= 7, "{checked}");
+    }
+
+    #[test]
+    fn the_aws_sdks_warnings_wait_for_verbose_or_rust_log() {
+        let quiet = log_filter(None, 0);
+        assert_eq!(
+            quiet,
+            "error,iam_janitor=warn,iam_janitor_cfn=warn,iam_janitor_harness=warn,xtask=warn"
+        );
+        let filter = tracing_subscriber::EnvFilter::try_new(&quiet).unwrap();
+        assert_eq!(filter.max_level_hint(), Some(tracing::level_filters::LevelFilter::WARN));
+        assert!(log_filter(None, 1).starts_with("warn,iam_janitor=info,"));
+        assert_eq!(log_filter(None, 2), "debug");
+        assert_eq!(log_filter(Some("aws_config=debug"), 0), "aws_config=debug");
+        assert_eq!(log_filter(Some("info"), 2), "info", "RUST_LOG decides");
+        assert_eq!(log_filter(Some("  "), 0), quiet, "an empty RUST_LOG is unset");
+    }
+
+    #[test]
+    fn every_command_that_calls_aws_takes_verbose() {
+        for task in ["audit", "restore", "deploy", "destroy"] {
+            let cli = Cli::try_parse_from(["cargo xtask", task, "-vv", "--help"]).unwrap_err();
+            assert!(cli.to_string().contains("-v, --verbose"), "{task}: {cli}");
+        }
     }
 }

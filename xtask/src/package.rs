@@ -1,9 +1,10 @@
 //! `cargo xtask package`: the Lambda artifact.
 //!
 //! Builds the `bootstrap` binary (crate `iam-janitor`) in release mode as a static musl
-//! executable for the Lambda architecture (`arm64`, the default, or `x86_64`), checks its
-//! ELF header, and zips it reproducibly into `target/lambda/<arch>/bootstrap.zip`: one
-//! entry `bootstrap`, mode 0755, deflated, dated 1980-01-01 00:00, no extra fields. The
+//! executable for the Lambda architecture (`arm64`, the default, or `x86_64`), zips it
+//! reproducibly into `target/lambda/<arch>/bootstrap.zip`: one entry `bootstrap`, mode
+//! 0755, deflated, dated 1980-01-01 00:00, no extra fields; and checks the zip's entry as
+//! `deploy --zip` checks a zip it is given ([`check_bootstrap`]). The
 //! same binary always gives the same zip bytes, so the zip's sha256 names it in S3
 //! ([`artifact_key`]).
 //!
@@ -16,15 +17,15 @@
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{Cursor, Write as _};
+use std::io::{Cursor, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, anyhow, bail, ensure};
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, DateTime, System, ZipWriter};
+use zip::{CompressionMethod, DateTime, System, ZipArchive, ZipWriter};
 
 /// The name Lambda runs for `provided.al2023`, and the one entry of the zip.
 pub const ENTRY_NAME: &str = "bootstrap";
@@ -128,7 +129,12 @@ pub fn build_and_zip(arch: Arch) -> anyhow::Result<Artifact> {
 
     let binary = target_dir.join(arch.triple()).join("release").join(ENTRY_NAME);
     let bytes = fs::read(&binary).with_context(|| format!("reading the built binary {}", binary.display()))?;
-    check_elf(&bytes, arch).with_context(|| format!("{} is not a Lambda bootstrap for {arch}", binary.display()))?;
+    let zipped = zip_bootstrap(&bytes)?;
+    // What deploy checks in a zip it is given, here on the zip just made: the entry's bytes
+    // and its mode.
+    let (entry, mode) = read_bootstrap(&zipped).context("reading back the zip just made")?;
+    check_bootstrap(&entry, mode, arch)
+        .with_context(|| format!("{} is not a Lambda bootstrap for {arch}", binary.display()))?;
     eprintln!(
         "==> {}: {} bytes, static ELF for {arch} ({:.0?} so far)",
         binary.display(),
@@ -136,7 +142,6 @@ pub fn build_and_zip(arch: Arch) -> anyhow::Result<Artifact> {
         started.elapsed()
     );
 
-    let zipped = zip_bootstrap(&bytes)?;
     let sha256 = sha256_hex(&zipped);
     let path = target_dir.join("lambda").join(arch.name()).join("bootstrap.zip");
     write_atomically(&path, &zipped)?;
@@ -345,6 +350,8 @@ pub fn zigbuild_command(root: &Path, target_dir: &Path, venv_bin: &Path, arch: A
 
 pub const EM_X86_64: u16 = 0x3E;
 pub const EM_AARCH64: u16 = 0xB7;
+const EM_386: u16 = 3;
+const EM_ARM: u16 = 40;
 const PT_DYNAMIC: u32 = 2;
 const PT_INTERP: u32 = 3;
 const DT_NULL: u64 = 0;
@@ -379,6 +386,84 @@ fn offset(value: u64, what: &str) -> anyhow::Result<usize> {
     usize::try_from(value).with_context(|| format!("ELF {what} {value} does not fit in memory"))
 }
 
+/// What an ELF `e_machine` is, for messages.
+fn machine_name(machine: u16) -> &'static str {
+    match machine {
+        EM_X86_64 => "x86_64",
+        EM_AARCH64 => "arm64",
+        EM_386 => "32-bit x86",
+        EM_ARM => "32-bit ARM",
+        _ => "another machine",
+    }
+}
+
+/// Lambda runs `bootstrap` as a user other than the file's owner, so everyone must be
+/// able to read and execute it.
+const EXECUTABLE_BY_ALL: u32 = 0o555;
+const S_IFMT: u32 = 0o170_000;
+const S_IFREG: u32 = 0o100_000;
+/// Lambda's limit on the unzipped size of a function's code.
+const MAX_UNZIPPED: u64 = 250 * 1024 * 1024;
+
+/// Checks that a `bootstrap` is what Lambda can run on `arch`: its bytes pass
+/// [`check_elf`], and its Unix mode (`None`: it has none, as in a zip made on Windows)
+/// is a regular file that everyone may read and execute, such as 0755. The one check of
+/// both `package` (on the zip it makes) and `deploy --zip` (on the zip it is given).
+pub fn check_bootstrap(bytes: &[u8], mode: Option<u32>, arch: Arch) -> anyhow::Result<()> {
+    check_elf(bytes, arch)?;
+    let Some(mode) = mode else {
+        bail!(
+            "it has no Unix file mode (the zip was made without Unix permissions, e.g. on Windows), so Lambda \
+             could not execute it: make the zip with `cargo xtask package`, or on Linux or macOS after \
+             `chmod 755 bootstrap`"
+        );
+    };
+    let kind = mode & S_IFMT;
+    ensure!(
+        kind == 0 || kind == S_IFREG,
+        "it is not a regular file (mode {mode:o}; a symbolic link or a directory?)"
+    );
+    let permissions = mode & 0o7777;
+    ensure!(
+        permissions & EXECUTABLE_BY_ALL == EXECUTABLE_BY_ALL,
+        "its mode is {permissions:04o}, not readable and executable by everyone: Lambda runs bootstrap as \
+         another user, so it needs mode 0755 (`chmod 755 bootstrap` before zipping)"
+    );
+    Ok(())
+}
+
+/// The `bootstrap` at the root of a Lambda zip: its bytes, and its Unix mode if the zip
+/// records one (`None` for an entry made on Windows or without permissions).
+pub fn read_bootstrap(zip: &[u8]) -> anyhow::Result<(Vec<u8>, Option<u32>)> {
+    let mut archive = ZipArchive::new(Cursor::new(zip)).context("it is not a zip file")?;
+    let entry = archive.by_name(ENTRY_NAME).map_err(|_| {
+        anyhow!(
+            "it has no `bootstrap` at its root: the provided.al2023 runtime runs ./bootstrap (`cargo xtask \
+             package` builds such a zip)"
+        )
+    })?;
+    // The zip crate gives DOS-made entries a made-up mode (0664); only a Unix mode counts.
+    let mode = match entry.system() {
+        System::Unix => entry.unix_mode().filter(|mode| *mode != 0),
+        _ => None,
+    };
+    ensure!(
+        entry.size() <= MAX_UNZIPPED,
+        "its bootstrap is {} bytes unzipped, over Lambda's limit of {MAX_UNZIPPED}",
+        entry.size()
+    );
+    let mut bytes = Vec::new();
+    entry
+        .take(MAX_UNZIPPED + 1)
+        .read_to_end(&mut bytes)
+        .context("cannot unzip its bootstrap")?;
+    ensure!(
+        bytes.len() as u64 <= MAX_UNZIPPED,
+        "its bootstrap is over Lambda's limit of {MAX_UNZIPPED} bytes unzipped"
+    );
+    Ok((bytes, mode))
+}
+
 /// Checks that `bytes` is what Lambda can run as `bootstrap` on `arch`: a 64-bit
 /// little-endian ELF executable for that machine, statically linked (no program
 /// interpreter, no needed shared libraries).
@@ -393,7 +478,8 @@ pub fn check_elf(bytes: &[u8], arch: Arch) -> anyhow::Result<()> {
     let machine = u16_at(bytes, 18)?;
     ensure!(
         machine == arch.e_machine(),
-        "built for e_machine {machine:#x}, expected {:#x} ({arch})",
+        "it is built for {} (ELF machine {machine}), not {arch} (ELF machine {})",
+        machine_name(machine),
         arch.e_machine()
     );
 
@@ -485,25 +571,19 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     fs::rename(&temporary, path).with_context(|| format!("renaming {} to {}", temporary.display(), path.display()))
 }
 
+/// Synthetic ELF files for the tests of `package` and `deploy`.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use std::fs::FileTimes;
-    use std::io::Read;
-    use std::os::unix::fs::PermissionsExt;
-    use std::time::{Duration, SystemTime};
+    use super::{Arch, PT_INTERP};
 
-    use zip::ZipArchive;
-
-    use super::*;
-
-    const ET_EXEC: u16 = 2;
-    const ET_DYN: u16 = 3;
+    pub(crate) const ET_EXEC: u16 = 2;
+    pub(crate) const ET_DYN: u16 = 3;
 
     /// A minimal ELF64 little-endian file: the 64-byte header, then `segments` program
     /// headers (type, file offset, file size), then `payload`.
-    fn elf(class: u8, e_type: u16, machine: u16, segments: &[(u32, u64, u64)], payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn elf(class: u8, e_type: u16, machine: u16, segments: &[(u32, u64, u64)], payload: &[u8]) -> Vec<u8> {
         let mut bytes = vec![0u8; 64];
         bytes[..4].copy_from_slice(b"\x7fELF");
         bytes[4] = class;
@@ -526,19 +606,51 @@ mod tests {
         bytes
     }
 
-    const PT_LOAD: u32 = 1;
+    pub(crate) const PT_LOAD: u32 = 1;
 
     /// Where the payload starts for `n` program headers.
-    fn payload_at(n: u64) -> u64 {
+    pub(crate) fn payload_at(n: u64) -> u64 {
         64 + 56 * n
     }
 
-    fn dynamic(entries: &[(u64, u64)]) -> Vec<u8> {
+    pub(crate) fn dynamic(entries: &[(u64, u64)]) -> Vec<u8> {
         entries
             .iter()
             .flat_map(|(tag, value)| tag.to_le_bytes().into_iter().chain(value.to_le_bytes()))
             .collect()
     }
+
+    /// A static executable for `arch` (one PT_LOAD segment), then `payload`.
+    pub(crate) fn static_elf(arch: Arch, payload: &[u8]) -> Vec<u8> {
+        elf(2, ET_EXEC, arch.e_machine(), &[(PT_LOAD, 0, 64)], payload)
+    }
+
+    /// A dynamically linked executable for `arch`: it names a program interpreter.
+    pub(crate) fn dynamic_elf(arch: Arch) -> Vec<u8> {
+        let interpreter = b"/lib/ld-musl.so.1\0";
+        elf(
+            2,
+            ET_DYN,
+            arch.e_machine(),
+            &[(PT_LOAD, 0, 64), (PT_INTERP, payload_at(2), interpreter.len() as u64)],
+            interpreter,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::fs::FileTimes;
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::{Duration, SystemTime};
+
+    use zip::ZipArchive;
+
+    use super::testing::*;
+    use super::*;
 
     #[test]
     fn accepts_static_executables_for_the_right_machine() {
@@ -563,13 +675,19 @@ mod tests {
     fn rejects_the_wrong_machine() {
         let arm = elf(2, ET_EXEC, EM_AARCH64, &[(PT_LOAD, 0, 64)], &[]);
         let err = check_elf(&arm, Arch::X86_64).unwrap_err().to_string();
-        assert!(
-            err.contains("0xb7") && err.contains("0x3e") && err.contains("x86_64"),
-            "{err}"
+        assert_eq!(
+            err,
+            "it is built for arm64 (ELF machine 183), not x86_64 (ELF machine 62)"
         );
         let x86 = elf(2, ET_EXEC, EM_X86_64, &[(PT_LOAD, 0, 64)], &[]);
         let err = check_elf(&x86, Arch::Arm64).unwrap_err().to_string();
-        assert!(err.contains("arm64"), "{err}");
+        assert_eq!(
+            err,
+            "it is built for x86_64 (ELF machine 62), not arm64 (ELF machine 183)"
+        );
+        let arm32 = elf(2, ET_EXEC, 40, &[(PT_LOAD, 0, 64)], &[]);
+        let err = check_elf(&arm32, Arch::Arm64).unwrap_err().to_string();
+        assert!(err.contains("32-bit ARM (ELF machine 40)"), "{err}");
     }
 
     #[test]
@@ -622,6 +740,72 @@ mod tests {
         let mut far = elf(2, ET_EXEC, EM_X86_64, &[(PT_LOAD, 0, 64)], &[]);
         far[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(check_elf(&far, Arch::X86_64).is_err());
+    }
+
+    #[test]
+    fn a_bootstrap_must_be_executable_by_everyone() {
+        let binary = static_elf(Arch::Arm64, b"");
+        for mode in [0o100_755, 0o755, 0o100_555, 0o100_775] {
+            check_bootstrap(&binary, Some(mode), Arch::Arm64).unwrap();
+        }
+        for (mode, shown) in [
+            (0o100_644, "0644"),
+            (0o100_744, "0744"),
+            (0o100_750, "0750"),
+            (0, "0000"),
+        ] {
+            let err = check_bootstrap(&binary, Some(mode), Arch::Arm64)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("its mode is {shown}")) && err.contains("0755"),
+                "{err}"
+            );
+        }
+        let err = check_bootstrap(&binary, None, Arch::Arm64).unwrap_err().to_string();
+        assert!(err.contains("no Unix file mode") && err.contains("Windows"), "{err}");
+        let err = check_bootstrap(&binary, Some(0o120_777), Arch::Arm64)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        // The ELF checks come first, with or without a mode.
+        let err = check_bootstrap(&binary, Some(0o100_755), Arch::X86_64)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ELF machine 183"), "{err}");
+        let err = check_bootstrap(&dynamic_elf(Arch::Arm64), Some(0o100_755), Arch::Arm64)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dynamically linked"), "{err}");
+    }
+
+    #[test]
+    fn the_bootstrap_is_read_back_from_a_zip_with_its_mode() {
+        let binary = static_elf(Arch::X86_64, b"payload");
+        let (bytes, mode) = read_bootstrap(&zip_bootstrap(&binary).unwrap()).unwrap();
+        assert_eq!((bytes, mode), (binary.clone(), Some(ENTRY_MODE)));
+
+        let zip_with = |name: &str, options: SimpleFileOptions| {
+            let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+            writer.start_file(name, options).unwrap();
+            writer.write_all(&binary).unwrap();
+            writer.finish().unwrap().into_inner()
+        };
+        let windows = zip_with(
+            ENTRY_NAME,
+            SimpleFileOptions::default()
+                .system(System::Dos)
+                .external_attributes(0x20), // FILE_ATTRIBUTE_ARCHIVE
+        );
+        assert_eq!(read_bootstrap(&windows).unwrap().1, None);
+        let private = zip_with(ENTRY_NAME, SimpleFileOptions::default().unix_permissions(0o600));
+        assert_eq!(read_bootstrap(&private).unwrap().1, Some(0o100_600));
+
+        let nested = zip_with("build/bootstrap", SimpleFileOptions::default());
+        let err = read_bootstrap(&nested).unwrap_err().to_string();
+        assert!(err.contains("no `bootstrap` at its root"), "{err}");
+        let err = read_bootstrap(&binary).unwrap_err().to_string();
+        assert!(err.contains("not a zip file"), "{err}");
     }
 
     /// This test binary is a real dynamically linked ELF (glibc host target).

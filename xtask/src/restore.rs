@@ -69,7 +69,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(async {
-        let config = args.aws.sdk_config().await;
+        let config = args.aws.load(iam_janitor::cli::RegionNeed::SigningOnly).await?;
         let iam = iam_janitor::iam::Iam::new(&config, iam_janitor::settings::Settings::default().iam_rate);
         restore(&iam, &request, time::OffsetDateTime::now_utc(), &args.keep_services_tag)
             .await

@@ -4,13 +4,16 @@
 //! The flags are an interface that scripts depend on. `--format json` prints exactly one
 //! JSON document on stdout; logs go to stderr.
 
+pub mod aws;
+
 use std::io::Write;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use time::OffsetDateTime;
 
+pub use self::aws::{AwsArgs, AwsConfigError, RegionNeed};
 use crate::budget::Budget;
-use crate::iam::{Iam, retry_config};
+use crate::iam::Iam;
 use crate::run::{self, RunError};
 use crate::settings::{Settings, SettingsArgs, SettingsError};
 use crate::store::StateTable;
@@ -31,42 +34,6 @@ pub enum Format {
     Json,
 }
 
-/// The standard AWS configuration flags, shared by the local commands.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct AwsArgs {
-    /// AWS profile (else AWS_PROFILE and the default credential chain)
-    #[arg(long, env = "AWS_PROFILE")]
-    pub profile: Option<String>,
-    /// AWS region for signing (IAM is global; else AWS_REGION)
-    #[arg(long, env = "AWS_REGION")]
-    pub region: Option<String>,
-    /// Send AWS calls to this endpoint (an emulator), else AWS_ENDPOINT_URL
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
-    pub endpoint_url: Option<String>,
-}
-
-impl AwsArgs {
-    /// Loads the standard AWS configuration, honouring the flags, with the engine's retry
-    /// configuration. Without a region, us-east-1 (IAM is global; the region only signs).
-    pub async fn sdk_config(&self) -> SdkConfig {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
-        if let Some(profile) = &self.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(region) = &self.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(endpoint) = &self.endpoint_url {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let config = loader.load().await;
-        if config.region().is_none() {
-            return config.into_builder().region(Region::from_static("us-east-1")).build();
-        }
-        config
-    }
-}
-
 /// `cargo xtask audit` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuditArgs {
@@ -85,6 +52,8 @@ pub enum AuditError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
     #[error(transparent)]
+    Aws(#[from] AwsConfigError),
+    #[error(transparent)]
     Run(#[from] RunError),
     #[error("could not write the report: {0}")]
     Output(#[from] std::io::Error),
@@ -95,9 +64,17 @@ impl AuditError {
     pub fn exit_code(&self) -> i32 {
         match self {
             AuditError::Settings(_) => EXIT_USAGE,
-            AuditError::Run(_) | AuditError::Output(_) => EXIT_ERROR,
+            AuditError::Aws(_) | AuditError::Run(_) | AuditError::Output(_) => EXIT_ERROR,
         }
     }
+}
+
+/// The AWS configuration for `audit`, checked before any call ([`AwsArgs::load`]; IAM
+/// is global, so without a Region us-east-1 signs). The settings are checked first, so
+/// that an invalid flag is reported as such ([`EXIT_USAGE`]) whatever the AWS setup.
+pub async fn sdk_config(args: &AuditArgs) -> Result<SdkConfig, AuditError> {
+    Settings::from_args(&args.settings)?;
+    Ok(args.aws.load(RegionNeed::SigningOnly).await?)
 }
 
 /// Runs the audit and writes the report. Returns the exit status (0, or
