@@ -757,6 +757,79 @@ async fn deploy_reaches_every_account_once_and_an_unchanged_deploy_changes_nothi
         .await
         .assert_ok();
     assert_eq!(world.proxy.writes_since(mark), Vec::<String>::new());
+
+    // Enforce in the members leaves the management account (break-glass users, no SCP)
+    // in report mode unless told, and the plan says so.
+    let run = world
+        .deploy(&zip_b, &["--dormant-days", "60", "--mode", "enforce", "--yes"])
+        .await;
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("  mode: enforce in member accounts"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("  mode: report in the management account (--management-mode enforce"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(stack_set_parameters(&cfn).await["Mode"], "enforce");
+    assert_eq!(stack_parameters(&cfn, MANAGEMENT_STACK).await["Mode"], "report");
+    let run = world
+        .deploy(
+            &zip_b,
+            &[
+                "--dormant-days",
+                "60",
+                "--mode",
+                "enforce",
+                "--management-mode",
+                "enforce",
+                "--yes",
+            ],
+        )
+        .await;
+    run.assert_ok();
+    assert_eq!(stack_parameters(&cfn, MANAGEMENT_STACK).await["Mode"], "enforce");
+    assert_eq!(stack_set_parameters(&cfn).await["Mode"], "enforce");
+    // Every account forwards its alarms to the bus in this account, from the first deploy;
+    // until someone is named, the plan says that no one is told.
+    let bus = format!("arn:aws:events:{REGION}:{MANAGEMENT_ACCOUNT}:event-bus/iam-janitor-alerts");
+    assert_eq!(stack_set_parameters(&cfn).await["AlertBusArn"], bus);
+    assert_eq!(stack_parameters(&cfn, MANAGEMENT_STACK).await["AlertBusArn"], bus);
+    assert!(
+        run.stdout.contains("notifies NO ONE: pass --alarm-email"),
+        "{}",
+        run.stdout
+    );
+    let run = world
+        .deploy(
+            &zip_b,
+            &[
+                "--dormant-days",
+                "60",
+                "--mode",
+                "enforce",
+                "--management-mode",
+                "enforce",
+                "--alarm-email",
+                "security@example.com",
+                "--yes",
+            ],
+        )
+        .await;
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("forwarded to the bus iam-janitor-alerts in account 123456789012 and sent to security@example.com (once confirmed)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        stack_parameters(&cfn, ARTIFACT_STACK).await["AlarmEmail"],
+        "security@example.com"
+    );
 }
 
 #[tokio::test]
@@ -1028,6 +1101,17 @@ async fn deploy_explains_what_is_missing_before_changing_anything() {
     deploy(&["--org-unit", "ou-nope"])
         .await
         .assert_failed("is not a root ID");
+    deploy(&["--org-unit", "r-abcd", "--alarm-email", "security-team"])
+        .await
+        .assert_failed("--alarm-email \"security-team\" is not an email address");
+    deploy(&[
+        "--org-unit",
+        "r-abcd",
+        "--alarm-topic-arn",
+        "arn:aws:sqs:us-east-1:123456789012:q",
+    ])
+    .await
+    .assert_failed("is not an SNS topic ARN");
     assert!(proxy.calls().is_empty(), "{:?}", proxy.calls());
 
     // No organization.

@@ -356,7 +356,7 @@ async fn admin_attempts(
     ];
     // Requests of other services, with the resource ARNs the member stack gives them.
     let function = format!("arn:aws:lambda:us-east-1:{account}:function:iam-janitor");
-    let simulated: [(&'static str, &str, String, Value); 10] = [
+    let simulated: [(&'static str, &str, String, Value); 12] = [
         (
             "pass the tool's role to a function of one's own",
             "iam:PassRole",
@@ -413,6 +413,18 @@ async fn admin_attempts(
             "delete the alarm",
             "cloudwatch:DeleteAlarms",
             format!("arn:aws:cloudwatch:us-east-1:{account}:alarm:iam-janitor-errors"),
+            json!({}),
+        ),
+        (
+            "delete the missed-run alarm",
+            "cloudwatch:DeleteAlarms",
+            format!("arn:aws:cloudwatch:us-east-1:{account}:alarm:iam-janitor-missed-run"),
+            json!({}),
+        ),
+        (
+            "stop forwarding the alarms to the management account",
+            "events:RemoveTargets",
+            format!("arn:aws:events:us-east-1:{account}:rule/iam-janitor-alerts"),
             json!({}),
         ),
         (

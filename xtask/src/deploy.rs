@@ -42,8 +42,8 @@ use self::aws::{Aws, ChangeSetOutcome, InstanceChange, operation_preferences};
 use self::plan::{
     ARTIFACT_STACK, BUCKET_OUTPUT, Context, DEFAULT_SCHEDULE, Deployment, DesiredStack, DesiredStackSet, DestroyPlan,
     MANAGEMENT_STACK, Plan, STACK_SET, StackAction, StackSetTeardown, UploadPlan, code_key, complete_parameters,
-    is_org_unit_id, is_schedule_expression, member_parameters, member_tags, plan_stack, plan_stack_set, regions_of,
-    sha256_hex,
+    is_email_address, is_org_unit_id, is_schedule_expression, is_sns_topic_arn, member_parameters, member_tags,
+    plan_stack, plan_stack_set, regions_of, sha256_hex,
 };
 use self::progress::{Progress, Step, approve};
 
@@ -116,6 +116,23 @@ pub struct DeployArgs {
     /// When runs start, in UTC: cron(…) or rate(…) [default: cron(0 6 * * ? *)]
     #[arg(long, value_name = "EXPR")]
     pub schedule: Option<String>,
+    /// Email address told of every failed or missed run in the organization (SNS asks it to
+    /// confirm first). Declarative like the rest: not given, no address is subscribed
+    #[arg(long, value_name = "ADDR")]
+    pub alarm_email: Option<String>,
+    /// An SNS topic of this account told of them too (its policy must let
+    /// events.amazonaws.com publish)
+    #[arg(long, value_name = "ARN")]
+    pub alarm_topic_arn: Option<String>,
+    /// Hours without a run after which an account's missed-run alarm fires: more than the
+    /// schedule's interval
+    #[arg(long, value_name = "N", default_value_t = 26, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(2..=168))]
+    pub missed_run_hours: u32,
+    /// The mode of the management account's own stack: break-glass users live there and
+    /// no SCP applies, so it reports unless told otherwise (`--mode` sets the members')
+    #[arg(long, value_enum, default_value = "report")]
+    pub management_mode: ManagementMode,
     /// Print the plan and change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -133,6 +150,33 @@ pub struct DeployArgs {
     pub operation: OperationArgs,
     #[command(flatten, next_help_heading = "AWS")]
     pub aws: AwsArgs,
+}
+
+/// The partition of a Region's ARNs.
+fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// `--management-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ManagementMode {
+    Report,
+    Enforce,
+}
+
+impl ManagementMode {
+    fn mode(self) -> iam_janitor::settings::Mode {
+        match self {
+            ManagementMode::Report => iam_janitor::settings::Mode::Report,
+            ManagementMode::Enforce => iam_janitor::settings::Mode::Enforce,
+        }
+    }
 }
 
 /// `--region` of deploy and destroy.
@@ -232,6 +276,16 @@ fn inputs(args: &DeployArgs) -> anyhow::Result<Inputs> {
                  (ou-…-…): `aws organizations list-roots` and `list-organizational-units-for-parent` show them"
             );
         }
+    }
+    if let Some(address) = &args.alarm_email
+        && !is_email_address(address)
+    {
+        bail!("--alarm-email {address:?} is not an email address (name@domain)");
+    }
+    if let Some(arn) = &args.alarm_topic_arn
+        && !is_sns_topic_arn(arn)
+    {
+        bail!("--alarm-topic-arn {arn:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)");
     }
     let schedule = args.schedule.clone().unwrap_or_else(|| DEFAULT_SCHEDULE.to_string());
     if !is_schedule_expression(&schedule) {
@@ -343,10 +397,20 @@ async fn plan_deploy(
     let artifact_template = template_value(&artifact_stack(), ARTIFACT_STACK)?;
     let artifact_parameters = complete_parameters(
         &artifact_template,
-        &BTreeMap::from([(
-            artifacts::ORGANIZATION_ID.as_str().to_string(),
-            context.organization.clone(),
-        )]),
+        &BTreeMap::from([
+            (
+                artifacts::ORGANIZATION_ID.as_str().to_string(),
+                context.organization.clone(),
+            ),
+            (
+                artifacts::ALARM_EMAIL.as_str().to_string(),
+                args.alarm_email.clone().unwrap_or_default(),
+            ),
+            (
+                artifacts::ALARM_TOPIC_ARN.as_str().to_string(),
+                args.alarm_topic_arn.clone().unwrap_or_default(),
+            ),
+        ]),
     )
     .map_err(anyhow::Error::msg)?;
     let artifact = DesiredStack::new(ARTIFACT_STACK, artifact_template, artifact_parameters, BTreeMap::new())
@@ -358,19 +422,27 @@ async fn plan_deploy(
         code_key: key.clone(),
         architecture: args.arch.name().to_string(),
         schedule: inputs.schedule.clone(),
+        // The artifact stack's bus, in this account: its ARN is known before it exists.
+        alert_bus: artifacts::alert_bus_arn(partition_of(region), region, &context.account),
+        missed_run_hours: args.missed_run_hours.to_string(),
     };
     let parameters = member_parameters(&member_template, &inputs.settings, &deployment).map_err(anyhow::Error::msg)?;
     let tags = member_tags(&parameters);
-    let management =
-        DesiredStack::new(MANAGEMENT_STACK, member_template, parameters, tags).map_err(anyhow::Error::msg)?;
+    let management_settings = Settings {
+        mode: args.management_mode.mode(),
+        ..inputs.settings.clone()
+    };
+    let management_parameters =
+        member_parameters(&member_template, &management_settings, &deployment).map_err(anyhow::Error::msg)?;
     let stack_set = DesiredStackSet {
-        stack: DesiredStack {
-            name: STACK_SET.to_string(),
-            ..management.clone()
-        },
+        stack: DesiredStack::new(STACK_SET, member_template.clone(), parameters, tags.clone())
+            .map_err(anyhow::Error::msg)?,
         org_units: inputs.org_units.clone(),
         region: region.clone(),
     };
+
+    let management = DesiredStack::new(MANAGEMENT_STACK, member_template, management_parameters, tags)
+        .map_err(anyhow::Error::msg)?;
 
     let deployed_set = aws.stack_set().await?;
     // OUs no longer given whose accounts a given parent OU (or the root) still covers.
@@ -401,6 +473,13 @@ async fn plan_deploy(
         stack_set: plan_stack_set(&stack_set, deployed_set.as_ref(), &covered).map_err(anyhow::Error::msg)?,
         management: management_action,
         mode: inputs.settings.mode.to_string(),
+        management_mode: management_settings.mode.to_string(),
+        alert_recipients: args
+            .alarm_email
+            .iter()
+            .map(|a| format!("{a} (once confirmed)"))
+            .chain(args.alarm_topic_arn.iter().cloned())
+            .collect(),
     };
     Ok((
         plan,

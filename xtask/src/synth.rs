@@ -304,7 +304,7 @@ mod tests {
             ids,
             [
                 "AdvisorConcurrency",
-                "AlarmTopicArn",
+                "AlertBusArn",
                 "Architecture",
                 "CodeBucket",
                 "CodeKey",
@@ -320,6 +320,7 @@ mod tests {
                 "LogRetentionInDays",
                 "MaxActions",
                 "MemorySize",
+                "MissedRunHours",
                 "Mode",
                 "NeverDeny",
                 "PolicyQuota",

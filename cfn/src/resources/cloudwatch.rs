@@ -27,7 +27,8 @@ pub struct Alarm {
     /// Required: no (for a single metric: a statistic or an extended one).
     #[serde(rename = "Statistic")]
     pub statistic: Statistic,
-    /// Required: no (for a single metric: yes). Seconds; `Period` × `EvaluationPeriods` ≤ 86,400.
+    /// Required: no (for a single metric: yes). Seconds; `Period` × `EvaluationPeriods` ≤ 7 days
+    /// (≤ 1 day for periods under an hour).
     #[serde(rename = "Period")]
     pub period: Expr,
     /// Required: yes.

@@ -15,6 +15,7 @@ pub mod lambda;
 pub mod logs;
 pub mod organizations;
 pub mod s3;
+pub mod sns;
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -76,6 +77,8 @@ properties! {
     Bucket(s3::Bucket),
     BucketPolicy(s3::BucketPolicy),
     DynamoTable(dynamodb::Table),
+    EventBus(events::EventBus),
+    EventBusPolicy(events::EventBusPolicy),
     EventInvokeConfig(lambda::EventInvokeConfig),
     Function(lambda::Function),
     LogGroup(logs::LogGroup),
@@ -84,6 +87,9 @@ properties! {
     Permission(lambda::Permission),
     Role(iam::Role),
     Rule(events::Rule),
+    Subscription(sns::Subscription),
+    Topic(sns::Topic),
+    TopicPolicy(sns::TopicPolicy),
 }
 
 /// What happens to a resource's physical resource when the stack deletes or replaces it.
@@ -197,6 +203,21 @@ impl Resource {
             update_replace_policy: None,
             suppressions: Suppressions::default(),
         }
+    }
+
+    /// A resource that exists only if `condition` holds.
+    pub fn conditional(condition: LogicalId, properties: impl Into<Properties>) -> Resource {
+        Resource {
+            condition: Some(condition),
+            ..Resource::new(properties)
+        }
+    }
+
+    /// Created after `other` (`DependsOn`), which it names without a reference (e.g. an
+    /// event bus by its fixed name).
+    pub fn after(mut self, other: LogicalId) -> Resource {
+        self.depends_on.push(other);
+        self
     }
 
     /// Keeps the physical resource when the stack deletes or replaces it.

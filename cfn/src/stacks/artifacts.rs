@@ -1,5 +1,6 @@
 //! The artifact stack (management account): the bucket the member stacks' code is read
-//! from.
+//! from, and where the organization's alerts arrive (an event bus the member stacks
+//! forward their alarms' state changes to, and a topic that tells people).
 //!
 //! Lambda reads `Code.S3Bucket` with the credentials of whoever creates the function:
 //! in member accounts that is the StackSet execution role `stacksets-exec-*`, in the
@@ -14,22 +15,64 @@ use crate::expr::Expr;
 use crate::id::LogicalId;
 use crate::policy::{Condition, Effect, Principal, ResourcePolicyDocument, ResourceStatement, Values};
 use crate::resources::Resource;
+use crate::resources::events::{EventBus, EventBusPolicy, EventPattern, InputTransformer, Rule, RuleState, Target};
 use crate::resources::s3::{
     Bucket, BucketEncryption, BucketPolicy, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
     PublicAccessBlockConfiguration, ServerSideEncryptionByDefault, ServerSideEncryptionRule, SseAlgorithm,
     VersioningConfiguration, VersioningStatus,
 };
+use crate::resources::sns::{Subscription, Topic, TopicPolicy};
 use crate::template::{Parameter, Template};
 
 // Parameters.
 pub const ORGANIZATION_ID: LogicalId = LogicalId::from_static("OrganizationId");
+pub const ALARM_EMAIL: LogicalId = LogicalId::from_static("AlarmEmail");
+pub const ALARM_TOPIC_ARN: LogicalId = LogicalId::from_static("AlarmTopicArn");
+
+// Conditions.
+pub const HAS_ALARM_EMAIL: LogicalId = LogicalId::from_static("HasAlarmEmail");
+pub const HAS_ALARM_TOPIC: LogicalId = LogicalId::from_static("HasAlarmTopic");
 
 // Resources. **Part of the contract:** renaming one replaces the resource.
 pub const CODE_BUCKET: LogicalId = LogicalId::from_static("CodeBucket");
 pub const CODE_BUCKET_POLICY: LogicalId = LogicalId::from_static("CodeBucketPolicy");
+pub const ALERT_BUS: LogicalId = LogicalId::from_static("AlertBus");
+pub const ALERT_BUS_POLICY: LogicalId = LogicalId::from_static("AlertBusPolicy");
+pub const ALERT_TOPIC: LogicalId = LogicalId::from_static("AlertTopic");
+pub const ALERT_TOPIC_POLICY: LogicalId = LogicalId::from_static("AlertTopicPolicy");
+pub const ALERT_EMAIL: LogicalId = LogicalId::from_static("AlertEmail");
+pub const ALERT_RULE: LogicalId = LogicalId::from_static("AlertRule");
+pub const ALERT_TOPIC_RULE: LogicalId = LogicalId::from_static("AlertTopicRule");
 
 // Outputs.
 pub const CODE_BUCKET_NAME: LogicalId = LogicalId::from_static("CodeBucketName");
+pub const ALERT_BUS_ARN: LogicalId = LogicalId::from_static("AlertBusArn");
+
+/// The alert bus's and topic's name: one per account and Region.
+pub const ALERT_BUS_NAME: &str = "iam-janitor-alerts";
+
+/// The alert bus's ARN in `account` and `region` (what deploy gives the member stacks).
+pub fn alert_bus_arn(partition: &str, region: &str, account: &str) -> String {
+    format!("arn:{partition}:events:{region}:{account}:event-bus/{ALERT_BUS_NAME}")
+}
+
+/// What a person reads: which account, which alarm, its state and why.
+fn alert_message() -> InputTransformer {
+    InputTransformer {
+        input_paths_map: BTreeMap::from([
+            ("account".to_string(), "$.account".to_string()),
+            ("alarm".to_string(), "$.detail.alarmName".to_string()),
+            ("state".to_string(), "$.detail.state.value".to_string()),
+            ("reason".to_string(), "$.detail.state.reason".to_string()),
+            ("region".to_string(), "$.region".to_string()),
+            ("time".to_string(), "$.time".to_string()),
+        ]),
+        input_template: "\"iam-janitor in account <account> (<region>): alarm <alarm> is <state> since <time>. \
+                         <reason>. ALARM on -errors: a run failed (see the function's log group /iam-janitor/…); \
+                         ALARM on -missed-run: the tool has stopped running there. OK: recovered.\""
+            .to_string(),
+    }
+}
 
 /// The bucket's name: one per account and Region.
 pub const BUCKET_NAME: &str = "iam-janitor-code-${AWS::AccountId}-${AWS::Region}";
@@ -74,12 +117,34 @@ pub fn bucket_policy() -> ResourcePolicyDocument<Expr> {
 pub fn artifact_stack() -> Template {
     let mut template = Template::new(
         "iam-janitor: the bucket of the Lambda's code, readable by the organization's StackSet \
-         execution roles (management account, in the member stacks' Region).",
+         execution roles, and the organization's alerts: a bus the member stacks forward their \
+         alarms to, and a topic that tells people (management account, in the member stacks' Region).",
     );
     template.parameter(
         ORGANIZATION_ID,
         Parameter::string("The organization whose StackSet execution roles may read the code (o-…)")
             .pattern("^o-[a-z0-9]{10,32}$", "an organization ID such as o-abcd123456"),
+    );
+    template.parameter(
+        ALARM_EMAIL,
+        Parameter::string(
+            "Email address told of every iam-janitor alarm in the organization (a failed or a missed run); \
+             SNS sends it a confirmation first. Empty: none",
+        )
+        .default("")
+        .pattern("^([^@\\s]+@[^@\\s]+\\.[^@\\s]+)?$", "empty, or an email address"),
+    );
+    template.parameter(
+        ALARM_TOPIC_ARN,
+        Parameter::string(
+            "An SNS topic of this account told of them too (its policy must let events.amazonaws.com publish). \
+             Empty: none",
+        )
+        .default("")
+        .pattern(
+            "^(arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256})?$",
+            "empty, or an SNS topic ARN",
+        ),
     );
     template.resource(
         CODE_BUCKET,
@@ -117,6 +182,128 @@ pub fn artifact_stack() -> Template {
             bucket: Expr::Ref(CODE_BUCKET),
             policy_document: bucket_policy(),
         }),
+    );
+    template.condition(HAS_ALARM_EMAIL, Expr::not_equals(Expr::Ref(ALARM_EMAIL), ""));
+    template.condition(HAS_ALARM_TOPIC, Expr::not_equals(Expr::Ref(ALARM_TOPIC_ARN), ""));
+    template.resource(
+        ALERT_BUS,
+        Resource::new(EventBus {
+            name: Expr::from(ALERT_BUS_NAME),
+        }),
+    );
+    let mut forwarders = condition("StringEquals", "aws:PrincipalOrgID", Expr::Ref(ORGANIZATION_ID));
+    forwarders.extend(condition(
+        "ArnLike",
+        "aws:PrincipalArn",
+        Expr::sub("arn:${AWS::Partition}:iam::*:role/iam-janitor/*"),
+    ));
+    template.resource(
+        ALERT_BUS_POLICY,
+        Resource::new(EventBusPolicy {
+            event_bus_name: Some(Expr::from(ALERT_BUS_NAME)),
+            statement_id: Expr::from("OrganizationForwardsAlarms"),
+            statement: ResourceStatement {
+                sid: Some("OrganizationForwardsAlarms".to_string()),
+                effect: Effect::Allow,
+                principal: Principal::Any,
+                action: Values::one(Expr::from("events:PutEvents")),
+                resource: Some(Values::one(Expr::get_att(ALERT_BUS, "Arn"))),
+                condition: Some(forwarders),
+            },
+        }),
+    );
+    template.resource(
+        ALERT_TOPIC,
+        Resource::new(Topic {
+            topic_name: Some(Expr::from(ALERT_BUS_NAME)),
+        })
+        .checkov_skip(
+            "CKV_AWS_26",
+            "Not encrypted with KMS: EventBridge can publish to an encrypted topic only with a \
+             customer managed key whose policy lets it, one more key to run; the messages say \
+             that an alarm changed state, in which account, and why, no secrets.",
+        ),
+    );
+    template.resource(
+        ALERT_TOPIC_POLICY,
+        Resource::new(TopicPolicy {
+            policy_document: ResourcePolicyDocument::new(vec![ResourceStatement {
+                sid: Some("AlertRulePublishes".to_string()),
+                effect: Effect::Allow,
+                principal: Principal::Service(Values::one(Expr::from("events.amazonaws.com"))),
+                action: Values::one(Expr::from("sns:Publish")),
+                resource: Some(Values::one(Expr::Ref(ALERT_TOPIC))),
+                condition: Some(condition(
+                    "ArnEquals",
+                    "aws:SourceArn",
+                    Expr::get_att(ALERT_RULE, "Arn"),
+                )),
+            }]),
+            topics: vec![Expr::Ref(ALERT_TOPIC)],
+        }),
+    );
+    template.resource(
+        ALERT_EMAIL,
+        Resource::conditional(
+            HAS_ALARM_EMAIL,
+            Subscription {
+                protocol: Expr::from("email"),
+                endpoint: Some(Expr::Ref(ALARM_EMAIL)),
+                topic_arn: Expr::Ref(ALERT_TOPIC),
+            },
+        ),
+    );
+    let pattern = || EventPattern {
+        source: vec![Expr::from("aws.cloudwatch")],
+        detail_type: vec![Expr::from("CloudWatch Alarm State Change")],
+        resources: Vec::new(),
+        detail: BTreeMap::new(),
+    };
+    template.resource(
+        ALERT_RULE,
+        Resource::new(Rule {
+            name: None,
+            description: Some(Expr::from(
+                "Tells people of iam-janitor's alarms in every account (the topic iam-janitor-alerts)",
+            )),
+            event_bus_name: Some(Expr::from(ALERT_BUS_NAME)),
+            event_pattern: Some(pattern()),
+            schedule_expression: None,
+            state: Some(RuleState::Enabled),
+            targets: vec![Target {
+                id: Expr::from("alert-topic"),
+                arn: Expr::Ref(ALERT_TOPIC),
+                role_arn: None,
+                input_transformer: Some(alert_message()),
+            }],
+        })
+        .after(ALERT_BUS),
+    );
+    template.resource(
+        ALERT_TOPIC_RULE,
+        Resource::conditional(
+            HAS_ALARM_TOPIC,
+            Rule {
+                name: None,
+                description: Some(Expr::from("Sends iam-janitor's alarms to the topic AlarmTopicArn too")),
+                event_bus_name: Some(Expr::from(ALERT_BUS_NAME)),
+                event_pattern: Some(pattern()),
+                schedule_expression: None,
+                state: Some(RuleState::Enabled),
+                targets: vec![Target {
+                    id: Expr::from("alarm-topic"),
+                    arn: Expr::Ref(ALARM_TOPIC_ARN),
+                    role_arn: None,
+                    input_transformer: Some(alert_message()),
+                }],
+            },
+        )
+        .after(ALERT_BUS),
+    );
+    template.output(
+        ALERT_BUS_ARN,
+        "The alert bus (AlertBusArn of the member stacks)",
+        Expr::get_att(ALERT_BUS, "Arn"),
     );
     template.output(
         CODE_BUCKET_NAME,

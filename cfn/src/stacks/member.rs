@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 
 use crate::expr::{Expr, Pseudo};
 use crate::id::LogicalId;
-use crate::policy::{Effect, Principal, ResourcePolicyDocument, ResourceStatement, Values};
+use crate::policy::{Effect, PolicyDocument, Principal, ResourcePolicyDocument, ResourceStatement, Statement, Values};
 use crate::resources::Resource;
 use crate::resources::cloudwatch::{Alarm, ComparisonOperator, Dimension, Statistic, TreatMissingData};
 use crate::resources::dynamodb::{AttributeDefinition, KeySchemaElement, PointInTimeRecovery, SseSpecification, Table};
-use crate::resources::events::{Rule, RuleState, Target};
+use crate::resources::events::{EventPattern, Rule, RuleState, Target};
 use crate::resources::iam::{ManagedPolicy, Role};
 use crate::resources::lambda::{Code, Environment, EventInvokeConfig, Function, LoggingConfig, Permission};
 use crate::resources::logs::LogGroup;
@@ -28,10 +28,11 @@ pub const TIMEOUT: LogicalId = LogicalId::from_static("Timeout");
 pub const MEMORY_SIZE: LogicalId = LogicalId::from_static("MemorySize");
 pub const LOG_RETENTION_IN_DAYS: LogicalId = LogicalId::from_static("LogRetentionInDays");
 pub const SCHEDULE_EXPRESSION: LogicalId = LogicalId::from_static("ScheduleExpression");
-pub const ALARM_TOPIC_ARN: LogicalId = LogicalId::from_static("AlarmTopicArn");
+pub const ALERT_BUS_ARN: LogicalId = LogicalId::from_static("AlertBusArn");
+pub const MISSED_RUN_HOURS: LogicalId = LogicalId::from_static("MissedRunHours");
 
 // Conditions.
-pub const HAS_ALARM_TOPIC: LogicalId = LogicalId::from_static("HasAlarmTopic");
+pub const HAS_ALERT_BUS: LogicalId = LogicalId::from_static("HasAlertBus");
 
 // Resources. **Part of the contract:** renaming one replaces the resource.
 pub const FUNCTION: LogicalId = LogicalId::from_static("Function");
@@ -43,6 +44,10 @@ pub const INVOKE_PERMISSION: LogicalId = LogicalId::from_static("InvokePermissio
 pub const INVOKE_CONFIG: LogicalId = LogicalId::from_static("InvokeConfig");
 pub const ERRORS_ALARM: LogicalId = LogicalId::from_static("ErrorsAlarm");
 pub const STATE_TABLE: LogicalId = LogicalId::from_static("StateTable");
+pub const MISSED_RUN_ALARM: LogicalId = LogicalId::from_static("MissedRunAlarm");
+pub const ALERT_FORWARDER_POLICY: LogicalId = LogicalId::from_static("AlertForwarderPolicy");
+pub const ALERT_FORWARDER_ROLE: LogicalId = LogicalId::from_static("AlertForwarderRole");
+pub const ALERT_RULE: LogicalId = LogicalId::from_static("AlertRule");
 
 // Outputs.
 pub const FUNCTION_ARN: LogicalId = LogicalId::from_static("FunctionArn");
@@ -73,6 +78,12 @@ pub const STATE_TABLE_PREFIX: &str = "iam-janitor-state-";
 /// The errors alarm is named `<FunctionName>` followed by this; the schedule rule is
 /// named `<FunctionName>`.
 pub const ERRORS_ALARM_SUFFIX: &str = "-errors";
+
+/// The missed-run alarm is named `<FunctionName>` followed by this.
+pub const MISSED_RUN_ALARM_SUFFIX: &str = "-missed-run";
+
+/// The rule forwarding the alarms' state changes is named `<FunctionName>` followed by this.
+pub const ALERT_RULE_SUFFIX: &str = "-alerts";
 
 /// The retention periods offered: those CloudWatch Logs accepts that the cfn-guard
 /// registry rule CW_LOGGROUP_RETENTION_PERIOD_CHECK also accepts.
@@ -147,13 +158,26 @@ fn deployment_parameters() -> Vec<(LogicalId, Parameter)> {
             .pattern(r"^(cron|rate)\(.+\)$", "cron(…) or rate(…)"),
         ),
         (
-            ALARM_TOPIC_ARN,
-            Parameter::string("SNS topic notified when a run fails; empty: the alarm notifies no one")
-                .default("")
-                .pattern(
-                    "^(arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256})?$",
-                    "empty, or an SNS topic ARN",
-                ),
+            ALERT_BUS_ARN,
+            Parameter::string(
+                "Event bus the alarms' state changes are forwarded to (the artifact stack's AlertBusArn, in \
+                 the management account), which notifies people in one place; empty: the alarms notify no one",
+            )
+            .default("")
+            .pattern(
+                "^(arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._-]{1,256})?$",
+                "empty, or an event bus ARN",
+            ),
+        ),
+        (
+            MISSED_RUN_HOURS,
+            Parameter::number(
+                "Hours without a run after which MissedRunAlarm fires: longer than the schedule's interval \
+                 (daily by default)",
+                2,
+                168,
+            )
+            .default(26),
         ),
     ]
 }
@@ -187,7 +211,7 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
 
     variables.insert(STATE_TABLE_ENV.to_string(), Expr::Ref(STATE_TABLE));
 
-    template.condition(HAS_ALARM_TOPIC, Expr::not_equals(Expr::Ref(ALARM_TOPIC_ARN), ""));
+    template.condition(HAS_ALERT_BUS, Expr::not_equals(Expr::Ref(ALERT_BUS_ARN), ""));
 
     template.resource(
         STATE_TABLE,
@@ -327,11 +351,15 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
             // Named after the function, so that the guardrails SCP can protect it.
             name: Some(Expr::Ref(FUNCTION_NAME)),
             description: Some(Expr::from("Starts an iam-janitor run")),
+            event_bus_name: None,
+            event_pattern: None,
             schedule_expression: Some(Expr::Ref(SCHEDULE_EXPRESSION)),
             state: Some(RuleState::Enabled),
             targets: vec![Target {
                 id: Expr::from("iam-janitor"),
                 arn: Expr::get_att(FUNCTION, "Arn"),
+                role_arn: None,
+                input_transformer: None,
             }],
         }),
     );
@@ -362,7 +390,7 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
         }),
     );
 
-    let topic = || Expr::if_then_else(HAS_ALARM_TOPIC, vec![Expr::Ref(ALARM_TOPIC_ARN)], Expr::NO_VALUE);
+    // A failed run: the function's Errors.
     template.resource(
         ERRORS_ALARM,
         Resource::new(Alarm {
@@ -385,9 +413,126 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
             threshold: Expr::from(1u32),
             comparison_operator: ComparisonOperator::GreaterThanOrEqualToThreshold,
             treat_missing_data: Some(TreatMissingData::NotBreaching),
-            alarm_actions: Some(topic()),
-            ok_actions: Some(topic()),
+            alarm_actions: None,
+            ok_actions: None,
         }),
+    );
+
+    // A missing run is a failure too: a schedule disabled, deleted or throttled emits no
+    // datapoint at all, which the errors alarm reads as fine. Lambda publishes
+    // Invocations only for hours with a run; an hour without one is missing data, which
+    // here counts as breaching, so the alarm fires after MissedRunHours hours in a row
+    // without a run (a period of an hour allows up to 7 days).
+    template.resource(
+        MISSED_RUN_ALARM,
+        Resource::new(Alarm {
+            alarm_name: Some(Expr::sub(format!("${{FunctionName}}{MISSED_RUN_ALARM_SUFFIX}"))),
+            alarm_description: Some(Expr::sub(
+                "${FunctionName} has not run for ${MissedRunHours} hours: is its schedule (rule \
+                 ${FunctionName}) enabled? Dormant credentials are not being disabled in this account.",
+            )),
+            namespace: Expr::from("AWS/Lambda"),
+            metric_name: Expr::from("Invocations"),
+            dimensions: vec![Dimension {
+                name: Expr::from("FunctionName"),
+                value: Expr::Ref(FUNCTION),
+            }],
+            statistic: Statistic::Sum,
+            period: Expr::from(ALARM_PERIOD_SECS),
+            evaluation_periods: Expr::Ref(MISSED_RUN_HOURS),
+            datapoints_to_alarm: Some(Expr::Ref(MISSED_RUN_HOURS)),
+            threshold: Expr::from(1u32),
+            comparison_operator: ComparisonOperator::LessThanThreshold,
+            treat_missing_data: Some(TreatMissingData::Breaching),
+            alarm_actions: None,
+            ok_actions: None,
+        }),
+    );
+
+    // Alarms notify through the management account: their state changes (every alarm
+    // emits them to the account's default bus) are forwarded to the bus given, where one
+    // rule notifies people. One subscription for the organization, not one per account.
+    template.resource(
+        ALERT_FORWARDER_POLICY,
+        Resource::conditional(
+            HAS_ALERT_BUS,
+            ManagedPolicy {
+                description: Some(Expr::from(
+                    "iam-janitor alert forwarding: put events on the organization's alert bus only",
+                )),
+                // Protected by the guardrails SCP, like the function's own policy.
+                path: Some(Expr::from(ROLE_POLICY_PATH)),
+                policy_document: PolicyDocument::new(vec![Statement {
+                    sid: Some("ForwardAlarmStateChanges".to_string()),
+                    effect: Effect::Allow,
+                    action: Some(Values::one(Expr::from("events:PutEvents"))),
+                    not_action: None,
+                    resource: Values::one(Expr::Ref(ALERT_BUS_ARN)),
+                    condition: None,
+                }]),
+            },
+        ),
+    );
+    template.resource(
+        ALERT_FORWARDER_ROLE,
+        Resource::conditional(
+            HAS_ALERT_BUS,
+            Role {
+                description: Some(Expr::from(
+                    "EventBridge forwards iam-janitor's alarm state changes with it",
+                )),
+                path: Some(Expr::from(ROLE_PATH)),
+                assume_role_policy_document: ResourcePolicyDocument::new(vec![ResourceStatement {
+                    sid: None,
+                    effect: Effect::Allow,
+                    principal: Principal::Service(Values::one(Expr::from("events.amazonaws.com"))),
+                    action: Values::one(Expr::from("sts:AssumeRole")),
+                    resource: None,
+                    condition: Some(BTreeMap::from([(
+                        "StringEquals".to_string(),
+                        BTreeMap::from([(
+                            "aws:SourceAccount".to_string(),
+                            Values::one(Expr::Pseudo(Pseudo::AccountId)),
+                        )]),
+                    )])),
+                }]),
+                managed_policy_arns: vec![Expr::Ref(ALERT_FORWARDER_POLICY)],
+            },
+        ),
+    );
+    template.resource(
+        ALERT_RULE,
+        Resource::conditional(
+            HAS_ALERT_BUS,
+            Rule {
+                name: Some(Expr::sub(format!("${{FunctionName}}{ALERT_RULE_SUFFIX}"))),
+                description: Some(Expr::from(
+                    "Forwards iam-janitor's alarm state changes to the organization's alert bus",
+                )),
+                event_bus_name: None,
+                event_pattern: Some(EventPattern {
+                    source: vec![Expr::from("aws.cloudwatch")],
+                    detail_type: vec![Expr::from("CloudWatch Alarm State Change")],
+                    resources: Vec::new(),
+                    // By name (unique in the account and Region): the alarms' own.
+                    detail: BTreeMap::from([(
+                        "alarmName".to_string(),
+                        vec![
+                            Expr::sub(format!("${{FunctionName}}{ERRORS_ALARM_SUFFIX}")),
+                            Expr::sub(format!("${{FunctionName}}{MISSED_RUN_ALARM_SUFFIX}")),
+                        ],
+                    )]),
+                }),
+                schedule_expression: None,
+                state: Some(RuleState::Enabled),
+                targets: vec![Target {
+                    id: Expr::from("alert-bus"),
+                    arn: Expr::Ref(ALERT_BUS_ARN),
+                    role_arn: Some(Expr::get_att(ALERT_FORWARDER_ROLE, "Arn")),
+                    input_transformer: None,
+                }],
+            },
+        ),
     );
 
     template.output(FUNCTION_ARN, "The function's ARN", Expr::get_att(FUNCTION, "Arn"));

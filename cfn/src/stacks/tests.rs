@@ -97,11 +97,15 @@ fn logical_ids_are_pinned() {
     assert_eq!(
         ids(&member["Resources"]),
         [
+            "AlertForwarderPolicy",
+            "AlertForwarderRole",
+            "AlertRule",
             "ErrorsAlarm",
             "Function",
             "InvokeConfig",
             "InvokePermission",
             "LogGroup",
+            "MissedRunAlarm",
             "Role",
             "RolePolicy",
             "Schedule",
@@ -113,7 +117,7 @@ fn logical_ids_are_pinned() {
     assert_eq!(
         ids(&member["Parameters"]),
         [
-            "AlarmTopicArn",
+            "AlertBusArn",
             "Architecture",
             "CodeBucket",
             "CodeKey",
@@ -121,6 +125,7 @@ fn logical_ids_are_pinned() {
             "FunctionName",
             "LogRetentionInDays",
             "MemorySize",
+            "MissedRunHours",
             "Mode",
             "ScheduleExpression",
             "SlackWebhook",
@@ -132,9 +137,102 @@ fn logical_ids_are_pinned() {
         ["FunctionArn", "LogGroupName", "RoleArn", "StateTableName"]
     );
     let artifacts = artifacts();
-    assert_eq!(ids(&artifacts["Resources"]), ["CodeBucket", "CodeBucketPolicy"]);
-    assert_eq!(ids(&artifacts["Parameters"]), ["OrganizationId"]);
-    assert_eq!(ids(&artifacts["Outputs"]), ["CodeBucketName"]);
+    assert_eq!(
+        ids(&artifacts["Resources"]),
+        [
+            "AlertBus",
+            "AlertBusPolicy",
+            "AlertEmail",
+            "AlertRule",
+            "AlertTopic",
+            "AlertTopicPolicy",
+            "AlertTopicRule",
+            "CodeBucket",
+            "CodeBucketPolicy"
+        ]
+    );
+    assert_eq!(
+        ids(&artifacts["Parameters"]),
+        ["AlarmEmail", "AlarmTopicArn", "OrganizationId"]
+    );
+    assert_eq!(ids(&artifacts["Outputs"]), ["AlertBusArn", "CodeBucketName"]);
+}
+
+#[test]
+fn failed_and_missed_runs_reach_people_through_the_management_account() {
+    let member = member();
+    let resources = &member["Resources"];
+    // A missed run alarms: no Invocations for MissedRunHours hours in a row (missing
+    // data breaches), within CloudWatch's 7-day evaluation limit for hourly periods.
+    let missed = &resources["MissedRunAlarm"]["Properties"];
+    assert_eq!(missed["MetricName"], "Invocations");
+    assert_eq!(missed["ComparisonOperator"], "LessThanThreshold");
+    assert_eq!(missed["Threshold"], 1);
+    assert_eq!(missed["TreatMissingData"], "breaching");
+    assert_eq!(missed["Period"], 3600);
+    assert_eq!(missed["EvaluationPeriods"], json!({"Ref": "MissedRunHours"}));
+    assert_eq!(missed["DatapointsToAlarm"], json!({"Ref": "MissedRunHours"}));
+    let hours = &member["Parameters"]["MissedRunHours"];
+    assert_eq!(hours["MaxValue"], 168);
+    assert!(hours["Default"].as_u64().unwrap() > 24, "a daily schedule plus slack");
+    // Neither alarm needs a topic in the account: their state changes are forwarded.
+    assert!(resources["ErrorsAlarm"]["Properties"].get("AlarmActions").is_none());
+    let rule = &resources["AlertRule"];
+    assert_eq!(rule["Condition"], "HasAlertBus");
+    assert_eq!(
+        rule["Properties"]["EventPattern"],
+        json!({"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
+               "detail": {"alarmName": [{"Fn::Sub": "${FunctionName}-errors"}, {"Fn::Sub": "${FunctionName}-missed-run"}]}})
+    );
+    assert_eq!(
+        rule["Properties"]["Targets"],
+        json!([{"Id": "alert-bus", "Arn": {"Ref": "AlertBusArn"},
+                "RoleArn": {"Fn::GetAtt": ["AlertForwarderRole", "Arn"]}}])
+    );
+    // The forwarder may only put events on that bus.
+    let forwarder = &resources["AlertForwarderPolicy"]["Properties"];
+    assert_eq!(forwarder["Path"], "/iam-janitor-role/");
+    assert_eq!(
+        forwarder["PolicyDocument"]["Statement"],
+        json!([{"Sid": "ForwardAlarmStateChanges", "Effect": "Allow", "Action": "events:PutEvents",
+                "Resource": {"Ref": "AlertBusArn"}}])
+    );
+    let trust = &resources["AlertForwarderRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(trust["Principal"], json!({"Service": "events.amazonaws.com"}));
+    assert_eq!(
+        trust["Condition"],
+        json!({"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}})
+    );
+
+    // The management account: only the organization's forwarders put events on the bus,
+    // one rule tells the topic, which mails the address given.
+    let artifacts = artifacts();
+    let resources = &artifacts["Resources"];
+    let bus_policy = &resources["AlertBusPolicy"]["Properties"]["Statement"];
+    assert_eq!(bus_policy["Action"], "events:PutEvents");
+    assert_eq!(
+        bus_policy["Condition"],
+        json!({"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}},
+               "ArnLike": {"aws:PrincipalArn": {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/iam-janitor/*"}}})
+    );
+    let target = &resources["AlertRule"]["Properties"]["Targets"][0];
+    assert_eq!(target["Arn"], json!({"Ref": "AlertTopic"}));
+    let template = target["InputTransformer"]["InputTemplate"].as_str().unwrap();
+    for variable in ["<account>", "<alarm>", "<state>", "<reason>"] {
+        assert!(template.contains(variable), "{template}");
+    }
+    assert_eq!(
+        resources["AlertTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Condition"],
+        json!({"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["AlertRule", "Arn"]}}})
+    );
+    assert_eq!(resources["AlertEmail"]["Condition"], "HasAlarmEmail");
+    assert_eq!(resources["AlertEmail"]["Properties"]["Protocol"], "email");
+    assert_eq!(resources["AlertTopicRule"]["Condition"], "HasAlarmTopic");
+    assert_eq!(
+        crate::stacks::artifacts::alert_bus_arn("aws", "eu-west-1", "123456789012"),
+        "arn:aws:events:eu-west-1:123456789012:event-bus/iam-janitor-alerts"
+    );
+    assert_eq!(resources["AlertBus"]["Properties"]["Name"], "iam-janitor-alerts");
 }
 
 #[test]

@@ -19,6 +19,8 @@ pub(super) fn deployment() -> Deployment {
         code_key: code_key(&"ab".repeat(32)),
         architecture: "arm64".into(),
         schedule: DEFAULT_SCHEDULE.into(),
+        alert_bus: "arn:aws:events:us-east-1:123456789012:event-bus/iam-janitor-alerts".into(),
+        missed_run_hours: "26".into(),
     }
 }
 
@@ -93,6 +95,8 @@ pub(super) fn plan_for(desired: &DesiredStackSet) -> Plan {
         stack_set: plan_stack_set(desired, Some(&deployed_set(desired)), &BTreeSet::new()).unwrap(),
         management: Some(StackAction::Unchanged),
         mode: "report".into(),
+        management_mode: "report".into(),
+        alert_recipients: Vec::new(),
     }
 }
 

@@ -19,8 +19,8 @@ mod fixtures;
 pub(super) use self::destroy::{DestroyPlan, StackSetTeardown};
 pub(super) use self::diff::{DeployedStack, StackAction, plan_stack};
 pub(super) use self::params::{
-    Deployment, DesiredStack, code_key, complete_parameters, is_org_unit_id, is_schedule_expression, member_parameters,
-    member_tags, sha256_hex,
+    Deployment, DesiredStack, code_key, complete_parameters, is_email_address, is_org_unit_id, is_schedule_expression,
+    is_sns_topic_arn, member_parameters, member_tags, sha256_hex,
 };
 use self::stackset::StackSetPlan;
 pub(super) use self::stackset::{
@@ -110,7 +110,13 @@ pub(super) struct Plan {
     /// `None` when deploying as a delegated administrator (the management account's stack
     /// is then not ours to deploy).
     pub(super) management: Option<StackAction>,
+    /// The member accounts' mode.
     pub(super) mode: String,
+    /// The management account's mode (`--management-mode`): report unless asked, since
+    /// break-glass users live there and no SCP applies.
+    pub(super) management_mode: String,
+    /// Who is told of failed or missed runs (`--alarm-email`, `--alarm-topic-arn`).
+    pub(super) alert_recipients: Vec<String>,
 }
 
 impl Plan {

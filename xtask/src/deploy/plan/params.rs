@@ -55,6 +55,32 @@ pub(crate) fn is_schedule_expression(expression: &str) -> bool {
         && expression.len() > "cron()".len()
 }
 
+/// Whether `address` has an email address's shape, as the artifact stack's `AlarmEmail`
+/// pattern checks it (`name@domain.tld`, no spaces).
+pub(crate) fn is_email_address(address: &str) -> bool {
+    let Some((name, domain)) = address.split_once('@') else {
+        return false;
+    };
+    let fine = |s: &str| !s.is_empty() && !s.contains('@') && !s.chars().any(char::is_whitespace);
+    fine(name)
+        && fine(domain)
+        && domain
+            .split_once('.')
+            .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
+}
+
+/// Whether `arn` is an SNS topic's ARN, as the artifact stack's `AlarmTopicArn` pattern
+/// checks it.
+pub(crate) fn is_sns_topic_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "sns", region, account, name]
+        if partition.starts_with("aws")
+            && !region.is_empty()
+            && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
+            && (1..=256).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+}
+
 /// The engine's settings as member-stack parameters, each in the canonical form of its
 /// validated value (so that `--dormant-days 060` and `60` deploy the same thing): the
 /// deployed rows of the engine's settings table ([`Settings::parameter_values`]).
@@ -75,6 +101,10 @@ pub(crate) struct Deployment {
     pub(crate) code_key: String,
     pub(crate) architecture: String,
     pub(crate) schedule: String,
+    /// The organization's alert bus (the artifact stack's), which the alarms are forwarded to.
+    pub(crate) alert_bus: String,
+    /// `--missed-run-hours`.
+    pub(crate) missed_run_hours: String,
 }
 
 impl Deployment {
@@ -84,6 +114,8 @@ impl Deployment {
             (member::CODE_KEY, &self.code_key),
             (member::ARCHITECTURE, &self.architecture),
             (member::SCHEDULE_EXPRESSION, &self.schedule),
+            (member::ALERT_BUS_ARN, &self.alert_bus),
+            (member::MISSED_RUN_HOURS, &self.missed_run_hours),
         ]
         .into_iter()
         .map(|(id, value)| (id.as_str().to_string(), value.clone()))
@@ -251,6 +283,35 @@ mod tests {
         }
         assert!(!is_org_unit_id(&format!("r-{}", "a".repeat(33))));
         assert!(!is_org_unit_id(&format!("ou-abcd-{}", "a".repeat(33))));
+    }
+
+    #[test]
+    fn alarm_recipients_are_checked_as_the_template_checks_them() {
+        for good in ["ops@example.com", "a.b+iam@sec.example.co.uk"] {
+            assert!(is_email_address(good), "{good}");
+        }
+        for bad in [
+            "",
+            "ops",
+            "ops@",
+            "@example.com",
+            "ops@example",
+            "o ps@example.com",
+            "a@b@c.d",
+        ] {
+            assert!(!is_email_address(bad), "{bad}");
+        }
+        assert!(is_sns_topic_arn("arn:aws:sns:eu-west-1:123456789012:security-alerts"));
+        assert!(is_sns_topic_arn("arn:aws-cn:sns:cn-north-1:123456789012:a_b"));
+        for bad in [
+            "",
+            "arn:aws:sns:eu-west-1:123456789012",
+            "arn:aws:sqs:eu-west-1:123456789012:q",
+            "arn:aws:sns:eu-west-1:12345:t",
+            "arn:aws:sns:eu-west-1:123456789012:t.fifo",
+        ] {
+            assert!(!is_sns_topic_arn(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -195,7 +195,35 @@ impl fmt::Display for Plan {
                 )?;
             }
         }
-        writeln!(f, "  mode: {}", self.mode)
+        if self.alert_recipients.is_empty() {
+            writeln!(
+                f,
+                "  alerts: a failed or missed run in any account notifies NO ONE: pass --alarm-email ADDR or \
+                 --alarm-topic-arn ARN"
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  alerts: a failed or missed run in any account is forwarded to the bus iam-janitor-alerts in \
+                 account {} and sent to {}",
+                c.account,
+                self.alert_recipients.join(" and ")
+            )?;
+        }
+        writeln!(f, "  mode: {} in member accounts", self.mode)?;
+        match &self.management {
+            Some(_) => writeln!(
+                f,
+                "  mode: {} in the management account{}",
+                self.management_mode,
+                if self.management_mode == "report" {
+                    " (--management-mode enforce to change it: break-glass users live there and no SCP applies)"
+                } else {
+                    ""
+                }
+            ),
+            None => Ok(()),
+        }
     }
 }
 
@@ -262,7 +290,9 @@ mod tests {
             },
             stack_set: plan_stack_set(&desired, None, &BTreeSet::new()).unwrap(),
             management: Some(StackAction::Create),
-            mode: "report".into(),
+            mode: "enforce".into(),
+            management_mode: "report".into(),
+            alert_recipients: vec!["ops@example.com (once confirmed)".into()],
         };
         assert!(plan.is_change());
         let text = plan.to_string();
@@ -273,7 +303,9 @@ mod tests {
             "  StackSet iam-janitor (SERVICE_MANAGED, automatic deployment): create",
             "    stack instances for ou-abcd-11111111 in us-east-1 (every account in them, and accounts that join later)",
             "  management stack iam-janitor (account 123456789012): create",
-            "  mode: report",
+            "  alerts: a failed or missed run in any account is forwarded to the bus iam-janitor-alerts in account 123456789012 and sent to ops@example.com (once confirmed)",
+            "  mode: enforce in member accounts",
+            "  mode: report in the management account (--management-mode enforce to change it: break-glass users live there and no SCP applies)",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
         }
