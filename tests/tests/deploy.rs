@@ -1201,3 +1201,91 @@ async fn deploy_explains_what_is_missing_before_changing_anything() {
     assert_eq!(writes, Vec::<String>::new(), "nothing was changed by any of these");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A StackSet deployed from another account's bucket (a delegated administrator's, say)
+/// is another deployment's: deploy refuses to re-point it unless told to take it over,
+/// and `--management-only` covers the management account without touching it.
+#[tokio::test]
+async fn a_stack_set_another_deployment_owns_is_changed_only_when_taken_over() {
+    let world = World::new("ownership").await;
+    let (zip, _) = zip_file(&world.dir, "a.zip", "#!/bin/sh\necho a\n");
+    world.deploy(&zip, &["--yes"]).await.assert_ok();
+
+    // Another deployment updates the StackSet from its own bucket.
+    let cfn = world.cfn().await;
+    let set = cfn.describe_stack_set().stack_set_name(STACK_SET).send().await.unwrap();
+    let set = set.stack_set().unwrap();
+    let other = "iam-janitor-code-210987654321-us-east-1";
+    let parameters = set
+        .parameters()
+        .iter()
+        .map(|p| {
+            let value = if p.parameter_key() == Some("CodeBucket") {
+                other
+            } else {
+                p.parameter_value().unwrap_or_default()
+            };
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key(p.parameter_key().unwrap())
+                .parameter_value(value)
+                .build()
+        })
+        .collect::<Vec<_>>();
+    cfn.update_stack_set()
+        .stack_set_name(STACK_SET)
+        .template_body(set.template_body().unwrap())
+        .set_parameters(Some(parameters))
+        .set_capabilities(Some(set.capabilities().to_vec()))
+        .permission_model(aws_sdk_cloudformation::types::PermissionModels::ServiceManaged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stack_set_parameters(&cfn).await["CodeBucket"], other);
+
+    // Refused, naming the owner's bucket, with nothing changed.
+    let mark = world.mark();
+    let run = world.deploy(&zip, &["--dormant-days", "60", "--yes"]).await;
+    run.assert_failed(
+        "belongs to another deployment: its code comes from the bucket iam-janitor-code-210987654321-us-east-1",
+    )
+    .assert_failed("--management-only")
+    .assert_failed("--take-over");
+    assert_eq!(world.proxy.writes_since(mark), Vec::<String>::new());
+
+    // The management account alone: its stack, never the StackSet.
+    let mark = world.mark();
+    let run = world
+        .xtask(&[
+            "deploy",
+            "--zip",
+            &zip.display().to_string(),
+            "--management-only",
+            "--dormant-days",
+            "60",
+            "--yes",
+        ])
+        .await;
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("StackSet iam-janitor: not read or changed (--management-only"),
+        "{}",
+        run.stdout
+    );
+    let calls: Vec<String> = world.proxy.calls()[mark..].iter().map(|c| c.name.clone()).collect();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.contains("StackSet") || c.contains("StackInstance")),
+        "{calls:?}"
+    );
+    assert_eq!(stack_parameters(&cfn, MANAGEMENT_STACK).await["DormantDays"], "60");
+    assert_eq!(stack_set_parameters(&cfn).await["CodeBucket"], other);
+
+    // Taken over: the StackSet is this deployment's again.
+    let run = world
+        .deploy(&zip, &["--dormant-days", "60", "--take-over", "--yes"])
+        .await;
+    run.assert_ok();
+    assert_eq!(stack_set_parameters(&cfn).await["CodeBucket"], BUCKET);
+}

@@ -43,7 +43,7 @@ use self::plan::{
     ARTIFACT_STACK, BUCKET_OUTPUT, Context, DEFAULT_SCHEDULE, Deployment, DesiredStack, DesiredStackSet, DestroyPlan,
     MANAGEMENT_STACK, Plan, STACK_SET, StackAction, StackSetTeardown, UploadPlan, code_key, complete_parameters,
     is_email_address, is_org_unit_id, is_schedule_expression, is_sns_topic_arn, member_parameters, member_tags,
-    plan_stack, plan_stack_set, regions_of, sha256_hex,
+    other_owner, plan_stack, plan_stack_set, regions_of, sha256_hex,
 };
 use self::progress::{Progress, Step, approve};
 
@@ -105,8 +105,17 @@ impl OperationArgs {
 #[command(mut_arg("as_of", |arg| arg.hide(true)), mut_arg("region", |arg| arg.help(REGION_HELP)))]
 pub struct DeployArgs {
     /// Root (r-…) or OU (ou-…) to deploy to, repeatable: every account in it, and every account that joins it later
-    #[arg(long = "org-unit", value_name = "ID", required = true)]
+    #[arg(long = "org-unit", value_name = "ID", required_unless_present = "management_only")]
     pub org_units: Vec<String>,
+    /// Deploy only the management account's own stack (and its code bucket), never reading or
+    /// changing the StackSet: for organizations whose StackSet a delegated administrator deploys
+    #[arg(long, conflicts_with = "org_units")]
+    pub management_only: bool,
+    /// Change the StackSet even if another deployment owns it (deployed from another
+    /// account's code bucket, e.g. a delegated administrator's): every account's code and
+    /// settings then come from this one
+    #[arg(long)]
+    pub take_over: bool,
     /// The Lambda zip to deploy (bootstrap at its root: a static executable for --arch, mode 0755); without it, `cargo xtask package` builds one for --arch
     #[arg(long, value_name = "PATH")]
     pub zip: Option<PathBuf>,
@@ -277,6 +286,12 @@ fn inputs(args: &DeployArgs) -> anyhow::Result<Inputs> {
             );
         }
     }
+    if args.management_only && args.operation.call_as != CallAs::Management {
+        bail!(
+            "--management-only deploys the management account's own stack: run it from the management account \
+             with --call-as SELF (a delegated administrator cannot deploy there)"
+        );
+    }
     if let Some(address) = &args.alarm_email
         && !is_email_address(address)
     {
@@ -444,17 +459,39 @@ async fn plan_deploy(
     let management = DesiredStack::new(MANAGEMENT_STACK, member_template, management_parameters, tags)
         .map_err(anyhow::Error::msg)?;
 
-    let deployed_set = aws.stack_set().await?;
-    // OUs no longer given whose accounts a given parent OU (or the root) still covers.
-    let mut covered = BTreeSet::new();
-    if let Some(deployed) = &deployed_set {
-        for ou in deployed.targeted_org_units().difference(&stack_set.org_units) {
-            let ancestors = aws.ancestors(ou).await?;
-            if ancestors.iter().any(|a| stack_set.org_units.contains(a)) {
-                covered.insert(ou.clone());
+    let stack_set_plan = if args.management_only {
+        None
+    } else {
+        let deployed_set = aws.stack_set().await?;
+        if let Some(deployed) = &deployed_set
+            && let Some(other) = other_owner(deployed, &stack_set.stack.parameters)
+            && !args.take_over
+        {
+            bail!(
+                "the StackSet {STACK_SET} belongs to another deployment: its code comes from the bucket {other}, \
+                 not {} (this account's). Deploying from here would point every account at this account's code \
+                 and replace its settings and OUs. Deploy from the account that owns it (e.g. the delegated \
+                 administrator, with --call-as DELEGATED_ADMIN); from the management account, cover the management \
+                 account alone with --management-only; or pass --take-over to make this deployment the owner",
+                stack_set
+                    .stack
+                    .parameters
+                    .get(iam_janitor_cfn::stacks::member::CODE_BUCKET.as_str())
+                    .map_or("", String::as_str)
+            );
+        }
+        // OUs no longer given whose accounts a given parent OU (or the root) still covers.
+        let mut covered = BTreeSet::new();
+        if let Some(deployed) = &deployed_set {
+            for ou in deployed.targeted_org_units().difference(&stack_set.org_units) {
+                let ancestors = aws.ancestors(ou).await?;
+                if ancestors.iter().any(|a| stack_set.org_units.contains(a)) {
+                    covered.insert(ou.clone());
+                }
             }
         }
-    }
+        Some(plan_stack_set(&stack_set, deployed_set.as_ref(), &covered).map_err(anyhow::Error::msg)?)
+    };
     let management_action = if args.operation.call_as == CallAs::Management {
         let deployed = aws.stack(MANAGEMENT_STACK).await?;
         Some(plan_stack(&management, deployed.as_ref()).map_err(anyhow::Error::msg)?)
@@ -470,7 +507,7 @@ async fn plan_deploy(
             size: inputs.zip.len() as u64,
             exists: uploaded,
         },
-        stack_set: plan_stack_set(&stack_set, deployed_set.as_ref(), &covered).map_err(anyhow::Error::msg)?,
+        stack_set: stack_set_plan,
         management: management_action,
         mode: inputs.settings.mode.to_string(),
         management_mode: management_settings.mode.to_string(),
@@ -570,57 +607,70 @@ async fn apply(
         step.done(&format!("uploaded s3://{bucket}/{key} ({} bytes)", inputs.zip.len()));
     }
 
-    // 3. The StackSet and its stack instances.
-    let preferences = || operation_preferences(operation.max_concurrent_percent, operation.failure_tolerance_percent);
-    let set = &plan.stack_set;
-    let step = progress.step(format!("StackSet {STACK_SET}"));
-    if set.action == StackAction::Create {
-        aws.create_stack_set(&desired.stack_set).await?;
-        step.update("created");
-    } else if set.updates() {
-        let operation_id = aws.update_stack_set(&desired.stack_set, preferences()).await?;
-        aws.wait_operation(&operation_id, timeout, &step).await?;
+    // 3. The StackSet and its stack instances (not with --management-only).
+    let mut instances_here = None;
+    if let Some(set) = &plan.stack_set {
+        let preferences =
+            || operation_preferences(operation.max_concurrent_percent, operation.failure_tolerance_percent);
+        let step = progress.step(format!("StackSet {STACK_SET}"));
+        if set.action == StackAction::Create {
+            aws.create_stack_set(&desired.stack_set).await?;
+            step.update("created");
+        } else if set.updates() {
+            let operation_id = aws.update_stack_set(&desired.stack_set, preferences()).await?;
+            aws.wait_operation(&operation_id, timeout, &step).await?;
+        }
+        aws.change_stack_instances(
+            InstanceChange::Create { region },
+            &set.add_org_units,
+            preferences(),
+            timeout,
+            &step,
+        )
+        .await?;
+        aws.change_stack_instances(
+            InstanceChange::Delete {
+                regions: std::slice::from_ref(region),
+            },
+            &set.remove_org_units,
+            preferences(),
+            timeout,
+            &step,
+        )
+        .await?;
+        let instances = aws.stack_instances().await?;
+        let count = instances.iter().filter(|i| &i.region == region).count();
+        step.done(&format!(
+            "{} ({count} stack instance(s) in {region})",
+            if set.is_change() { "deployed" } else { "no changes" }
+        ));
+        instances_here = Some(count);
     }
-    aws.change_stack_instances(
-        InstanceChange::Create { region },
-        &set.add_org_units,
-        preferences(),
-        timeout,
-        &step,
-    )
-    .await?;
-    aws.change_stack_instances(
-        InstanceChange::Delete {
-            regions: std::slice::from_ref(region),
-        },
-        &set.remove_org_units,
-        preferences(),
-        timeout,
-        &step,
-    )
-    .await?;
-    let instances = aws.stack_instances().await?;
-    let instances_here = instances.iter().filter(|i| &i.region == region).count();
-    step.done(&format!(
-        "{} ({instances_here} stack instance(s) in {region})",
-        if set.is_change() { "deployed" } else { "no changes" }
-    ));
 
     // 4. The management account's stack, through a change set.
     if let Some(action) = &plan.management {
         deploy_management_stack(aws, action, &desired.management, timeout, progress).await?;
     }
-    println!(
-        "Deployed iam-janitor ({} mode) to organization {}: {instances_here} member account(s) through StackSet \
-         {STACK_SET} in {region}{}.",
-        plan.mode,
-        plan.context.organization,
-        if plan.management.is_some() {
-            format!(", and the management account {}", plan.context.management_account)
-        } else {
-            String::new()
-        }
-    );
+    match instances_here {
+        Some(instances_here) => println!(
+            "Deployed iam-janitor ({} mode) to organization {}: {instances_here} member account(s) through StackSet \
+             {STACK_SET} in {region}{}.",
+            plan.mode,
+            plan.context.organization,
+            if plan.management.is_some() {
+                format!(
+                    ", and the management account {} ({} mode)",
+                    plan.context.management_account, plan.management_mode
+                )
+            } else {
+                String::new()
+            }
+        ),
+        None => println!(
+            "Deployed iam-janitor ({} mode) to the management account {} of organization {} (its stack alone).",
+            plan.management_mode, plan.context.management_account, plan.context.organization
+        ),
+    }
     Ok(())
 }
 

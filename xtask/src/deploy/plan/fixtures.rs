@@ -92,7 +92,7 @@ pub(super) fn plan_for(desired: &DesiredStackSet) -> Plan {
             size: 1,
             exists: true,
         },
-        stack_set: plan_stack_set(desired, Some(&deployed_set(desired)), &BTreeSet::new()).unwrap(),
+        stack_set: Some(plan_stack_set(desired, Some(&deployed_set(desired)), &BTreeSet::new()).unwrap()),
         management: Some(StackAction::Unchanged),
         mode: "report".into(),
         management_mode: "report".into(),

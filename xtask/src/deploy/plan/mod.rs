@@ -24,7 +24,8 @@ pub(super) use self::params::{
 };
 use self::stackset::StackSetPlan;
 pub(super) use self::stackset::{
-    AUTO_DEPLOYMENT, AutoDeploymentState, DeployedStackSet, DesiredStackSet, Instance, plan_stack_set, regions_of,
+    AUTO_DEPLOYMENT, AutoDeploymentState, DeployedStackSet, DesiredStackSet, Instance, other_owner, plan_stack_set,
+    regions_of,
 };
 
 /// The artifact stack (the code bucket), in the management (or delegated admin) account.
@@ -106,7 +107,8 @@ pub(super) struct Plan {
     pub(super) context: Context,
     pub(super) artifact: StackAction,
     pub(super) upload: UploadPlan,
-    pub(super) stack_set: StackSetPlan,
+    /// `None` with `--management-only`: the StackSet is not ours to read or change.
+    pub(super) stack_set: Option<StackSetPlan>,
     /// `None` when deploying as a delegated administrator (the management account's stack
     /// is then not ours to deploy).
     pub(super) management: Option<StackAction>,
@@ -123,7 +125,7 @@ impl Plan {
     pub(super) fn is_change(&self) -> bool {
         self.artifact.is_change()
             || !self.upload.exists
-            || self.stack_set.is_change()
+            || self.stack_set.as_ref().is_some_and(StackSetPlan::is_change)
             || self.management.as_ref().is_some_and(StackAction::is_change)
     }
 }

@@ -128,57 +128,64 @@ impl fmt::Display for Plan {
         } else {
             writeln!(f, "  code s3://{}/{}: upload ({} bytes)", u.bucket, u.key, u.size)?;
         }
-        let s = &self.stack_set;
-        let title = format!("StackSet {STACK_SET} (SERVICE_MANAGED, automatic deployment)");
-        if s.is_change() && !s.action.is_change() {
-            writeln!(f, "  {title}: update")?;
-        } else {
-            write_stack(f, &title, &s.action)?;
-        }
-        for setting in &s.settings {
-            writeln!(f, "    {setting}")?;
-        }
-        write_instances(
-            f,
-            format!(
-                "{} stack instance(s) whose last operation failed, deployed again",
-                s.outdated.len()
-            ),
-            &s.outdated,
-        )?;
-        write_instances(
-            f,
-            format!(
-                "{} stack instance(s) left as they are (suspended accounts are skipped; INOPERABLE ones need \
-                 `aws cloudformation delete-stack-instances --retain-stacks`)",
-                s.stuck.len()
-            ),
-            &s.stuck,
-        )?;
-        if !s.add_org_units.is_empty() {
-            writeln!(
+        match &self.stack_set {
+            None => writeln!(
                 f,
-                "    stack instances for {} in {} (every account in them, and accounts that join later)",
-                s.add_org_units.join(", "),
-                c.region
-            )?;
-        }
-        if !s.remove_org_units.is_empty() {
-            writeln!(
-                f,
-                "    remove the stack instances of {} (no longer targeted)",
-                s.remove_org_units.join(", ")
-            )?;
-        }
-        if !s.covered_org_units.is_empty() {
-            writeln!(
-                f,
-                "    keep the stack instances of {}: a given parent OU or the root still covers them",
-                s.covered_org_units.join(", ")
-            )?;
-        }
-        if !s.action.is_change() || matches!(s.action, StackAction::Update(_)) {
-            writeln!(f, "    {} stack instance(s) in {}", s.instances, c.region)?;
+                "  StackSet {STACK_SET}: not read or changed (--management-only: the management account's stack alone)"
+            )?,
+            Some(s) => {
+                let title = format!("StackSet {STACK_SET} (SERVICE_MANAGED, automatic deployment)");
+                if s.is_change() && !s.action.is_change() {
+                    writeln!(f, "  {title}: update")?;
+                } else {
+                    write_stack(f, &title, &s.action)?;
+                }
+                for setting in &s.settings {
+                    writeln!(f, "    {setting}")?;
+                }
+                write_instances(
+                    f,
+                    format!(
+                        "{} stack instance(s) whose last operation failed, deployed again",
+                        s.outdated.len()
+                    ),
+                    &s.outdated,
+                )?;
+                write_instances(
+                    f,
+                    format!(
+                        "{} stack instance(s) left as they are (suspended accounts are skipped; INOPERABLE ones need \
+                         `aws cloudformation delete-stack-instances --retain-stacks`)",
+                        s.stuck.len()
+                    ),
+                    &s.stuck,
+                )?;
+                if !s.add_org_units.is_empty() {
+                    writeln!(
+                        f,
+                        "    stack instances for {} in {} (every account in them, and accounts that join later)",
+                        s.add_org_units.join(", "),
+                        c.region
+                    )?;
+                }
+                if !s.remove_org_units.is_empty() {
+                    writeln!(
+                        f,
+                        "    remove the stack instances of {} (no longer targeted)",
+                        s.remove_org_units.join(", ")
+                    )?;
+                }
+                if !s.covered_org_units.is_empty() {
+                    writeln!(
+                        f,
+                        "    keep the stack instances of {}: a given parent OU or the root still covers them",
+                        s.covered_org_units.join(", ")
+                    )?;
+                }
+                if !s.action.is_change() || matches!(s.action, StackAction::Update(_)) {
+                    writeln!(f, "    {} stack instance(s) in {}", s.instances, c.region)?;
+                }
+            }
         }
         match &self.management {
             Some(action) => write_stack(
@@ -190,7 +197,8 @@ impl fmt::Display for Plan {
                 writeln!(
                     f,
                     "  management account {}: not deployed from a delegated administrator (StackSets never deploy \
-                     there); run deploy with management-account credentials and --call-as SELF to cover it",
+                     there); cover it from the management account with `deploy --management-only`, which leaves \
+                     this StackSet alone",
                     c.management_account
                 )?;
             }
@@ -288,7 +296,7 @@ mod tests {
                 size: 10,
                 exists: false,
             },
-            stack_set: plan_stack_set(&desired, None, &BTreeSet::new()).unwrap(),
+            stack_set: Some(plan_stack_set(&desired, None, &BTreeSet::new()).unwrap()),
             management: Some(StackAction::Create),
             mode: "enforce".into(),
             management_mode: "report".into(),
@@ -319,7 +327,7 @@ mod tests {
                 exists: true,
                 ..plan.upload.clone()
             },
-            stack_set: plan_stack_set(&desired, Some(&deployed), &BTreeSet::new()).unwrap(),
+            stack_set: Some(plan_stack_set(&desired, Some(&deployed), &BTreeSet::new()).unwrap()),
             management: None,
             ..plan.clone()
         };
@@ -329,7 +337,7 @@ mod tests {
         assert!(text.contains("2 stack instance(s) in us-east-1"));
         assert!(text.contains("not deployed from a delegated administrator"));
         let update = Plan {
-            stack_set: plan_stack_set(&desired, Some(&changed), &BTreeSet::new()).unwrap(),
+            stack_set: Some(plan_stack_set(&desired, Some(&changed), &BTreeSet::new()).unwrap()),
             ..unchanged
         };
         assert!(update.is_change());

@@ -49,6 +49,16 @@ pub(crate) struct DeployedStackSet {
     pub(crate) instances: Vec<Instance>,
 }
 
+/// The code bucket of the deployment that owns `deployed`, if it is not the one `desired`
+/// (the parameters this deploy would give) names: another account deploys the StackSet
+/// (a delegated administrator and the management account, say), and deploying from here
+/// would re-point every account's code and replace its settings.
+pub(crate) fn other_owner(deployed: &DeployedStackSet, desired: &BTreeMap<String, String>) -> Option<String> {
+    let key = iam_janitor_cfn::stacks::member::CODE_BUCKET;
+    let theirs = deployed.parameters.get(key.as_str())?;
+    (Some(theirs) != desired.get(key.as_str())).then(|| theirs.clone())
+}
+
 impl DeployedStackSet {
     /// The OUs targeted: as DescribeStackSet says, and as the instances say.
     pub(crate) fn targeted_org_units(&self) -> BTreeSet<String> {
@@ -216,6 +226,25 @@ mod tests {
     use crate::deploy::plan::fixtures::{deployed_set, desired_set, instance, plan_for};
 
     #[test]
+    fn a_stack_set_deployed_from_another_bucket_has_another_owner() {
+        let desired = desired_set(&["ou-abcd-11111111"]);
+        let deployed = deployed_set(&desired);
+        assert_eq!(other_owner(&deployed, &desired.stack.parameters), None);
+        let mut theirs = deployed.clone();
+        theirs
+            .parameters
+            .insert("CodeBucket".into(), "iam-janitor-code-210987654321-eu-west-1".into());
+        assert_eq!(
+            other_owner(&theirs, &desired.stack.parameters).as_deref(),
+            Some("iam-janitor-code-210987654321-eu-west-1")
+        );
+        // Other settings are this deployment's to change.
+        let mut changed = deployed.clone();
+        changed.parameters.insert("DormantDays".into(), "30".into());
+        assert_eq!(other_owner(&changed, &desired.stack.parameters), None);
+    }
+
+    #[test]
     fn a_stack_set_is_planned_from_what_it_targets() {
         let desired = desired_set(&["ou-abcd-11111111", "ou-abcd-22222222"]);
         let created = plan_stack_set(&desired, None, &BTreeSet::new()).unwrap();
@@ -239,7 +268,7 @@ mod tests {
         assert!(plan.remove_org_units.is_empty());
         assert_eq!(plan.covered_org_units, ["ou-abcd-11111111"]);
         let kept = Plan {
-            stack_set: plan,
+            stack_set: Some(plan),
             ..plan_for(&desired)
         };
         assert!(kept.to_string().contains(
@@ -284,7 +313,7 @@ mod tests {
         assert!(!plan.is_change(), "{plan:?}");
         assert_eq!(plan.stuck.len(), 2);
         let text = Plan {
-            stack_set: plan,
+            stack_set: Some(plan),
             ..plan_for(&desired)
         }
         .to_string();
