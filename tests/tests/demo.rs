@@ -154,6 +154,9 @@ fn demo_shows_the_whole_product_and_leaves_nothing_running() {
         "{out}"
     );
     assert!(out.contains("3 member account(s) through"), "{out}");
+    // Who hears of a failed or missed run, and the management account's own mode.
+    assert!(out.contains("sent to security@example.com (once confirmed)"), "{out}");
+    assert!(out.contains("mode: report in the management account"), "{out}");
 
     // The scheduled runs changed nothing; the enforce runs changed something in every
     // member account; a rerun changed nothing more.

@@ -44,6 +44,9 @@ pub(super) async fn deploy(
         // The demo enforces by a manual invoke in an organization deployed to report.
         "--invoke-override".to_string(),
         "on".to_string(),
+        // Who hears of a failed or missed run in any account.
+        "--alarm-email".to_string(),
+        "security@example.com".to_string(),
     ];
     for ou in org_units {
         args.push("--org-unit".to_string());
@@ -52,7 +55,7 @@ pub(super) async fn deploy(
     args.push("--yes".to_string());
     out.section("Deploy to the organization", "");
     // The command as one would type it, the OUs on a line of their own.
-    let (head, targets) = args.split_at(args.len().min(7));
+    let (head, targets) = args.split_at(args.len().min(9));
     println!("   cargo xtask {} \\\n     {}", head.join(" "), targets.join(" "));
 
     let nowhere = empty_aws_config(dir)?;
@@ -96,6 +99,13 @@ pub(super) async fn deploy(
                 "     "
             )
         );
+    }
+    // Who hears of failures, and the modes, as the plan says them.
+    for line in stdout
+        .lines()
+        .filter(|l| l.starts_with("  alerts: ") || l.starts_with("  mode: "))
+    {
+        println!("{}", wrap(line.trim_start(), "   ", "     "));
     }
     if let Some(done) = stdout.lines().find(|l| l.starts_with("Deployed ")) {
         println!("{}", wrap(done, "   ", "   "));
