@@ -447,6 +447,38 @@ async fn slack_digest_is_one_valid_redacted_message_and_survives_429() {
     assert!(last.to_string().contains("Changed"), "{last}");
 }
 
+/// Quiet Slack: an account whose only findings are the rule working (an exempt
+/// break-glass user, every day) posts nothing; the same account with a change to make
+/// posts one digest, which counts the skip.
+#[tokio::test]
+async fn skips_alone_post_nothing_and_news_posts_with_the_skips_counted() {
+    let emu = Emulator::start().await.unwrap();
+    emu.seed(&[SeedUser {
+        keys: vec![key(400, None)],
+        ..user("break-glass").tag("iam-janitor:exempt", "true")
+    }])
+    .await
+    .unwrap();
+    let hook = WebhookReceiver::start().await.unwrap();
+    let (code, report) = audit(&emu, &["--enforce", "--slack-webhook", &hook.url()]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["skipped"], 1, "{report:#}");
+    assert!(hook.bodies().is_empty(), "{:?}", hook.bodies());
+
+    emu.seed(&[SeedUser {
+        keys: vec![key(400, None)],
+        ..user("stale")
+    }])
+    .await
+    .unwrap();
+    let (code, report) = audit(&emu, &["--slack-webhook", &hook.url()]).await;
+    assert_eq!(code, 0, "{report:#}");
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert!(bodies[0].contains("*1* skipped"), "{}", bodies[0]);
+    assert!(bodies[0].contains("break-glass"), "{}", bodies[0]);
+}
+
 #[tokio::test]
 async fn a_dead_webhook_does_not_block_remediation() {
     let emu = Emulator::start().await.unwrap();

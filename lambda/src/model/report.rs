@@ -190,6 +190,41 @@ pub enum ReasonCode {
 }
 
 impl ReasonCode {
+    /// Whether a finding skipped for this reason needs a person: the data or a quota
+    /// stopped the tool (an administrator can act), as opposed to a skip that is the rule
+    /// working (an exempt user, grace, a change already made, a budget the next run picks
+    /// up). Skips of the second kind repeat every day and are not news.
+    pub fn needs_attention(self) -> bool {
+        match self {
+            ReasonCode::DetailsMissing
+            | ReasonCode::TagQuota
+            | ReasonCode::ConfirmationFailed
+            | ReasonCode::NoKeyId
+            | ReasonCode::TrailFailed
+            | ReasonCode::WriteFailed
+            | ReasonCode::OutcomeUnknown
+            | ReasonCode::CircuitBreaker
+            | ReasonCode::NeedsReview
+            | ReasonCode::AttachedPolicyQuota
+            | ReasonCode::PolicyQuota
+            | ReasonCode::AdvisorFailed
+            | ReasonCode::AdvisorRejected => true,
+            ReasonCode::Dormant
+            | ReasonCode::Warning
+            | ReasonCode::Exempt
+            | ReasonCode::AlreadyDone
+            | ReasonCode::Gone
+            | ReasonCode::UsedSinceReport
+            | ReasonCode::SetSinceReport
+            | ReasonCode::UserRecreated
+            | ReasonCode::ReportOnly
+            | ReasonCode::UnusedServices
+            | ReasonCode::NothingToDeny
+            | ReasonCode::TimeBudget
+            | ReasonCode::Grace => false,
+        }
+    }
+
     /// A short label for people (summaries).
     pub fn label(self) -> &'static str {
         match self {

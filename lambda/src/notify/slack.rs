@@ -96,14 +96,25 @@ fn finding_line(f: &Finding) -> String {
     ))
 }
 
-/// The digest's messages (webhook payloads). Empty when there is nothing to say.
+/// Whether a run is news for the account's channel: a change made, planned or failed, a
+/// warning, a skip that needs a person ([`crate::model::report::ReasonCode::needs_attention`]), rejected or
+/// suspicious data, something not checked, or the circuit breaker. Skips alone (exempt
+/// users, grace, changes already made) are the rule working, every day: they are counted
+/// in the report, not posted.
+pub fn is_news(report: &Report) -> bool {
+    report
+        .findings
+        .iter()
+        .any(|f| f.status != Status::Skipped || f.reason_code.needs_attention())
+        || !report.rejected_rows.is_empty()
+        || !report.suspicious_tags.is_empty()
+        || !report.not_checked.is_empty()
+        || report.summary.circuit_breaker.is_some()
+}
+
+/// The digest's messages (webhook payloads). Empty when there is no news ([`is_news`]).
 pub fn digest(report: &Report) -> Vec<Value> {
-    if report.findings.is_empty()
-        && report.rejected_rows.is_empty()
-        && report.suspicious_tags.is_empty()
-        && report.not_checked.is_empty()
-        && report.summary.circuit_breaker.is_none()
-    {
+    if !is_news(report) {
         return Vec::new();
     }
     let account = report.account_id.as_deref().unwrap_or("unknown account");
@@ -490,6 +501,40 @@ mod tests {
             text.contains("sly: `IAM-JANITOR:RESTORED=2026-11-18T00:00:00Z`"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn skips_alone_are_not_news_and_skips_that_need_a_person_are() {
+        use crate::model::report::ReasonCode;
+        let skipped = |code| {
+            let mut r = report(2);
+            for f in &mut r.findings {
+                f.status = Status::Skipped;
+                f.reason_code = code;
+            }
+            r.recount();
+            r
+        };
+        // The rule working, every day: exempt break-glass users, grace, done already.
+        for code in [
+            ReasonCode::Exempt,
+            ReasonCode::Grace,
+            ReasonCode::AlreadyDone,
+            ReasonCode::TimeBudget,
+        ] {
+            assert!(digest(&skipped(code)).is_empty(), "{code:?}");
+        }
+        // A person can act.
+        for code in [ReasonCode::TagQuota, ReasonCode::NeedsReview, ReasonCode::AdvisorFailed] {
+            assert_eq!(digest(&skipped(code)).len(), 1, "{code:?}");
+        }
+        // With news, the skips are in the digest too (as counts and lines).
+        let mut r = skipped(ReasonCode::Exempt);
+        r.findings[0].status = Status::Planned;
+        r.findings[0].reason_code = ReasonCode::Warning;
+        r.recount();
+        let text = digest(&r)[0].to_string();
+        assert!(text.contains("*1* skipped"), "{text}");
     }
 
     #[test]
