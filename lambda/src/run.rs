@@ -145,6 +145,7 @@ pub async fn run(
     }
 
     let mut report = Report {
+        schema_version: crate::model::report::REPORT_SCHEMA_VERSION,
         account_id: inventory.account_id.clone(),
         generated_at: now,
         enforce: settings.mode == Mode::Enforce,

@@ -105,6 +105,7 @@ async fn report_mode_finds_dormant_credentials_and_changes_nothing() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["enforce"], false);
     assert_eq!(report["account_id"], emu.account_id());
+    assert_eq!(report["schema_version"], 1, "stored reports are read by version");
 
     assert!(findings_of(&report, "active").is_empty());
     assert!(findings_of(&report, "new-hire").is_empty());

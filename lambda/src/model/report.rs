@@ -333,9 +333,16 @@ pub struct Summary {
     pub circuit_breaker: Option<BreakerTrip>,
 }
 
+/// The JSON report's schema version. It changes when a field is removed or its meaning
+/// changes; fields may be added within a version, so readers ignore unknown ones.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
 /// The report of one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// [`REPORT_SCHEMA_VERSION`]: readers of stored reports (the organization's report
+    /// bucket, dashboards) check it.
+    pub schema_version: u32,
     pub account_id: Option<String>,
     /// When the run evaluated the data (the `--as-of` time when given).
     #[serde(with = "time::serde::rfc3339")]

@@ -429,6 +429,7 @@ mod tests {
             })
             .collect();
         let mut r = Report {
+            schema_version: crate::model::report::REPORT_SCHEMA_VERSION,
             account_id: Some("111122223333".into()),
             generated_at: time::OffsetDateTime::UNIX_EPOCH,
             enforce: true,
