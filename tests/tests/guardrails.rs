@@ -40,6 +40,13 @@ fn guardrails(account: &str) -> Vec<Value> {
         .collect()
 }
 
+/// A trust policy for Lambda: the tool's role's, and any function role's.
+fn lambda_trust() -> String {
+    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    .to_string()
+}
+
 /// Everything allowed: an administrator of the member account.
 fn admin_policy() -> Value {
     json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
@@ -181,11 +188,7 @@ async fn seed(emu: &Emulator) -> String {
     root.create_role()
         .role_name("iam-janitor-Role")
         .path("/iam-janitor/")
-        .assume_role_policy_document(
-            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-            .to_string(),
-        )
+        .assume_role_policy_document(lambda_trust())
         .send()
         .await
         .unwrap();
@@ -295,9 +298,7 @@ async fn admin_attempts(
 ) -> Vec<(&'static str, Option<String>)> {
     let account = emu.account_id();
     let iam = Client::new(&emu.sdk_config_as(session.clone()).await);
-    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-    .to_string();
+    let trust = lambda_trust();
     let mut out = vec![
         (
             "create a role named like the StackSets execution roles (allow-listed by name)",
@@ -474,11 +475,7 @@ async fn an_account_admin_can_neither_borrow_nor_silence_the_tool_and_the_deploy
     let iam = Client::new(&emu.sdk_config_as(admin.clone()).await);
     iam.create_role()
         .role_name("app")
-        .assume_role_policy_document(
-            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-            .to_string(),
-        )
+        .assume_role_policy_document(lambda_trust())
         .send()
         .await
         .unwrap();

@@ -182,6 +182,32 @@ fn deployment_parameters() -> Vec<(LogicalId, Parameter)> {
     ]
 }
 
+/// An alarm on the hourly sum of one of the function's metrics against 1, named
+/// `<FunctionName><suffix>` (so that the guardrails SCP can protect it), with no actions:
+/// its state changes are forwarded to the organization's alert bus. The caller sets
+/// the evaluation, the comparison and what missing data means.
+fn hourly_function_alarm(suffix: &str, metric: &str, description: &str) -> Alarm {
+    Alarm {
+        alarm_name: Some(Expr::sub(format!("${{FunctionName}}{suffix}"))),
+        alarm_description: Some(Expr::sub(description)),
+        namespace: Expr::from("AWS/Lambda"),
+        metric_name: Expr::from(metric),
+        dimensions: vec![Dimension {
+            name: Expr::from("FunctionName"),
+            value: Expr::Ref(FUNCTION),
+        }],
+        statistic: Statistic::Sum,
+        period: Expr::from(ALARM_PERIOD_SECS),
+        evaluation_periods: Expr::from(1u32),
+        datapoints_to_alarm: None,
+        threshold: Expr::from(1u32),
+        comparison_operator: ComparisonOperator::GreaterThanOrEqualToThreshold,
+        treat_missing_data: None,
+        alarm_actions: None,
+        ok_actions: None,
+    }
+}
+
 /// The member stack, with a role that allows exactly `permissions` (and writing its logs),
 /// and a function configured by `settings`.
 pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSetting]) -> Template {
@@ -394,27 +420,16 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
     template.resource(
         ERRORS_ALARM,
         Resource::new(Alarm {
-            // Named after the function, so that the guardrails SCP can protect it.
-            alarm_name: Some(Expr::sub(format!("${{FunctionName}}{ERRORS_ALARM_SUFFIX}"))),
-            alarm_description: Some(Expr::sub(
-                "A run of ${FunctionName} failed in the last 24 hours: nothing or only part of the \
-                 plan was done. See the log group ${LogGroup}.",
-            )),
-            namespace: Expr::from("AWS/Lambda"),
-            metric_name: Expr::from("Errors"),
-            dimensions: vec![Dimension {
-                name: Expr::from("FunctionName"),
-                value: Expr::Ref(FUNCTION),
-            }],
-            statistic: Statistic::Sum,
-            period: Expr::from(ALARM_PERIOD_SECS),
             evaluation_periods: Expr::from(ALARM_EVALUATION_PERIODS),
             datapoints_to_alarm: Some(Expr::from(1u32)),
-            threshold: Expr::from(1u32),
             comparison_operator: ComparisonOperator::GreaterThanOrEqualToThreshold,
             treat_missing_data: Some(TreatMissingData::NotBreaching),
-            alarm_actions: None,
-            ok_actions: None,
+            ..hourly_function_alarm(
+                ERRORS_ALARM_SUFFIX,
+                "Errors",
+                "A run of ${FunctionName} failed in the last 24 hours: nothing or only part of the \
+                 plan was done. See the log group ${LogGroup}.",
+            )
         }),
     );
 
@@ -426,26 +441,16 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
     template.resource(
         MISSED_RUN_ALARM,
         Resource::new(Alarm {
-            alarm_name: Some(Expr::sub(format!("${{FunctionName}}{MISSED_RUN_ALARM_SUFFIX}"))),
-            alarm_description: Some(Expr::sub(
-                "${FunctionName} has not run for ${MissedRunHours} hours: is its schedule (rule \
-                 ${FunctionName}) enabled? Dormant credentials are not being disabled in this account.",
-            )),
-            namespace: Expr::from("AWS/Lambda"),
-            metric_name: Expr::from("Invocations"),
-            dimensions: vec![Dimension {
-                name: Expr::from("FunctionName"),
-                value: Expr::Ref(FUNCTION),
-            }],
-            statistic: Statistic::Sum,
-            period: Expr::from(ALARM_PERIOD_SECS),
             evaluation_periods: Expr::Ref(MISSED_RUN_HOURS),
             datapoints_to_alarm: Some(Expr::Ref(MISSED_RUN_HOURS)),
-            threshold: Expr::from(1u32),
             comparison_operator: ComparisonOperator::LessThanThreshold,
             treat_missing_data: Some(TreatMissingData::Breaching),
-            alarm_actions: None,
-            ok_actions: None,
+            ..hourly_function_alarm(
+                MISSED_RUN_ALARM_SUFFIX,
+                "Invocations",
+                "${FunctionName} has not run for ${MissedRunHours} hours: is its schedule (rule \
+                 ${FunctionName}) enabled? Dormant credentials are not being disabled in this account.",
+            )
         }),
     );
 
