@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::archive::ReportArchive;
 use crate::budget::Budget;
 use crate::iam::Iam;
 use crate::model::report::Report;
@@ -19,13 +20,14 @@ use crate::run;
 use crate::settings::{Mode, Settings};
 use crate::store::StateTable;
 
-/// What a cold start builds once: validated settings, the IAM client and the state
-/// table's.
+/// What a cold start builds once: validated settings, the IAM client, the state
+/// table's and the report bucket's.
 #[derive(Debug, Clone)]
 pub struct App {
     pub settings: Settings,
     pub iam: Iam,
     pub state: Option<StateTable>,
+    pub archive: Option<ReportArchive>,
 }
 
 /// Kept back from the invocation's deadline: the report, Slack and the logs need time
@@ -95,7 +97,8 @@ pub async fn handle(app: &App, event: Value, now: OffsetDateTime, budget: Budget
     let mut settings = app.settings.clone();
     settings.mode = run_mode(&settings, &event)?;
     tracing::info!(mode = %settings.mode, source = ?event.get("source"), "run starting");
-    let report = run::run(&app.iam, app.state.as_ref(), &settings, now, budget).await?;
+    let mut report = run::run(&app.iam, app.state.as_ref(), &settings, now, budget).await?;
+    crate::archive::keep(app.archive.as_ref(), &mut report).await;
     tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "run finished");
     crate::notify::notify(&report, &settings).await;
     if let Some(b) = report.summary.circuit_breaker.as_ref().filter(|b| b.tripped) {

@@ -10,7 +10,8 @@
 //! - [`model`]: plain data: the credential report, the inventory, the run's report;
 //! - [`settings`]: what a run is told to do, validated;
 //! - [`iam`]: the IAM adapter, the only code that calls IAM; [`store`]: the state
-//!   table's adapter, the only code that calls DynamoDB;
+//!   table's adapter, the only code that calls DynamoDB; [`archive`]: the organization's
+//!   report bucket's, the only code that calls S3;
 //! - [`dormant`] and [`least_privilege`]: the two features, each a pure decision plus
 //!   the I/O that applies it;
 //! - [`restore`]: undo, from the audit trail;
@@ -18,6 +19,7 @@
 //! - [`notify`]: the Slack digest;
 //! - [`cli`] and [`handler`]: the two front ends (`cargo xtask audit` and the Lambda).
 
+pub mod archive;
 pub mod backoff;
 pub mod budget;
 pub mod cli;

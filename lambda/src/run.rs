@@ -161,6 +161,7 @@ pub async fn run(
         rejected_rows: inventory.rejected.clone(),
         suspicious_tags: plan.suspicious,
         not_checked,
+        not_stored: None,
         summary: Summary {
             users_evaluated: plan.users_evaluated,
             credentials_evaluated: plan.credentials_evaluated,

@@ -43,7 +43,7 @@ use self::plan::{
     ARTIFACT_STACK, BUCKET_OUTPUT, Context, DEFAULT_SCHEDULE, Deployment, DesiredStack, DesiredStackSet, DestroyPlan,
     MANAGEMENT_STACK, Plan, STACK_SET, StackAction, StackSetTeardown, UploadPlan, code_key, complete_parameters,
     is_email_address, is_org_unit_id, is_schedule_expression, is_sns_topic_arn, member_parameters, member_tags,
-    other_owner, plan_stack, plan_stack_set, regions_of, sha256_hex,
+    other_owner, plan_stack, plan_stack_set, regions_of, report_accounts, sha256_hex,
 };
 use self::progress::{Progress, Step, approve};
 
@@ -102,7 +102,12 @@ impl OperationArgs {
 /// `cargo xtask deploy` flags.
 #[derive(Debug, Clone, clap::Args)]
 // The engine's `--as-of` is for audit; deploy rejects it.
-#[command(mut_arg("as_of", |arg| arg.hide(true)), mut_arg("region", |arg| arg.help(REGION_HELP)))]
+// Its `--report-bucket` too: deploy gives every stack the artifact stack's bucket.
+#[command(
+    mut_arg("as_of", |arg| arg.hide(true)),
+    mut_arg("report_bucket", |arg| arg.hide(true)),
+    mut_arg("region", |arg| arg.help(REGION_HELP))
+)]
 pub struct DeployArgs {
     /// Root (r-…) or OU (ou-…) to deploy to, repeatable: every account in it, and every account that joins it later
     #[arg(long = "org-unit", value_name = "ID", required_unless_present = "management_only")]
@@ -138,6 +143,10 @@ pub struct DeployArgs {
     #[arg(long, value_name = "N", default_value_t = 26, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(2..=168))]
     pub missed_run_hours: u32,
+    /// Days each run report is kept in the organization's report bucket
+    #[arg(long, value_name = "DAYS", default_value_t = 400, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub report_retention_days: u32,
     /// The mode of the management account's own stack: break-glass users live there and
     /// no SCP applies, so it reports unless told otherwise (`--mode` sets the members')
     #[arg(long, value_enum, default_value = "report")]
@@ -276,6 +285,12 @@ fn inputs(args: &DeployArgs) -> anyhow::Result<Inputs> {
              own time"
         );
     }
+    if let Some(bucket) = &args.settings.report_bucket {
+        bail!(
+            "--report-bucket (IAM_JANITOR_REPORT_BUCKET) {bucket:?} is for audit only: deploy stores every account's \
+             reports in the artifact stack's bucket (iam-janitor-reports-<this account>-<region>)"
+        );
+    }
     let settings = Settings::from_args(&args.settings)?;
     settings.check_environment().map_err(anyhow::Error::msg)?;
     for id in &args.org_units {
@@ -357,6 +372,21 @@ async fn context(aws: &Aws, call_as: CallAs, region: &str, check_trusted_access:
     })
 }
 
+/// The organization's active accounts for the Athena table's partitions; none (each query
+/// then names its accounts) if the caller may not list them, which is said.
+async fn organization_accounts(aws: &Aws) -> Vec<String> {
+    match aws.active_accounts().await {
+        Ok(accounts) => accounts,
+        Err(e) => {
+            eprintln!(
+                "note: cannot list the organization's accounts ({e:#}); the Athena table will take accounts from \
+                 each query (WHERE account IN (…))"
+            );
+            Vec::new()
+        }
+    }
+}
+
 /// Lambda reads its code only from a bucket in its own Region.
 async fn check_bucket_region(aws: &Aws, bucket: &str, region: &str) -> anyhow::Result<()> {
     let bucket_region = aws.bucket_region(bucket).await?;
@@ -425,6 +455,14 @@ async fn plan_deploy(
                 artifacts::ALARM_TOPIC_ARN.as_str().to_string(),
                 args.alarm_topic_arn.clone().unwrap_or_default(),
             ),
+            (
+                artifacts::REPORT_RETENTION_DAYS.as_str().to_string(),
+                args.report_retention_days.to_string(),
+            ),
+            (
+                artifacts::REPORT_ACCOUNTS.as_str().to_string(),
+                report_accounts(&organization_accounts(aws).await),
+            ),
         ]),
     )
     .map_err(anyhow::Error::msg)?;
@@ -440,6 +478,8 @@ async fn plan_deploy(
         // The artifact stack's bus, in this account: its ARN is known before it exists.
         alert_bus: artifacts::alert_bus_arn(partition_of(region), region, &context.account),
         missed_run_hours: args.missed_run_hours.to_string(),
+        // The artifact stack's report bucket, in this account: named before it exists.
+        report_bucket: artifacts::report_bucket_name(&context.account, region),
     };
     let parameters = member_parameters(&member_template, &inputs.settings, &deployment).map_err(anyhow::Error::msg)?;
     let tags = member_tags(&parameters);

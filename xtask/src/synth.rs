@@ -324,6 +324,7 @@ mod tests {
                 "Mode",
                 "NeverDeny",
                 "PolicyQuota",
+                "ReportBucket",
                 "ReportTimeoutSecs",
                 "ScheduleExpression",
                 "SigningCertificates",
@@ -372,9 +373,11 @@ mod tests {
                 table::Value::Switch => panic!("{id}: a switch is deployed"),
             }
         }
-        // Plus the stack's own state table, which is no parameter.
+        // Plus the stack's own state table, which is no parameter, and the organization's
+        // report bucket, a deployment parameter.
         assert_eq!(variables["IAM_JANITOR_STATE_TABLE"], json!({"Ref": "StateTable"}));
-        assert_eq!(variables.as_object().unwrap().len(), rows.len() + 1);
+        assert_eq!(variables["IAM_JANITOR_REPORT_BUCKET"], json!({"Ref": "ReportBucket"}));
+        assert_eq!(variables.as_object().unwrap().len(), rows.len() + 2);
         assert_eq!(engine_settings().len(), rows.len());
     }
 

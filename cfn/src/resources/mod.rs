@@ -10,6 +10,7 @@
 pub mod cloudwatch;
 pub mod dynamodb;
 pub mod events;
+pub mod glue;
 pub mod iam;
 pub mod lambda;
 pub mod logs;
@@ -81,6 +82,8 @@ properties! {
     EventBusPolicy(events::EventBusPolicy),
     EventInvokeConfig(lambda::EventInvokeConfig),
     Function(lambda::Function),
+    GlueDatabase(glue::Database),
+    GlueTable(glue::Table),
     LogGroup(logs::LogGroup),
     ManagedPolicy(iam::ManagedPolicy),
     OrganizationsPolicy(organizations::Policy),

@@ -1,4 +1,4 @@
-//! S3: the code bucket and its policy.
+//! S3: the code and report buckets and their policies.
 
 use serde::Serialize;
 
@@ -15,6 +15,9 @@ pub struct Bucket {
     /// Required: no.
     #[serde(rename = "BucketEncryption", skip_serializing_if = "Option::is_none")]
     pub bucket_encryption: Option<BucketEncryption>,
+    /// Required: no.
+    #[serde(rename = "LifecycleConfiguration", skip_serializing_if = "Option::is_none")]
+    pub lifecycle_configuration: Option<LifecycleConfiguration>,
     /// Required: no.
     #[serde(rename = "OwnershipControls", skip_serializing_if = "Option::is_none")]
     pub ownership_controls: Option<OwnershipControls>,
@@ -64,6 +67,56 @@ pub enum SseAlgorithm {
     /// SSE-KMS.
     #[serde(rename = "aws:kms")]
     AwsKms,
+}
+
+/// [LifecycleConfiguration](https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-s3-bucket-lifecycleconfiguration.html)
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LifecycleConfiguration {
+    /// Required: yes.
+    #[serde(rename = "Rules")]
+    pub rules: Vec<LifecycleRule>,
+}
+
+/// [Rule](https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-s3-bucket-rule.html)
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LifecycleRule {
+    /// Required: no.
+    #[serde(rename = "Id", skip_serializing_if = "Option::is_none")]
+    pub id: Option<Expr>,
+    /// Required: yes. `Enabled` or `Disabled`.
+    #[serde(rename = "Status")]
+    pub status: Expr,
+    /// Required: no. The rule applies to keys with this prefix (all keys without it).
+    #[serde(rename = "Prefix", skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<Expr>,
+    /// Required: no. Current versions expire this many days after they were written.
+    #[serde(rename = "ExpirationInDays", skip_serializing_if = "Option::is_none")]
+    pub expiration_in_days: Option<Expr>,
+    /// Required: no. Noncurrent versions are deleted this many days after they became so.
+    #[serde(rename = "NoncurrentVersionExpiration", skip_serializing_if = "Option::is_none")]
+    pub noncurrent_version_expiration: Option<NoncurrentVersionExpiration>,
+    /// Required: no.
+    #[serde(rename = "AbortIncompleteMultipartUpload", skip_serializing_if = "Option::is_none")]
+    pub abort_incomplete_multipart_upload: Option<AbortIncompleteMultipartUpload>,
+    /// Required: no. Removes delete markers left with no noncurrent version.
+    #[serde(rename = "ExpiredObjectDeleteMarker", skip_serializing_if = "Option::is_none")]
+    pub expired_object_delete_marker: Option<bool>,
+}
+
+/// [NoncurrentVersionExpiration](https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-s3-bucket-noncurrentversionexpiration.html)
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NoncurrentVersionExpiration {
+    /// Required: yes.
+    #[serde(rename = "NoncurrentDays")]
+    pub noncurrent_days: Expr,
+}
+
+/// [AbortIncompleteMultipartUpload](https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-s3-bucket-abortincompletemultipartupload.html)
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AbortIncompleteMultipartUpload {
+    /// Required: yes.
+    #[serde(rename = "DaysAfterInitiation")]
+    pub days_after_initiation: Expr,
 }
 
 /// [OwnershipControls](https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-s3-bucket-ownershipcontrols.html)

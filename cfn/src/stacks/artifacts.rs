@@ -1,6 +1,8 @@
 //! The artifact stack (management account): the bucket the member stacks' code is read
-//! from, and where the organization's alerts arrive (an event bus the member stacks
-//! forward their alarms' state changes to, and a topic that tells people).
+//! from, where the organization's alerts arrive (an event bus the member stacks
+//! forward their alarms' state changes to, and a topic that tells people), and where
+//! every account's run reports are kept (a bucket each account's tool role may write
+//! under its own prefix only, and the Athena table over it).
 //!
 //! Lambda reads `Code.S3Bucket` with the credentials of whoever creates the function:
 //! in member accounts that is the StackSet execution role `stacksets-exec-*`, in the
@@ -16,8 +18,10 @@ use crate::id::LogicalId;
 use crate::policy::{Condition, Effect, Principal, ResourcePolicyDocument, ResourceStatement, Values};
 use crate::resources::Resource;
 use crate::resources::events::{EventBus, EventBusPolicy, EventPattern, InputTransformer, Rule, RuleState, Target};
+use crate::resources::glue::{Column, Database, DatabaseInput, SerdeInfo, StorageDescriptor, Table, TableInput};
 use crate::resources::s3::{
-    Bucket, BucketEncryption, BucketPolicy, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
+    AbortIncompleteMultipartUpload, Bucket, BucketEncryption, BucketPolicy, LifecycleConfiguration, LifecycleRule,
+    NoncurrentVersionExpiration, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
     PublicAccessBlockConfiguration, ServerSideEncryptionByDefault, ServerSideEncryptionRule, SseAlgorithm,
     VersioningConfiguration, VersioningStatus,
 };
@@ -28,10 +32,13 @@ use crate::template::{Parameter, Template};
 pub const ORGANIZATION_ID: LogicalId = LogicalId::from_static("OrganizationId");
 pub const ALARM_EMAIL: LogicalId = LogicalId::from_static("AlarmEmail");
 pub const ALARM_TOPIC_ARN: LogicalId = LogicalId::from_static("AlarmTopicArn");
+pub const REPORT_RETENTION_DAYS: LogicalId = LogicalId::from_static("ReportRetentionDays");
+pub const REPORT_ACCOUNTS: LogicalId = LogicalId::from_static("ReportAccounts");
 
 // Conditions.
 pub const HAS_ALARM_EMAIL: LogicalId = LogicalId::from_static("HasAlarmEmail");
 pub const HAS_ALARM_TOPIC: LogicalId = LogicalId::from_static("HasAlarmTopic");
+pub const HAS_REPORT_ACCOUNTS: LogicalId = LogicalId::from_static("HasReportAccounts");
 
 // Resources. **Part of the contract:** renaming one replaces the resource.
 pub const CODE_BUCKET: LogicalId = LogicalId::from_static("CodeBucket");
@@ -43,10 +50,15 @@ pub const ALERT_TOPIC_POLICY: LogicalId = LogicalId::from_static("AlertTopicPoli
 pub const ALERT_EMAIL: LogicalId = LogicalId::from_static("AlertEmail");
 pub const ALERT_RULE: LogicalId = LogicalId::from_static("AlertRule");
 pub const ALERT_TOPIC_RULE: LogicalId = LogicalId::from_static("AlertTopicRule");
+pub const REPORT_BUCKET: LogicalId = LogicalId::from_static("ReportBucket");
+pub const REPORT_BUCKET_POLICY: LogicalId = LogicalId::from_static("ReportBucketPolicy");
+pub const REPORTS_DATABASE: LogicalId = LogicalId::from_static("ReportsDatabase");
+pub const RUNS_TABLE: LogicalId = LogicalId::from_static("RunsTable");
 
 // Outputs.
 pub const CODE_BUCKET_NAME: LogicalId = LogicalId::from_static("CodeBucketName");
 pub const ALERT_BUS_ARN: LogicalId = LogicalId::from_static("AlertBusArn");
+pub const REPORT_BUCKET_NAME: LogicalId = LogicalId::from_static("ReportBucketName");
 
 /// The alert bus's and topic's name: one per account and Region.
 pub const ALERT_BUS_NAME: &str = "iam-janitor-alerts";
@@ -76,6 +88,169 @@ fn alert_message() -> InputTransformer {
 
 /// The bucket's name: one per account and Region.
 pub const BUCKET_NAME: &str = "iam-janitor-code-${AWS::AccountId}-${AWS::Region}";
+
+/// The report bucket's name starts with this, then `<account>-<region>`: one per
+/// account and Region, its owner readable from its name (writers check it).
+pub const REPORT_BUCKET_PREFIX: &str = "iam-janitor-reports-";
+
+/// The report bucket of `account` in `region` (what deploy gives the member stacks).
+pub fn report_bucket_name(account: &str, region: &str) -> String {
+    format!("{REPORT_BUCKET_PREFIX}{account}-{region}")
+}
+
+/// Where the reports are, in the bucket; each account's under `account=<id>/`.
+pub const REPORTS_PREFIX: &str = "reports/";
+
+/// The roles that may store reports: the tool's own, in every account of the
+/// organization (the member stacks' `Role`, path `/iam-janitor/`).
+pub const WRITER_ROLE_ARNS: &str = "arn:${AWS::Partition}:iam::*:role/iam-janitor/*";
+
+/// Days a noncurrent version of a report (one overwritten or expired) is kept: an
+/// overwrite stays visible for a month.
+pub const NONCURRENT_REPORT_DAYS: u32 = 30;
+
+/// The Glue database and table Athena reads the reports through.
+pub const REPORTS_DATABASE_NAME: &str = "iam_janitor";
+pub const RUNS_TABLE_NAME: &str = "runs";
+
+/// The stored report's columns (the JSON report of `lambda/src/model/report.rs`, one
+/// object per line), as Hive types. The engine's tests check that every field it
+/// writes has its column.
+pub const RUN_COLUMNS: &[(&str, &str)] = &[
+    ("schema_version", "int"),
+    ("account_id", "string"),
+    ("generated_at", "string"),
+    ("enforce", "boolean"),
+    ("mode", "string"),
+    ("credential_report_generated_at", "string"),
+    ("dormant_days", "int"),
+    ("warn_days", "int"),
+    (
+        "findings",
+        "array<struct<user:string,arn:string,kind:string,access_key_id:string,access_key_slot:int,\
+         credential_id:string,credential_slot:int,last_used:string,idle_days:bigint,action:string,status:string,\
+         reason:string,reason_code:string,services:array<string>>>",
+    ),
+    ("rejected_rows", "array<struct<line:bigint,user:string,reason:string>>"),
+    (
+        "suspicious_tags",
+        "array<struct<user:string,key:string,value:string,kind:string,reason:string>>",
+    ),
+    ("not_checked", "array<string>"),
+    (
+        "summary",
+        "struct<users_evaluated:bigint,credentials_evaluated:bigint,users_checked_for_unused_services:bigint,\
+         users_without_credentials:bigint,users_left_for_next_run:bigint,oldest_check_days:bigint,\
+         users_checked_for_ssh_keys:bigint,warnings:bigint,planned:bigint,applied:bigint,skipped:bigint,\
+         failed:bigint,rejected_rows:bigint,suspicious_tags:bigint,\
+         circuit_breaker:struct<planned_changes:bigint,max_actions:bigint,tripped:boolean,applied_before:bigint>>",
+    ),
+];
+
+/// The report bucket's policy: TLS only; the tool's role in each account of the
+/// organization may put objects under its own account's prefix and nowhere else; no
+/// one outside the account reads anything (the management account's principals are
+/// allowed by their own IAM policies, as for any bucket of theirs).
+pub fn report_bucket_policy() -> ResourcePolicyDocument<Expr> {
+    let mut writers = condition("StringEquals", "aws:PrincipalOrgID", Expr::Ref(ORGANIZATION_ID));
+    writers.extend(condition("ArnLike", "aws:PrincipalArn", Expr::sub(WRITER_ROLE_ARNS)));
+    ResourcePolicyDocument::new(vec![
+        ResourceStatement {
+            sid: Some("DenyInsecureTransport".to_string()),
+            effect: Effect::Deny,
+            principal: Principal::Any,
+            action: Values::one(Expr::from("s3:*")),
+            resource: Some(Values(vec![
+                Expr::get_att(REPORT_BUCKET, "Arn"),
+                Expr::sub("${ReportBucket.Arn}/*"),
+            ])),
+            condition: Some(condition("Bool", "aws:SecureTransport", Expr::from("false"))),
+        },
+        ResourceStatement {
+            sid: Some("OrganizationToolWritesOwnPrefix".to_string()),
+            effect: Effect::Allow,
+            principal: Principal::Any,
+            action: Values::one(Expr::from("s3:PutObject")),
+            // `${!…}` is Fn::Sub's literal `${…}`: the policy variable S3 fills with the
+            // caller's account.
+            resource: Some(Values::one(Expr::sub(format!(
+                "${{ReportBucket.Arn}}/{REPORTS_PREFIX}account=${{!aws:PrincipalAccount}}/*"
+            )))),
+            condition: Some(writers),
+        },
+    ])
+}
+
+/// The Athena table over the reports: partitions projected from the keys
+/// (`account=<id>/date=<YYYY-MM-DD>/`), so that no crawler or `MSCK REPAIR` is needed.
+/// Accounts are an `enum` of `ReportAccounts` (deploy lists the organization's);
+/// without it, `injected`: each query then names its accounts.
+fn runs_table() -> Table {
+    let column = |(name, r#type): &(&str, &str)| Column {
+        name: Expr::from(*name),
+        r#type: Some(Expr::from(r#type.replace(char::is_whitespace, ""))),
+        comment: None,
+    };
+    let partition = |name: &str, comment: &str| Column {
+        name: Expr::from(name),
+        r#type: Some(Expr::from("string")),
+        comment: Some(Expr::from(comment)),
+    };
+    let parameters = BTreeMap::from([
+        ("EXTERNAL".to_string(), Expr::from("TRUE")),
+        ("classification".to_string(), Expr::from("json")),
+        ("projection.enabled".to_string(), Expr::from("true")),
+        (
+            "projection.account.type".to_string(),
+            Expr::if_then_else(HAS_REPORT_ACCOUNTS, "enum", "injected"),
+        ),
+        (
+            "projection.account.values".to_string(),
+            Expr::if_then_else(HAS_REPORT_ACCOUNTS, Expr::Ref(REPORT_ACCOUNTS), Expr::NO_VALUE),
+        ),
+        ("projection.date.type".to_string(), Expr::from("date")),
+        ("projection.date.format".to_string(), Expr::from("yyyy-MM-dd")),
+        (
+            "projection.date.range".to_string(),
+            Expr::sub("NOW-${ReportRetentionDays}DAYS,NOW"),
+        ),
+        ("projection.date.interval".to_string(), Expr::from("1")),
+        ("projection.date.interval.unit".to_string(), Expr::from("DAYS")),
+        (
+            "storage.location.template".to_string(),
+            Expr::sub(format!(
+                "s3://${{ReportBucket}}/{REPORTS_PREFIX}account=${{!account}}/date=${{!date}}/"
+            )),
+        ),
+    ]);
+    Table {
+        catalog_id: Expr::Pseudo(crate::expr::Pseudo::AccountId),
+        database_name: Expr::Ref(REPORTS_DATABASE),
+        table_input: TableInput {
+            name: Some(Expr::from(RUNS_TABLE_NAME)),
+            description: Some(Expr::from(
+                "iam-janitor: one row per run of every account (its JSON report), partitioned by account and date",
+            )),
+            table_type: Some(Expr::from("EXTERNAL_TABLE")),
+            parameters,
+            partition_keys: vec![
+                partition("account", "The account ID (reports/account=<id>/)"),
+                partition("date", "The UTC day the report was stored, YYYY-MM-DD"),
+            ],
+            storage_descriptor: Some(StorageDescriptor {
+                columns: RUN_COLUMNS.iter().map(column).collect(),
+                location: Some(Expr::sub(format!("s3://${{ReportBucket}}/{REPORTS_PREFIX}"))),
+                input_format: Some(Expr::from("org.apache.hadoop.mapred.TextInputFormat")),
+                output_format: Some(Expr::from("org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat")),
+                serde_info: Some(SerdeInfo {
+                    serialization_library: Some(Expr::from("org.openx.data.jsonserde.JsonSerDe")),
+                    // Unknown fields (added within a schema version) are ignored.
+                    parameters: BTreeMap::new(),
+                }),
+            }),
+        },
+    }
+}
 
 /// The roles allowed to read code: the execution roles of service-managed StackSets.
 pub const READER_ROLE_ARNS: &str = "arn:${AWS::Partition}:iam::*:role/stacksets-exec-*";
@@ -146,10 +321,32 @@ pub fn artifact_stack() -> Template {
             "empty, or an SNS topic ARN",
         ),
     );
+    template.parameter(
+        REPORT_RETENTION_DAYS,
+        Parameter::number(
+            "Days each run report is kept in the report bucket (the Athena table's window too)",
+            1,
+            3650,
+        )
+        .default(400),
+    );
+    template.parameter(
+        REPORT_ACCOUNTS,
+        Parameter::string(
+            "The organization's account IDs, comma-separated, for the Athena table's account partitions (deploy \
+             lists them); empty: each query must name its accounts (WHERE account IN (…))",
+        )
+        .default("")
+        .pattern(
+            "^([0-9]{12}(,[0-9]{12})*)?$",
+            "empty, or 12-digit account IDs separated by commas",
+        ),
+    );
     template.resource(
         CODE_BUCKET,
         Resource::new(Bucket {
             bucket_name: Some(Expr::sub(BUCKET_NAME)),
+            lifecycle_configuration: None,
             bucket_encryption: Some(BucketEncryption {
                 server_side_encryption_configuration: vec![ServerSideEncryptionRule {
                     server_side_encryption_by_default: ServerSideEncryptionByDefault {
@@ -183,6 +380,72 @@ pub fn artifact_stack() -> Template {
             policy_document: bucket_policy(),
         }),
     );
+    template.condition(HAS_REPORT_ACCOUNTS, Expr::not_equals(Expr::Ref(REPORT_ACCOUNTS), ""));
+    template.resource(
+        REPORT_BUCKET,
+        Resource::new(Bucket {
+            bucket_name: Some(Expr::sub(format!(
+                "{REPORT_BUCKET_PREFIX}${{AWS::AccountId}}-${{AWS::Region}}"
+            ))),
+            bucket_encryption: Some(BucketEncryption {
+                server_side_encryption_configuration: vec![ServerSideEncryptionRule {
+                    server_side_encryption_by_default: ServerSideEncryptionByDefault {
+                        sse_algorithm: SseAlgorithm::Aes256,
+                    },
+                }],
+            }),
+            lifecycle_configuration: Some(LifecycleConfiguration {
+                rules: vec![LifecycleRule {
+                    id: Some(Expr::from("expire-reports")),
+                    status: Expr::from("Enabled"),
+                    prefix: Some(Expr::from(REPORTS_PREFIX)),
+                    expiration_in_days: Some(Expr::Ref(REPORT_RETENTION_DAYS)),
+                    noncurrent_version_expiration: Some(NoncurrentVersionExpiration {
+                        noncurrent_days: Expr::from(NONCURRENT_REPORT_DAYS),
+                    }),
+                    abort_incomplete_multipart_upload: Some(AbortIncompleteMultipartUpload {
+                        days_after_initiation: Expr::from(1u32),
+                    }),
+                    expired_object_delete_marker: None,
+                }],
+            }),
+            ownership_controls: Some(OwnershipControls {
+                rules: vec![OwnershipControlsRule {
+                    object_ownership: ObjectOwnership::BucketOwnerEnforced,
+                }],
+            }),
+            public_access_block_configuration: Some(PublicAccessBlockConfiguration::ALL),
+            // An overwritten report stays as a noncurrent version for a month.
+            versioning_configuration: Some(VersioningConfiguration {
+                status: VersioningStatus::Enabled,
+            }),
+        })
+        // The organization's record of every run: never delete it with the stack.
+        .retained()
+        .checkov_skip(
+            "CKV_AWS_18",
+            "No server access logging: each account's tool role may only put objects under its own \
+             prefix, and the writes are in CloudTrail (data events if enabled); logging needs a second bucket.",
+        ),
+    );
+    template.resource(
+        REPORT_BUCKET_POLICY,
+        Resource::new(BucketPolicy {
+            bucket: Expr::Ref(REPORT_BUCKET),
+            policy_document: report_bucket_policy(),
+        }),
+    );
+    template.resource(
+        REPORTS_DATABASE,
+        Resource::new(Database {
+            catalog_id: Expr::Pseudo(crate::expr::Pseudo::AccountId),
+            database_input: DatabaseInput {
+                name: Some(Expr::from(REPORTS_DATABASE_NAME)),
+                description: Some(Expr::from("iam-janitor: the organization's run reports (Athena)")),
+            },
+        }),
+    );
+    template.resource(RUNS_TABLE, Resource::new(runs_table()));
     template.condition(HAS_ALARM_EMAIL, Expr::not_equals(Expr::Ref(ALARM_EMAIL), ""));
     template.condition(HAS_ALARM_TOPIC, Expr::not_equals(Expr::Ref(ALARM_TOPIC_ARN), ""));
     template.resource(
@@ -304,6 +567,11 @@ pub fn artifact_stack() -> Template {
         ALERT_BUS_ARN,
         "The alert bus (AlertBusArn of the member stacks)",
         Expr::get_att(ALERT_BUS, "Arn"),
+    );
+    template.output(
+        REPORT_BUCKET_NAME,
+        "The report bucket (ReportBucket of the member stacks; cargo xtask report reads it)",
+        Expr::Ref(REPORT_BUCKET),
     );
     template.output(
         CODE_BUCKET_NAME,

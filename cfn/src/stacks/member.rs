@@ -30,9 +30,11 @@ pub const LOG_RETENTION_IN_DAYS: LogicalId = LogicalId::from_static("LogRetentio
 pub const SCHEDULE_EXPRESSION: LogicalId = LogicalId::from_static("ScheduleExpression");
 pub const ALERT_BUS_ARN: LogicalId = LogicalId::from_static("AlertBusArn");
 pub const MISSED_RUN_HOURS: LogicalId = LogicalId::from_static("MissedRunHours");
+pub const REPORT_BUCKET: LogicalId = LogicalId::from_static("ReportBucket");
 
 // Conditions.
 pub const HAS_ALERT_BUS: LogicalId = LogicalId::from_static("HasAlertBus");
+pub const HAS_REPORT_BUCKET: LogicalId = LogicalId::from_static("HasReportBucket");
 
 // Resources. **Part of the contract:** renaming one replaces the resource.
 pub const FUNCTION: LogicalId = LogicalId::from_static("Function");
@@ -48,6 +50,7 @@ pub const MISSED_RUN_ALARM: LogicalId = LogicalId::from_static("MissedRunAlarm")
 pub const ALERT_FORWARDER_POLICY: LogicalId = LogicalId::from_static("AlertForwarderPolicy");
 pub const ALERT_FORWARDER_ROLE: LogicalId = LogicalId::from_static("AlertForwarderRole");
 pub const ALERT_RULE: LogicalId = LogicalId::from_static("AlertRule");
+pub const REPORT_WRITER_POLICY: LogicalId = LogicalId::from_static("ReportWriterPolicy");
 
 // Outputs.
 pub const FUNCTION_ARN: LogicalId = LogicalId::from_static("FunctionArn");
@@ -58,6 +61,10 @@ pub const STATE_TABLE_NAME: LogicalId = LogicalId::from_static("StateTableName")
 /// The environment variable the function reads its state table's name from (the engine's
 /// `--state-table` setting, not a parameter: the stack gives its own table).
 pub const STATE_TABLE_ENV: &str = "IAM_JANITOR_STATE_TABLE";
+
+/// The environment variable the function reads the organization's report bucket from
+/// (the engine's `--report-bucket` setting; the stack gives `ReportBucket`).
+pub const REPORT_BUCKET_ENV: &str = "IAM_JANITOR_REPORT_BUCKET";
 
 /// The role's path. Service control policies can exempt `role/iam-janitor/*` without
 /// knowing the generated role name. (Role paths and policy paths are separate: this
@@ -170,6 +177,15 @@ fn deployment_parameters() -> Vec<(LogicalId, Parameter)> {
             ),
         ),
         (
+            REPORT_BUCKET,
+            Parameter::string(
+                "Bucket each run's report is stored in, under reports/account=<this account>/ (the artifact \
+                 stack's ReportBucketName, in the management account); empty: reports are not stored",
+            )
+            .default("")
+            .pattern("^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$", "empty, or an S3 bucket name"),
+        ),
+        (
             MISSED_RUN_HOURS,
             Parameter::number(
                 "Hours without a run after which MissedRunAlarm fires: longer than the schedule's interval \
@@ -180,6 +196,21 @@ fn deployment_parameters() -> Vec<(LogicalId, Parameter)> {
             .default(26),
         ),
     ]
+}
+
+/// The role's grant to store reports: `s3:PutObject` under its own account's prefix of
+/// the report bucket, nothing else (the bucket policy allows the same, and no reads).
+pub fn report_writer_policy() -> PolicyDocument<Expr> {
+    PolicyDocument::new(vec![Statement {
+        sid: Some("StoreOwnReports".to_string()),
+        effect: Effect::Allow,
+        action: Some(Values::one(Expr::from("s3:PutObject"))),
+        not_action: None,
+        resource: Values::one(Expr::sub(
+            "arn:${AWS::Partition}:s3:::${ReportBucket}/reports/account=${AWS::AccountId}/*",
+        )),
+        condition: None,
+    }])
 }
 
 /// An alarm on the hourly sum of one of the function's metrics against 1, named
@@ -236,8 +267,10 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
     }
 
     variables.insert(STATE_TABLE_ENV.to_string(), Expr::Ref(STATE_TABLE));
+    variables.insert(REPORT_BUCKET_ENV.to_string(), Expr::Ref(REPORT_BUCKET));
 
     template.condition(HAS_ALERT_BUS, Expr::not_equals(Expr::Ref(ALERT_BUS_ARN), ""));
+    template.condition(HAS_REPORT_BUCKET, Expr::not_equals(Expr::Ref(REPORT_BUCKET), ""));
 
     template.resource(
         STATE_TABLE,
@@ -320,8 +353,25 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
                 resource: None,
                 condition: None,
             }]),
-            managed_policy_arns: vec![Expr::Ref(ROLE_POLICY)],
+            managed_policy_arns: vec![
+                Expr::Ref(ROLE_POLICY),
+                Expr::if_then_else(HAS_REPORT_BUCKET, Expr::Ref(REPORT_WRITER_POLICY), Expr::NO_VALUE),
+            ],
         }),
+    );
+
+    template.resource(
+        REPORT_WRITER_POLICY,
+        Resource::conditional(
+            HAS_REPORT_BUCKET,
+            ManagedPolicy {
+                description: Some(Expr::from(
+                    "iam-janitor Lambda: store its run reports in the organization's report bucket, under this account's prefix only",
+                )),
+                path: Some(Expr::from(ROLE_POLICY_PATH)),
+                policy_document: report_writer_policy(),
+            },
+        ),
     );
 
     template.resource(

@@ -228,6 +228,11 @@ pub fn permissions_summary(permissions: &[RolePermission<'_>]) -> String {
 ",
         STATE_TABLE_ACTIONS.map(|a| format!("`{a}`")).join(", ")
     ));
+    out.push_str(
+        "\n## Store its run reports: the organization's report bucket, under its own account's prefix only\n\n\
+         - `s3:PutObject` on `reports/account=<its account>/*` (`ReportWriterPolicy`, only when `ReportBucket` is \
+         set): store each run's JSON report for the organization view; nothing in the bucket can be read\n",
+    );
     out
 }
 

@@ -106,6 +106,7 @@ fn logical_ids_are_pinned() {
             "InvokePermission",
             "LogGroup",
             "MissedRunAlarm",
+            "ReportWriterPolicy",
             "Role",
             "RolePolicy",
             "Schedule",
@@ -127,6 +128,7 @@ fn logical_ids_are_pinned() {
             "MemorySize",
             "MissedRunHours",
             "Mode",
+            "ReportBucket",
             "ScheduleExpression",
             "SlackWebhook",
             "Timeout"
@@ -148,14 +150,27 @@ fn logical_ids_are_pinned() {
             "AlertTopicPolicy",
             "AlertTopicRule",
             "CodeBucket",
-            "CodeBucketPolicy"
+            "CodeBucketPolicy",
+            "ReportBucket",
+            "ReportBucketPolicy",
+            "ReportsDatabase",
+            "RunsTable"
         ]
     );
     assert_eq!(
         ids(&artifacts["Parameters"]),
-        ["AlarmEmail", "AlarmTopicArn", "OrganizationId"]
+        [
+            "AlarmEmail",
+            "AlarmTopicArn",
+            "OrganizationId",
+            "ReportAccounts",
+            "ReportRetentionDays"
+        ]
     );
-    assert_eq!(ids(&artifacts["Outputs"]), ["AlertBusArn", "CodeBucketName"]);
+    assert_eq!(
+        ids(&artifacts["Outputs"]),
+        ["AlertBusArn", "CodeBucketName", "ReportBucketName"]
+    );
 }
 
 #[test]
@@ -375,7 +390,15 @@ fn the_role_cannot_change_its_own_policy_or_role() {
     assert_eq!(role_policy["Path"], "/iam-janitor-role/");
     assert!(!JANITOR_POLICY_ARNS.contains("iam-janitor-role"));
     let role = &member["Resources"]["Role"]["Properties"];
-    assert_eq!(role["ManagedPolicyArns"], json!([{"Ref": "RolePolicy"}]));
+    assert_eq!(
+        role["ManagedPolicyArns"],
+        json!([{"Ref": "RolePolicy"}, {"Fn::If": ["HasReportBucket", {"Ref": "ReportWriterPolicy"}, {"Ref": "AWS::NoValue"}]}])
+    );
+    // Its report grant is under the same protected path.
+    assert_eq!(
+        member["Resources"]["ReportWriterPolicy"]["Properties"]["Path"],
+        "/iam-janitor-role/"
+    );
     assert!(role.get("Policies").is_none(), "no inline policies");
     assert_eq!(
         role["AssumeRolePolicyDocument"]["Statement"],
@@ -398,9 +421,10 @@ fn function_runs_the_engine_with_every_setting_from_its_parameter() {
     for setting in settings() {
         assert_eq!(variables[setting.env], json!({"Ref": setting.parameter.as_str()}));
     }
-    // Plus the stack's own state table.
+    // Plus the stack's own state table and the organization's report bucket.
     assert_eq!(variables["IAM_JANITOR_STATE_TABLE"], json!({"Ref": "StateTable"}));
-    assert_eq!(variables.len(), settings().len() + 1);
+    assert_eq!(variables["IAM_JANITOR_REPORT_BUCKET"], json!({"Ref": "ReportBucket"}));
+    assert_eq!(variables.len(), settings().len() + 2);
     let table = &member["Resources"]["StateTable"];
     assert_eq!(table["DeletionPolicy"], "Retain");
     assert_eq!(
@@ -506,6 +530,112 @@ fn bucket_policy_is_tls_only_and_org_scoped() {
     assert_eq!(
         artifacts["Parameters"]["OrganizationId"]["AllowedPattern"],
         "^o-[a-z0-9]{10,32}$"
+    );
+}
+
+#[test]
+fn each_account_may_only_put_reports_under_its_own_prefix() {
+    let member = member();
+    // The role: PutObject under reports/account=<its account>/, only with a bucket.
+    let writer = &member["Resources"]["ReportWriterPolicy"];
+    assert_eq!(writer["Condition"], "HasReportBucket");
+    assert_eq!(
+        writer["Properties"]["PolicyDocument"]["Statement"],
+        json!([{
+            "Sid": "StoreOwnReports",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ReportBucket}/reports/account=${AWS::AccountId}/*"}
+        }])
+    );
+    // The bucket: TLS only; the tool's roles of the organization put under their own
+    // account's prefix (S3's policy variable); no Allow of any read to anyone.
+    let artifacts = artifacts();
+    let statements = artifacts["Resources"]["ReportBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(statements.iter().any(|s| s["Effect"] == "Deny"
+        && s["Action"] == "s3:*"
+        && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"));
+    let allows: Vec<&Value> = statements.iter().filter(|s| s["Effect"] == "Allow").collect();
+    assert_eq!(allows.len(), 1);
+    assert_eq!(allows[0]["Action"], "s3:PutObject");
+    assert_eq!(
+        allows[0]["Resource"],
+        json!({"Fn::Sub": "${ReportBucket.Arn}/reports/account=${!aws:PrincipalAccount}/*"})
+    );
+    assert_eq!(
+        allows[0]["Condition"],
+        json!({
+            "StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}},
+            "ArnLike": {"aws:PrincipalArn": {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/iam-janitor/*"}}
+        })
+    );
+    let bucket = &artifacts["Resources"]["ReportBucket"];
+    assert_eq!(bucket["DeletionPolicy"], "Retain");
+    let properties = &bucket["Properties"];
+    assert_eq!(
+        properties["BucketName"],
+        json!({"Fn::Sub": "iam-janitor-reports-${AWS::AccountId}-${AWS::Region}"})
+    );
+    assert_eq!(
+        properties["OwnershipControls"]["Rules"],
+        json!([{"ObjectOwnership": "BucketOwnerEnforced"}])
+    );
+    assert_eq!(properties["PublicAccessBlockConfiguration"]["BlockPublicPolicy"], true);
+    assert_eq!(
+        properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
+        "AES256"
+    );
+    let rule = &properties["LifecycleConfiguration"]["Rules"][0];
+    assert_eq!(rule["ExpirationInDays"], json!({"Ref": "ReportRetentionDays"}));
+    assert_eq!(rule["Prefix"], "reports/");
+    assert_eq!(artifacts["Parameters"]["ReportRetentionDays"]["Default"], 400);
+}
+
+#[test]
+fn athena_reads_the_reports_by_projected_account_and_date_partitions() {
+    let artifacts = artifacts();
+    let table = &artifacts["Resources"]["RunsTable"]["Properties"];
+    assert_eq!(table["DatabaseName"], json!({"Ref": "ReportsDatabase"}));
+    let input = &table["TableInput"];
+    let parameters = &input["Parameters"];
+    assert_eq!(parameters["projection.enabled"], "true");
+    assert_eq!(
+        parameters["storage.location.template"],
+        json!({"Fn::Sub": "s3://${ReportBucket}/reports/account=${!account}/date=${!date}/"})
+    );
+    // Accounts: the organization's list when deploy gives it, else named by each query.
+    assert_eq!(
+        parameters["projection.account.type"],
+        json!({"Fn::If": ["HasReportAccounts", "enum", "injected"]})
+    );
+    assert_eq!(parameters["projection.date.format"], "yyyy-MM-dd");
+    assert_eq!(
+        parameters["projection.date.range"],
+        json!({"Fn::Sub": "NOW-${ReportRetentionDays}DAYS,NOW"})
+    );
+    assert_eq!(
+        input["PartitionKeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["Name"].clone())
+            .collect::<Vec<_>>(),
+        [json!("account"), json!("date")]
+    );
+    let columns = input["StorageDescriptor"]["Columns"].as_array().unwrap();
+    assert_eq!(columns.len(), artifacts::RUN_COLUMNS.len());
+    // Hive types carry no whitespace.
+    assert!(
+        columns
+            .iter()
+            .all(|c| !c["Type"].as_str().unwrap().contains(char::is_whitespace))
+    );
+    assert_eq!(
+        input["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"],
+        "org.openx.data.jsonserde.JsonSerDe"
     );
 }
 

@@ -1,6 +1,7 @@
 //! The Lambda entry point: structured JSON logs, settings and the IAM client built once
 //! per cold start, then the handler for each scheduled (or manual) invocation.
 
+use iam_janitor::archive::ReportArchive;
 use iam_janitor::handler::{App, budget_until, handle};
 use iam_janitor::iam::{Iam, retry_config};
 use iam_janitor::settings::Settings;
@@ -36,8 +37,17 @@ async fn main() -> Result<(), Error> {
         .state_table
         .as_deref()
         .map(|name| StateTable::new(&config, name));
+    let archive = settings
+        .report_bucket
+        .as_deref()
+        .map(|bucket| ReportArchive::new(&config, bucket));
     let iam = Iam::new(&config, settings.iam_rate);
-    let app = App { settings, iam, state };
+    let app = App {
+        settings,
+        iam,
+        state,
+        archive,
+    };
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let now = time::OffsetDateTime::now_utc();

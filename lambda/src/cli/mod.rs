@@ -12,6 +12,7 @@ use aws_config::SdkConfig;
 use time::OffsetDateTime;
 
 pub use self::aws::{AwsArgs, AwsConfigError, RegionNeed};
+use crate::archive::ReportArchive;
 use crate::budget::Budget;
 use crate::iam::Iam;
 use crate::run::{self, RunError};
@@ -93,7 +94,12 @@ pub async fn run(
         .as_deref()
         .map(|name| StateTable::new(config, name));
     let budget = settings.time_budget.map_or(Budget::NONE, Budget::of);
-    let report = run::run(&iam, state.as_ref(), &settings, now, budget).await?;
+    let mut report = run::run(&iam, state.as_ref(), &settings, now, budget).await?;
+    let archive = settings
+        .report_bucket
+        .as_deref()
+        .map(|bucket| ReportArchive::new(config, bucket));
+    crate::archive::keep(archive.as_ref(), &mut report).await;
     crate::notify::notify(&report, &settings).await;
     match args.format {
         Format::Json => {

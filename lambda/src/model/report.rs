@@ -361,6 +361,10 @@ pub struct Report {
     /// What could not be checked this run, and why (a listing that failed).
     pub not_checked: Vec<String>,
     pub summary: Summary,
+    /// Why this report could not be stored in the organization's report bucket (set
+    /// after the run, so never part of a stored report; the run itself is not affected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_stored: Option<String>,
 }
 
 impl Report {

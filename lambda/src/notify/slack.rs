@@ -110,6 +110,7 @@ pub fn is_news(report: &Report) -> bool {
         || !report.suspicious_tags.is_empty()
         || !report.not_checked.is_empty()
         || report.summary.circuit_breaker.is_some()
+        || report.not_stored.is_some()
 }
 
 /// The digest's messages (webhook payloads). Empty when there is no news ([`is_news`]).
@@ -204,6 +205,12 @@ pub fn digest(report: &Report) -> Vec<Value> {
             .map(|what| escape(&format!("• {}", redact_text(what))))
             .collect();
         groups.push(("*Not checked this run*".to_string(), lines));
+    }
+    if let Some(why) = &report.not_stored {
+        groups.push((
+            "*This run's report was not stored for the organization view* (the run is not affected)".to_string(),
+            vec![escape(&format!("• {}", redact_text(why)))],
+        ));
     }
     if !report.suspicious_tags.is_empty() {
         let lines = report
@@ -442,6 +449,7 @@ mod tests {
             suspicious_tags: vec![],
             not_checked: vec![],
             summary: Summary::default(),
+            not_stored: None,
         };
         r.recount();
         r
@@ -536,6 +544,21 @@ mod tests {
         r.recount();
         let text = digest(&r)[0].to_string();
         assert!(text.contains("*1* skipped"), "{text}");
+    }
+
+    #[test]
+    fn a_report_not_stored_is_news_and_says_why() {
+        let mut r = report(1);
+        r.findings[0].status = Status::Skipped;
+        r.findings[0].reason_code = crate::model::report::ReasonCode::Exempt;
+        r.recount();
+        assert!(digest(&r).is_empty());
+        r.not_stored = Some("report bucket b: access denied writing reports/account=1/x.json".to_string());
+        let text = digest(&r)[0].to_string();
+        assert!(
+            text.contains("was not stored") && text.contains("report bucket b: access denied"),
+            "{text}"
+        );
     }
 
     #[test]

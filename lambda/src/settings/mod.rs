@@ -25,9 +25,9 @@ use std::collections::BTreeSet;
 pub use table::SettingsArgs;
 use table::{
     ADVISOR_CONCURRENCY, AS_OF, CONCURRENCY, DORMANT_DAYS, EXEMPT_TAG, EXEMPT_USERS, IAM_RATE, INVOKE_OVERRIDE,
-    KEEP_SERVICES_TAG, LEAST_PRIVILEGE, MAX_ACTIONS, MODE, NEVER_DENY, Number, POLICY_QUOTA, REPORT_TIMEOUT_SECS,
-    SIGNING_CERTIFICATES, SLACK_WEBHOOK, SSH_KEY_SWEEP, STATE_TABLE, Setting, TIME_BUDGET_SECS, UNUSED_SERVICE_DAYS,
-    WARN_DAYS,
+    KEEP_SERVICES_TAG, LEAST_PRIVILEGE, MAX_ACTIONS, MODE, NEVER_DENY, Number, POLICY_QUOTA, REPORT_BUCKET,
+    REPORT_TIMEOUT_SECS, SIGNING_CERTIFICATES, SLACK_WEBHOOK, SSH_KEY_SWEEP, STATE_TABLE, Setting, TIME_BUDGET_SECS,
+    UNUSED_SERVICE_DAYS, WARN_DAYS,
 };
 
 /// The least-privilege settings.
@@ -139,6 +139,8 @@ pub struct Settings {
     pub least_privilege: LeastPrivilegeSettings,
     /// The DynamoDB table holding least privilege's memory, if any.
     pub state_table: Option<String>,
+    /// The organization's report bucket, if runs are stored there.
+    pub report_bucket: Option<String>,
     /// Stop starting new users after this long (`None`: no budget; the Lambda uses its
     /// deadline).
     pub time_budget: Option<std::time::Duration>,
@@ -169,6 +171,7 @@ impl Default for Settings {
             ssh_key_sweep: SSH_KEY_SWEEP.value.default,
             least_privilege: LeastPrivilegeSettings::default(),
             state_table: None,
+            report_bucket: None,
             time_budget: None,
             iam_rate: IAM_RATE.value.default,
         }
@@ -268,6 +271,10 @@ impl Settings {
             None | Some("") => None,
             Some(v) => Some(parse_table_name(v)?),
         };
+        let report_bucket = match args.report_bucket.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => Some(parse_bucket_name(v)?),
+        };
         let time_budget = match number(args.time_budget_secs.as_deref(), &TIME_BUDGET_SECS)? {
             0 => None,
             secs => Some(std::time::Duration::from_secs(u64::from(secs))),
@@ -282,6 +289,7 @@ impl Settings {
         Ok(Settings {
             invoke_override,
             state_table,
+            report_bucket,
             time_budget,
             iam_rate,
             signing_certificates,
@@ -307,6 +315,31 @@ impl Settings {
 }
 
 /// A DynamoDB table name: 3 to 255 of `a-z A-Z 0-9 _ - .`.
+/// An S3 bucket name as S3's rules for general purpose buckets have it: 3 to 63
+/// lowercase letters, digits, `.` and `-`, beginning and ending with a letter or digit,
+/// no `..`, not an IP address.
+fn parse_bucket_name(v: &str) -> Result<String, SettingsError> {
+    let bytes = v.as_bytes();
+    let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let valid = (3..=63).contains(&v.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-'))
+        && edge(bytes.first())
+        && edge(bytes.last())
+        && !v.contains("..")
+        && v.parse::<std::net::Ipv4Addr>().is_err();
+    if valid {
+        Ok(v.to_string())
+    } else {
+        Err(err(
+            &REPORT_BUCKET,
+            v,
+            "an S3 bucket name: 3 to 63 lowercase letters, digits, `.` or `-`, beginning and ending with a letter or digit",
+        ))
+    }
+}
+
 fn parse_table_name(v: &str) -> Result<String, SettingsError> {
     let valid = (3..=255).contains(&v.len())
         && v.bytes()
@@ -443,6 +476,40 @@ mod tests {
         assert_eq!(s.mode, Mode::Report);
         assert_eq!((s.dormant_days, s.warn_days, s.max_actions), (90, 14, 25));
         assert_eq!(s.exempt_tag.to_string(), "iam-janitor:exempt=true");
+    }
+
+    #[test]
+    fn report_buckets_follow_s3s_naming_rules() {
+        let bucket = |v: &str| {
+            Settings::from_args(&SettingsArgs {
+                report_bucket: Some(v.into()),
+                ..args()
+            })
+        };
+        for good in [
+            "iam-janitor-reports-123456789012-eu-west-1",
+            "abc",
+            "a.b-c",
+            &"a".repeat(63),
+        ] {
+            assert_eq!(bucket(good).unwrap().report_bucket.as_deref(), Some(good), "{good}");
+        }
+        assert_eq!(bucket("  ").unwrap().report_bucket, None);
+        for bad in [
+            "ab",
+            "Reports",
+            "-abc",
+            "abc-",
+            "a..b",
+            "a_b",
+            "192.168.1.1",
+            "s3://abc",
+            &"a".repeat(64),
+        ] {
+            let e = bucket(bad).unwrap_err();
+            assert_eq!(e.flag, "--report-bucket", "{bad}");
+            assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
+        }
     }
 
     #[test]

@@ -481,6 +481,17 @@ settings! {
         deployed: None,
     };
 
+    /// Not a parameter: the member stack gives the organization's bucket (deploy passes
+    /// the artifact stack's `ReportBucketName`).
+    REPORT_BUCKET: Setting<Text> => report_bucket: Option<String> = Setting {
+        flag: "--report-bucket",
+        env: Some("IAM_JANITOR_REPORT_BUCKET"),
+        value_name: Some("NAME"),
+        help: "S3 bucket of the organization's run reports: after each run its JSON report is stored under reports/account=<id>/date=<YYYY-MM-DD>/ (a failure to store is reported, never fails the run); none: not stored",
+        value: Text { default: "", choices: &[], secret: false },
+        deployed: None,
+    };
+
     IAM_RATE: Setting<Number> => iam_rate: Option<String> = Setting {
         flag: "--iam-rate",
         env: Some("IAM_JANITOR_IAM_RATE"),
@@ -802,6 +813,7 @@ mod tests {
             ("--keep-services-tag", "k=v"),
             ("--never-deny", "s3:*"),
             ("--state-table", "no/slashes"),
+            ("--report-bucket", "Reports_Bucket"),
             ("--invoke-override", "sometimes"),
         ]);
         for s in settings() {

@@ -59,6 +59,25 @@ impl Aws {
         })
     }
 
+    /// The IDs of the organization's active accounts, sorted (Organizations ListAccounts).
+    pub(crate) async fn active_accounts(&self) -> anyhow::Result<Vec<String>> {
+        let mut accounts = Vec::new();
+        let mut pages = self.orgs.list_accounts().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| anyhow::Error::msg(describe(&e)).context("organizations:ListAccounts"))?;
+            accounts.extend(
+                page.accounts()
+                    .iter()
+                    .filter(|a| a.state().is_none_or(|s| s.as_str() == "ACTIVE"))
+                    .filter(|a| a.status().is_none_or(|s| s.as_str() == "ACTIVE"))
+                    .filter_map(|a| a.id().map(str::to_string)),
+            );
+        }
+        accounts.sort();
+        accounts.dedup();
+        Ok(accounts)
+    }
+
     /// Whether trusted access for StackSets is activated (management account only).
     pub(crate) async fn stacksets_trusted_access(&self) -> anyhow::Result<bool> {
         let mut token = None;

@@ -20,7 +20,7 @@ pub(super) use self::destroy::{DestroyPlan, StackSetTeardown};
 pub(super) use self::diff::{DeployedStack, StackAction, plan_stack};
 pub(super) use self::params::{
     Deployment, DesiredStack, code_key, complete_parameters, is_email_address, is_org_unit_id, is_schedule_expression,
-    is_sns_topic_arn, member_parameters, member_tags, sha256_hex,
+    is_sns_topic_arn, member_parameters, member_tags, report_accounts, sha256_hex,
 };
 use self::stackset::StackSetPlan;
 pub(super) use self::stackset::{

@@ -71,6 +71,21 @@ pub(crate) fn is_email_address(address: &str) -> bool {
 
 /// Whether `arn` is an SNS topic's ARN, as the artifact stack's `AlarmTopicArn` pattern
 /// checks it.
+/// The artifact stack's `ReportAccounts`: the organization's accounts, comma-separated,
+/// or empty when they do not fit in a CloudFormation parameter value (4,096 characters,
+/// about 315 accounts): the Athena table then takes accounts from each query.
+pub(crate) fn report_accounts(accounts: &[String]) -> String {
+    let joined = accounts.join(",");
+    if joined.len() <= MAX_PARAMETER_VALUE {
+        joined
+    } else {
+        String::new()
+    }
+}
+
+/// The largest value of a CloudFormation parameter.
+pub(crate) const MAX_PARAMETER_VALUE: usize = 4096;
+
 pub(crate) fn is_sns_topic_arn(arn: &str) -> bool {
     let parts: Vec<&str> = arn.split(':').collect();
     matches!(parts.as_slice(), ["arn", partition, "sns", region, account, name]
@@ -105,6 +120,8 @@ pub(crate) struct Deployment {
     pub(crate) alert_bus: String,
     /// `--missed-run-hours`.
     pub(crate) missed_run_hours: String,
+    /// The organization's report bucket (the artifact stack's).
+    pub(crate) report_bucket: String,
 }
 
 impl Deployment {
@@ -116,6 +133,7 @@ impl Deployment {
             (member::SCHEDULE_EXPRESSION, &self.schedule),
             (member::ALERT_BUS_ARN, &self.alert_bus),
             (member::MISSED_RUN_HOURS, &self.missed_run_hours),
+            (member::REPORT_BUCKET, &self.report_bucket),
         ]
         .into_iter()
         .map(|(id, value)| (id.as_str().to_string(), value.clone()))
@@ -312,6 +330,16 @@ mod tests {
         ] {
             assert!(!is_sns_topic_arn(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn report_accounts_are_listed_while_they_fit_in_a_parameter() {
+        let accounts = |n: usize| -> Vec<String> { (0..n).map(|i| format!("{i:012}")).collect() };
+        assert_eq!(report_accounts(&accounts(2)), "000000000000,000000000001");
+        assert_eq!(report_accounts(&[]), "");
+        // 12 digits and a comma each: 315 fit in 4,096 characters, 316 do not.
+        assert_eq!(report_accounts(&accounts(315)).len(), 315 * 13 - 1);
+        assert_eq!(report_accounts(&accounts(316)), "");
     }
 
     #[test]
