@@ -799,6 +799,14 @@ async fn deploy_reaches_every_account_once_and_an_unchanged_deploy_changes_nothi
     let bus = format!("arn:aws:events:{REGION}:{MANAGEMENT_ACCOUNT}:event-bus/iam-janitor-alerts");
     assert_eq!(stack_set_parameters(&cfn).await["AlertBusArn"], bus);
     assert_eq!(stack_parameters(&cfn, MANAGEMENT_STACK).await["AlertBusArn"], bus);
+    // Every account stores its reports in this account's bucket, which the artifact stack
+    // makes, with the organization's accounts listed for Athena's partitions.
+    let reports = format!("iam-janitor-reports-{MANAGEMENT_ACCOUNT}-{REGION}");
+    assert_eq!(stack_set_parameters(&cfn).await["ReportBucket"], reports);
+    assert_eq!(stack_parameters(&cfn, MANAGEMENT_STACK).await["ReportBucket"], reports);
+    let accounts = stack_parameters(&cfn, "iam-janitor-artifacts").await["ReportAccounts"].clone();
+    assert_eq!(accounts.split(',').count(), world.org.accounts.len() + 1, "{accounts}");
+    assert!(accounts.contains(MANAGEMENT_ACCOUNT), "{accounts}");
     assert!(
         run.stdout.contains("notifies NO ONE: pass --alarm-email"),
         "{}",
@@ -834,6 +842,7 @@ async fn deploy_reaches_every_account_once_and_an_unchanged_deploy_changes_nothi
 
 #[tokio::test]
 async fn destroy_removes_what_deploy_created_and_all_removes_the_bucket_too() {
+    const REPORT_BUCKET: &str = "iam-janitor-reports-123456789012-us-east-1";
     let world = World::new("destroy").await;
     let (zip, _) = zip_file(&world.dir, "a.zip", "#!/bin/sh\n");
     world.deploy(&zip, &["--yes"]).await.assert_ok();
@@ -918,6 +927,23 @@ async fn destroy_removes_what_deploy_created_and_all_removes_the_bucket_too() {
         s3.head_bucket().bucket(BUCKET).send().await.is_err(),
         "the bucket is gone"
     );
+    // The organization's run reports are a record: kept, --all too, and said so.
+    assert!(
+        run.stdout.contains(&format!(
+            "keep bucket {REPORT_BUCKET} with every account's run reports (retained, --all too"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(s3.head_bucket().bucket(REPORT_BUCKET).send().await.is_ok());
+    // A deploy cannot create it again while it is there: it says so before any change.
+    let mark = world.mark();
+    world
+        .deploy(&zip, &["--yes"])
+        .await
+        .assert_failed(&format!("the report bucket {REPORT_BUCKET} exists but the stack"));
+    assert_eq!(world.proxy.writes_since(mark), Vec::<String>::new());
+    s3.delete_bucket().bucket(REPORT_BUCKET).send().await.unwrap();
 
     let mark = world.mark();
     let run = world.xtask(&["destroy", "--all", "--yes"]).await;

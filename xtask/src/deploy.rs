@@ -436,6 +436,15 @@ async fn plan_deploy(
             );
         }
     }
+    let report_bucket = artifacts::report_bucket_name(&context.account, region);
+    if deployed_artifact.is_none() && aws.bucket_exists(&report_bucket).await? {
+        bail!(
+            "the report bucket {report_bucket} exists but the stack {ARTIFACT_STACK} does not (it was deleted and the \
+             bucket retained with the organization's run reports), so the stack cannot create it again: keep the \
+             reports elsewhere if you need them, empty the bucket (every object version) and delete it, then deploy \
+             again"
+        );
+    }
     let key = code_key(&inputs.sha256);
     let uploaded = bucket_exists && aws.object_exists(&bucket, &key).await?;
 
@@ -479,7 +488,7 @@ async fn plan_deploy(
         alert_bus: artifacts::alert_bus_arn(partition_of(region), region, &context.account),
         missed_run_hours: args.missed_run_hours.to_string(),
         // The artifact stack's report bucket, in this account: named before it exists.
-        report_bucket: artifacts::report_bucket_name(&context.account, region),
+        report_bucket: report_bucket.clone(),
     };
     let parameters = member_parameters(&member_template, &inputs.settings, &deployment).map_err(anyhow::Error::msg)?;
     let tags = member_tags(&parameters);
@@ -808,6 +817,13 @@ async fn run_destroy(args: DestroyArgs) -> anyhow::Result<()> {
         plan.kept.push(format!(
             "stack {MANAGEMENT_STACK} in the management account {} (destroy it from there with --call-as SELF)",
             context.management_account
+        ));
+    }
+    let report_bucket = artifacts::report_bucket_name(&context.account, &region);
+    if aws.bucket_exists(&report_bucket).await? {
+        plan.kept.push(format!(
+            "bucket {report_bucket} with every account's run reports (retained, --all too: the organization's \
+             record, expired by its lifecycle; empty and delete it yourself to deploy again from scratch)"
         ));
     }
     plan.kept.push(
