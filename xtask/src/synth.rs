@@ -192,6 +192,8 @@ fn stale_error(stale: &[PathBuf]) -> anyhow::Error {
 /// - `checkov --framework cloudformation --quiet --compact --skip-download -f <templates>`:
 ///   every failed check (suppressions are reported as skipped); `--skip-download` keeps it
 ///   offline.
+/// - `python cfn/lint/check_sql.py README.md`: the README's ```sql blocks (the Athena
+///   queries over the organization's reports) parse as Athena SQL.
 pub fn lint_commands(venv_bin: &Path) -> Vec<Command> {
     let mut cfn_lint = Command::new(venv_bin.join("cfn-lint"));
     cfn_lint.args(["--include-checks", "I", "--"]).args(TEMPLATES);
@@ -206,8 +208,13 @@ pub fn lint_commands(venv_bin: &Path) -> Vec<Command> {
             "-f",
         ])
         .args(TEMPLATES);
-    vec![cfn_lint, checkov]
+    let mut sql = Command::new(venv_bin.join("python"));
+    sql.args([SQL_CHECK, "README.md"]);
+    vec![cfn_lint, checkov, sql]
 }
+
+/// Parses the README's example queries over the report table as Athena SQL (sqlglot).
+pub const SQL_CHECK: &str = "cfn/lint/check_sql.py";
 
 fn lint(root: &Path, venv_bin: &Path) -> anyhow::Result<()> {
     for mut command in lint_commands(venv_bin) {
@@ -218,7 +225,7 @@ fn lint(root: &Path, venv_bin: &Path) -> anyhow::Result<()> {
             .status()
             .with_context(|| format!("cannot run {name} (is cfn/lint/requirements.txt installed there?)"))?;
         if !status.success() {
-            bail!("{name} found problems in the templates ({status})");
+            bail!("{name} found problems in the templates or the README's SQL ({status})");
         }
     }
     Ok(())
@@ -519,8 +526,11 @@ mod tests {
             .iter()
             .map(|c| c.get_program().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(programs, ["/venv/bin/cfn-lint", "/venv/bin/checkov"]);
-        for command in &commands {
+        assert_eq!(
+            programs,
+            ["/venv/bin/cfn-lint", "/venv/bin/checkov", "/venv/bin/python"]
+        );
+        for command in &commands[..2] {
             let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
             assert!(TEMPLATES.iter().all(|t| args.contains(&t.to_string())));
         }
