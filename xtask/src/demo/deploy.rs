@@ -8,6 +8,7 @@ use std::process::Stdio;
 use anyhow::{Context, bail};
 use iam_janitor::settings::table;
 use iam_janitor_harness::Emulator;
+use iam_janitor_cfn::stacks::member;
 
 use super::REGION;
 use super::render::{Out, relative, short_hashes, wrap};
@@ -185,6 +186,13 @@ fn as_environment<'a>(parameters: impl Iterator<Item = (&'a str, &'a str)>) -> V
             let parameter = s.deployed?.parameter;
             Some((s.env?.to_string(), parameters.get(parameter.as_str())?.to_string()))
         })
+        // The organization's report bucket: a deployment parameter, in the engine's variable
+        // as the stack passes it.
+        .chain(
+            parameters
+                .get(member::REPORT_BUCKET.as_str())
+                .map(|bucket| (member::REPORT_BUCKET_ENV.to_string(), bucket.to_string())),
+        )
         .collect()
 }
 
@@ -238,6 +246,7 @@ mod tests {
                 ("DormantDays", "90"),
                 ("SlackWebhook", "****"),
                 ("CodeKey", "x.zip"),
+                ("ReportBucket", "iam-janitor-reports-1-us-east-1"),
             ]
             .into_iter(),
         );
@@ -245,7 +254,11 @@ mod tests {
             environment,
             [
                 ("IAM_JANITOR_MODE".to_string(), "report".to_string()),
-                ("IAM_JANITOR_DORMANT_DAYS".to_string(), "90".to_string())
+                ("IAM_JANITOR_DORMANT_DAYS".to_string(), "90".to_string()),
+                (
+                    "IAM_JANITOR_REPORT_BUCKET".to_string(),
+                    "iam-janitor-reports-1-us-east-1".to_string()
+                )
             ]
         );
     }
