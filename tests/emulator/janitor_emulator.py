@@ -120,6 +120,7 @@ from moto.cloudformation.models import StackSet
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
+from moto.iam.access_control import PermissionResult
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.exceptions import LimitExceededException, ReportNotPresentException
 from moto.iam.models import (AccessKeyLastUsed, AWSManagedPolicy, IAMBackend, SigningCertificate,
@@ -133,7 +134,7 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from moto.organizations.models import organizations_backends
-from moto.s3.models import s3_backends
+from moto.s3.models import FakeBucket, s3_backends
 from moto.s3.responses import S3Response
 from moto.s3.utils import bucket_name_from_url as host_bucket_name
 from moto.sts.models import sts_backends
@@ -596,8 +597,6 @@ def install_moto_patches() -> None:
     # when its Effect is Allow: a policy like the reports bucket's then refuses every
     # caller. The emulator evaluates bucket policies itself for sessions (iam_authz);
     # requests signed with any other key act as root, unauthorized, as for IAM.
-    from moto.iam.access_control import PermissionResult
-    from moto.s3.models import FakeBucket
     FakeBucket.get_permission = lambda self, action, resource: PermissionResult.NEUTRAL  # type: ignore[method-assign]
 
     IAMBackend.tag_user = tag_user  # type: ignore[method-assign]
