@@ -19,9 +19,29 @@ and every condition holds. The resource and the condition keys of each IAM
 action come from the Service Authorization Reference ("Actions, resources,
 and condition keys for AWS Identity and Access Management").
 
+Policy variables (`${aws:PrincipalAccount}`, `${aws:PrincipalTag/team}`, with
+an optional default `${key, 'default'}`) are replaced with the request's value of
+that key (key names ignore case) in Resource/NotResource and in the values of the
+string and ARN condition operators, in documents of Version 2012-10-17 (older
+documents read them as literal text, as IAM does). `${*}`, `${?}` and `${$}`
+stand for a literal `*`, `?` and `$`. A variable whose key is absent from the
+request (and has no default) resolves to nothing: the Resource entry or the
+condition value it is in matches no request value. That is what the IAM User
+Guide says ("IAM policy elements: Variables and tags": a key that is not present
+"is not in the current request information, and any attempt to match it fails";
+"If AWS cannot resolve a variable, this might cause the entire statement to be
+invalid"); note that it makes a NotResource entry exclude nothing and a negated
+operator (StringNotEquals) hold.
+
+Resource-based policies (a bucket policy) are evaluated by
+`evaluate_resource_policy`, with the statement's Principal matched against the
+calling principal; combining them with identity-based policies and SCPs
+(explicit deny wins; same account: either allows; cross-account: both must) is
+the caller's job (`combine`).
+
 Anything this module does not model (an action without a rule, a condition
-operator, ForAnyValue/ForAllValues, policy variables) raises Unsupported: the
-emulator answers 500 rather than guess an answer in either direction.
+operator, a variable with a multivalued key, NotPrincipal) raises Unsupported:
+the emulator answers 500 rather than guess an answer in either direction.
 """
 
 from __future__ import annotations
@@ -29,6 +49,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
+from urllib.parse import unquote
 
 PARTITION = "aws"
 
@@ -59,40 +80,106 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-_WILDCARD_CACHE: dict[tuple[str, bool], re.Pattern[str]] = {}
+_WILDCARD_CACHE: dict[tuple[Any, bool], re.Pattern[str]] = {}
+
+# `${key}` or `${key, 'default'}`; IAM substitutes once, left to right.
+_VARIABLE_RE = re.compile(r"\$\{([^}]*)\}")
+_DEFAULT_RE = re.compile(r"^\s*([^,]*?)\s*,\s*'((?:[^']|'')*)'\s*$")
+# The predefined variables that stand for a character otherwise special.
+_ESCAPES = {"*": "*", "?": "?", "$": "$"}
+
+# A pattern after substitution: (text, literal) segments. Literal text (a
+# substituted value or an escape) never acts as a wildcard.
+Segments = tuple[tuple[str, bool], ...]
 
 
-def wildcard_match(pattern: str, value: str, ignore_case: bool) -> bool:
-    """IAM's `*` (any run of characters) and `?` (one character)."""
-    if "${" in pattern:
-        raise Unsupported(f"policy variables are not modelled: {pattern!r}")
-    key = (pattern, ignore_case)
+def resolve(pattern: str, context: dict[str, list[str]] | None,
+            variables: bool = True) -> Segments | None:
+    """`pattern` with its policy variables replaced from `context`, or None if one
+    of them has no value in the request (then the pattern matches nothing)."""
+    if not variables or "${" not in pattern:
+        return ((pattern, False),)
+    if context is None:
+        raise Unsupported(f"policy variables are not modelled here: {pattern!r}")
+    segments: list[tuple[str, bool]] = []
+    last = 0
+    for match in _VARIABLE_RE.finditer(pattern):
+        if match.start() > last:
+            segments.append((pattern[last:match.start()], False))
+        last = match.end()
+        inner = match.group(1)
+        if inner in _ESCAPES:
+            segments.append((_ESCAPES[inner], True))
+            continue
+        default = None
+        with_default = _DEFAULT_RE.match(inner)
+        if with_default:
+            inner, default = with_default.group(1), with_default.group(2).replace("''", "'")
+        key = inner.strip().lower()
+        if not key or any(c.isspace() for c in key):
+            raise Unsupported(f"policy variable not modelled: {match.group(0)!r}")
+        values = context.get(key)
+        if values is not None and len(values) > 1:
+            raise Unsupported(f"a multivalued key cannot be a policy variable: {match.group(0)!r}")
+        if values:
+            segments.append((values[0], True))
+        elif default is not None:
+            segments.append((default, True))
+        else:
+            return None
+    if last < len(pattern):
+        segments.append((pattern[last:], False))
+    return tuple(segments)
+
+
+def _text(segments: Segments) -> str:
+    return "".join(text for text, _ in segments)
+
+
+def _compiled(segments: Segments, ignore_case: bool) -> re.Pattern[str]:
+    key = (segments, ignore_case)
     compiled = _WILDCARD_CACHE.get(key)
     if compiled is None:
-        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+        parts = []
+        for text, literal in segments:
+            if literal:
+                parts.append(re.escape(text))
+            else:
+                parts.extend(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
+        regex = "".join(parts)
         compiled = re.compile(f"^{regex}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
         _WILDCARD_CACHE[key] = compiled
-    return compiled.match(value) is not None
+    return compiled
 
 
-def _string_equals(expected: str, actual: str) -> bool:
-    return expected == actual
+def wildcard_match(pattern: str, value: str, ignore_case: bool,
+                   context: dict[str, list[str]] | None = None, variables: bool = True) -> bool:
+    """IAM's `*` (any run of characters) and `?` (one character), after policy
+    variables are replaced from `context` (a variable without a value: no match)."""
+    segments = resolve(pattern, context, variables)
+    if segments is None:
+        return False
+    return _compiled(segments, ignore_case).match(value) is not None
 
 
-def _string_equals_ic(expected: str, actual: str) -> bool:
-    return expected.lower() == actual.lower()
+def _string_equals(expected: Segments, actual: str) -> bool:
+    return _text(expected) == actual
 
 
-def _like(expected: str, actual: str) -> bool:
-    return wildcard_match(expected, actual, ignore_case=False)
+def _string_equals_ic(expected: Segments, actual: str) -> bool:
+    return _text(expected).lower() == actual.lower()
 
 
-def _bool(expected: str, actual: str) -> bool:
-    return expected.lower() == actual.lower()
+def _like(expected: Segments, actual: str) -> bool:
+    return _compiled(expected, ignore_case=False).match(actual) is not None
+
+
+def _bool(expected: Segments, actual: str) -> bool:
+    return _text(expected).lower() == actual.lower()
 
 
 # Operator -> (comparison, negated).
-OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
+OPERATORS: dict[str, tuple[Callable[[Segments, str], bool], bool]] = {
     "StringEquals": (_string_equals, False),
     "StringNotEquals": (_string_equals, True),
     "StringEqualsIgnoreCase": (_string_equals_ic, False),
@@ -107,9 +194,13 @@ OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
     "Bool": (_bool, False),
 }
 
+# The operators whose values may hold policy variables (IAM: string and ARN ones).
+VARIABLE_OPERATORS = {op for op in OPERATORS if op.startswith(("String", "Arn"))}
 
-def condition_holds(block: Any, context: dict[str, list[str]]) -> bool:
-    """Every operator, every key: AND. The values of one key: OR."""
+
+def condition_holds(block: Any, context: dict[str, list[str]], variables: bool = True) -> bool:
+    """Every operator, every key: AND. The values of one key: OR. A policy value
+    whose variable has no value in the request matches no request value."""
     if not isinstance(block, dict):
         raise Unsupported(f"Condition must be an object, got {block!r}")
     for operator, keys in block.items():
@@ -121,11 +212,15 @@ def condition_holds(block: Any, context: dict[str, list[str]]) -> bool:
         if not isinstance(keys, dict):
             raise Unsupported(f"Condition {operator} must be an object, got {keys!r}")
         for key, expected_raw in keys.items():
-            expected = [str(v) for v in as_list(expected_raw)]
+            raw = [str(v) for v in as_list(expected_raw)]
             actual = context.get(key.lower())
+            if base not in VARIABLE_OPERATORS and variables and any("${" in v for v in raw):
+                raise Unsupported(f"policy variables are not allowed with {operator}: {raw!r}")
+            expected = [seg for seg in (resolve(v, context, variables) for v in raw)
+                        if seg is not None]
             if base == "Null":
                 # "true": the key must be absent; "false": present.
-                want_absent = expected[0].lower() == "true"
+                want_absent = raw[0].lower() == "true"
                 if (actual is None) != want_absent:
                     return False
                 continue
@@ -157,23 +252,34 @@ def condition_holds(block: Any, context: dict[str, list[str]]) -> bool:
 
 
 def element_matches(statement: dict[str, Any], element: str, value: str,
-                    ignore_case: bool) -> bool:
-    """Whether `element` (Action or Resource) or its Not- form admits `value`."""
+                    ignore_case: bool, context: dict[str, list[str]] | None = None,
+                    variables: bool = True) -> bool:
+    """Whether `element` (Action or Resource) or its Not- form admits `value`.
+    Policy variables are replaced from `context` (Resource only; an entry whose
+    variable has no value matches nothing)."""
     if element in statement:
-        return any(wildcard_match(p, value, ignore_case) for p in as_list(statement[element]))
+        return any(wildcard_match(p, value, ignore_case, context, variables)
+                   for p in as_list(statement[element]))
     if f"Not{element}" in statement:
-        return not any(wildcard_match(p, value, ignore_case)
+        return not any(wildcard_match(p, value, ignore_case, context, variables)
                        for p in as_list(statement[f"Not{element}"]))
-    raise Unsupported(f"identity-based statement without {element} or Not{element}: {statement!r}")
+    raise Unsupported(f"statement without {element} or Not{element}: {statement!r}")
 
 
-def statement_applies(statement: dict[str, Any], check: Check) -> bool:
+def uses_variables(document: dict[str, Any]) -> bool:
+    """Policy variables exist in policy language 2012-10-17; before it (or with no
+    Version), `${...}` is literal text."""
+    return document.get("Version") == "2012-10-17"
+
+
+def statement_applies(statement: dict[str, Any], check: Check, variables: bool = True) -> bool:
     if not element_matches(statement, "Action", check.action, ignore_case=True):
         return False
-    if not element_matches(statement, "Resource", check.resource, ignore_case=False):
+    if not element_matches(statement, "Resource", check.resource, ignore_case=False,
+                           context=check.context, variables=variables):
         return False
     if "Condition" in statement:
-        return condition_holds(statement["Condition"], check.context)
+        return condition_holds(statement["Condition"], check.context, variables)
     return True
 
 
@@ -182,7 +288,8 @@ def denied_by_scps(scps: list[dict[str, Any]], check: Check) -> bool:
     of SCPs is taken as FullAWSAccess (the default attachment); only denies are read."""
     for document in scps:
         for statement in as_list(document.get("Statement", [])):
-            if statement.get("Effect") == "Deny" and statement_applies(statement, check):
+            if statement.get("Effect") == "Deny" and statement_applies(
+                    statement, check, uses_variables(document)):
                 return True
     return False
 
@@ -193,7 +300,7 @@ def evaluate(documents: list[dict[str, Any]], check: Check) -> Decision:
         for statement in as_list(document.get("Statement", [])):
             if not isinstance(statement, dict):
                 raise Unsupported(f"statement must be an object: {statement!r}")
-            if not statement_applies(statement, check):
+            if not statement_applies(statement, check, uses_variables(document)):
                 continue
             effect = statement.get("Effect")
             if effect == "Deny":
@@ -203,6 +310,176 @@ def evaluate(documents: list[dict[str, Any]], check: Check) -> Decision:
             else:
                 raise Unsupported(f"Effect must be Allow or Deny, got {effect!r}")
     return Decision(allowed, "allow" if allowed else "implicit deny", check)
+
+
+# --------------------------------------------------------------------------
+# Resource-based policies (an S3 bucket policy)
+# --------------------------------------------------------------------------
+
+ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+ROOT_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):root$")
+
+
+@dataclass
+class Principal:
+    """Who makes the request, as a resource-based policy's Principal sees it."""
+
+    account: str
+    # aws:PrincipalArn: the role's ARN for a role session, the user's for a user.
+    arn: str
+    # The session's own ARN (arn:aws:sts::<account>:assumed-role/<role>/<session>).
+    session_arn: str
+
+
+def _aws_principal_matches(value: str, principal: Principal) -> bool:
+    if value == "*":
+        return True
+    if "*" in value or "?" in value:
+        raise Unsupported(f"a wildcard in Principal other than \"*\" is not modelled: {value!r}")
+    if ACCOUNT_ID_RE.match(value):
+        # An account stands for every principal of that account (the account
+        # then decides with its identity-based policies).
+        return value == principal.account
+    root = ROOT_ARN_RE.match(value)
+    if root:
+        return root.group(1) == principal.account
+    # A role's ARN matches the sessions of that role; a session's ARN that session;
+    # a user's ARN that user.
+    return value in (principal.arn, principal.session_arn)
+
+
+def principal_matches(value: Any, principal: Principal) -> bool:
+    """Whether a statement's Principal names the caller: "*", {"AWS": "*"}, an
+    account (12 digits or its root ARN), a role, session or user ARN. A service
+    or federated principal never names a role session."""
+    if value == "*":
+        return True
+    if not isinstance(value, dict):
+        raise Unsupported(f"Principal must be \"*\" or an object, got {value!r}")
+    for kind, ids in value.items():
+        if kind == "AWS":
+            if any(_aws_principal_matches(str(v), principal) for v in as_list(ids)):
+                return True
+        elif kind in ("Service", "Federated"):
+            continue
+        else:
+            raise Unsupported(f"Principal of kind {kind!r} is not modelled")
+    return False
+
+
+def evaluate_resource_policy(document: dict[str, Any], check: Check,
+                             principal: Principal) -> Decision:
+    """A resource-based policy's answer for one check, alone: "explicit deny",
+    "allow" or "implicit deny". A statement applies when its Principal names the
+    caller and its Action, Resource and Condition apply as in an identity-based
+    policy."""
+    variables = uses_variables(document)
+    allowed = False
+    for statement in as_list(document.get("Statement", [])):
+        if not isinstance(statement, dict):
+            raise Unsupported(f"statement must be an object: {statement!r}")
+        if "NotPrincipal" in statement:
+            raise Unsupported("NotPrincipal is not modelled")
+        if "Principal" not in statement:
+            raise Unsupported(f"resource-based statement without Principal: {statement!r}")
+        effect = statement.get("Effect")
+        if effect not in ("Allow", "Deny"):
+            raise Unsupported(f"Effect must be Allow or Deny, got {effect!r}")
+        if not principal_matches(statement["Principal"], principal):
+            continue
+        if not statement_applies(statement, check, variables):
+            continue
+        if effect == "Deny":
+            return Decision(False, "explicit deny", check)
+        allowed = True
+    return Decision(allowed, "allow" if allowed else "implicit deny", check)
+
+
+def combine(identity: Decision, resource: Decision | None, same_account: bool) -> Decision:
+    """IAM's decision from the caller's identity-based policies (SCP denies already
+    applied) and the resource's policy (None: the resource has none): an explicit
+    deny in either wins; in the resource owner's account an allow in either
+    suffices; across accounts both must allow."""
+    check = identity.check
+    if identity.reason in ("explicit deny", "scp deny"):
+        return identity
+    if resource is not None and resource.reason == "explicit deny":
+        return Decision(False, "resource explicit deny", check)
+    resource_allows = resource is not None and resource.allowed
+    if same_account:
+        if identity.allowed or resource_allows:
+            return Decision(True, "allow", check)
+        return Decision(False, "implicit deny", check)
+    if not identity.allowed:
+        return Decision(False, "implicit deny", check)
+    if not resource_allows:
+        return Decision(False, "resource implicit deny", check)
+    return Decision(True, "allow", check)
+
+
+# --------------------------------------------------------------------------
+# What each S3 request is authorized on (Service Authorization Reference,
+# "Actions, resources, and condition keys for Amazon S3")
+# --------------------------------------------------------------------------
+
+
+def s3_checks(method: str, bucket: str, key: str,
+              query: dict[str, str], headers: dict[str, str]) -> list[Check]:
+    """The checks S3 makes for one request on `bucket` (and object `key`), for the
+    operations the emulator models; any other raises Unsupported. `query` holds the
+    query parameters, `headers` the lower-cased request headers."""
+    bucket_arn = f"arn:{PARTITION}:s3:::{bucket}"
+    object_arn = f"{bucket_arn}/{key}"
+    subresources = set(query) - {"versionId", "prefix", "delimiter", "max-keys", "marker",
+                                 "list-type", "continuation-token", "start-after",
+                                 "encoding-type", "fetch-owner", "uploadId", "partNumber",
+                                 "x-id"}
+    if not bucket:
+        if method == "GET" and not subresources:
+            return [Check("s3:ListAllMyBuckets", "*")]
+        raise Unsupported(f"S3 {method} / {sorted(query)} is not modelled")
+    if not key:
+        if method in ("GET", "HEAD") and not subresources:
+            # ListObjects, ListObjectsV2 and HeadBucket are all s3:ListBucket.
+            context = {}
+            for param in ("prefix", "delimiter", "max-keys"):
+                if param in query:
+                    context[f"s3:{param}"] = [query[param]]
+            return [Check("s3:ListBucket", bucket_arn, context)]
+        if method == "GET" and subresources == {"versions"}:
+            context = {"s3:prefix": [query["prefix"]]} if "prefix" in query else {}
+            return [Check("s3:ListBucketVersions", bucket_arn, context)]
+        if method == "GET" and subresources == {"location"}:
+            return [Check("s3:GetBucketLocation", bucket_arn)]
+        if subresources == {"policy"} and method in ("GET", "PUT", "DELETE"):
+            verb = {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}[method]
+            return [Check(f"s3:{verb}BucketPolicy", bucket_arn)]
+        if method == "PUT" and not subresources:
+            return [Check("s3:CreateBucket", bucket_arn)]
+        if method == "DELETE" and not subresources:
+            return [Check("s3:DeleteBucket", bucket_arn)]
+        raise Unsupported(f"S3 {method} on a bucket with {sorted(subresources)} is not modelled")
+    versioned = "versionId" in query
+    if method in ("GET", "HEAD") and not subresources:
+        return [Check("s3:GetObjectVersion" if versioned else "s3:GetObject", object_arn)]
+    if method == "PUT" and not subresources:
+        # PutObject, and UploadPart (uploadId, partNumber) is authorized as PutObject.
+        checks = [Check("s3:PutObject", object_arn)]
+        source = headers.get("x-amz-copy-source")
+        if source:
+            # CopyObject / UploadPartCopy also read the source.
+            source_path, _, source_query = unquote(source).lstrip("/").partition("?")
+            action = "s3:GetObjectVersion" if "versionId=" in source_query else "s3:GetObject"
+            checks.append(Check(action, f"arn:{PARTITION}:s3:::{source_path}"))
+        return checks
+    if method == "POST" and subresources <= {"uploads"} and ("uploads" in query or "uploadId" in query):
+        # CreateMultipartUpload and CompleteMultipartUpload.
+        return [Check("s3:PutObject", object_arn)]
+    if method == "DELETE" and not subresources:
+        if "uploadId" in query:
+            return [Check("s3:AbortMultipartUpload", object_arn)]
+        return [Check("s3:DeleteObjectVersion" if versioned else "s3:DeleteObject", object_arn)]
+    raise Unsupported(f"S3 {method} on an object with {sorted(subresources)} is not modelled")
 
 
 # --------------------------------------------------------------------------
@@ -339,6 +616,8 @@ def denial_message(principal_arn: str, decision: Decision) -> str:
     why = {
         "explicit deny": "with an explicit deny in an identity-based policy",
         "scp deny": "with an explicit deny in a service control policy",
+        "resource explicit deny": "with an explicit deny in a resource-based policy",
+        "resource implicit deny": f"because no resource-based policy allows the {check.action} action",
     }.get(decision.reason, f"because no identity-based policy allows the {check.action} action")
     return (f"User: {principal_arn} is not authorized to perform: {check.action} "
             f"on resource: {check.resource} {why}")

@@ -19,6 +19,11 @@ middleware that adds what the tests need and moto lacks:
   request took effect);
 * authorization of IAM requests like IAM's (resources and condition keys) for
   role sessions created through the control API (iam_authz.py);
+* authorization of those sessions' S3 requests like S3's: the object and bucket
+  operations iam_authz.s3_checks models, against the session's SCPs and
+  identity-based policies and the bucket's policy (policy variables included),
+  same-account and cross-account rules apart; a session's other S3 requests are
+  denied; S3 calls counted by operation;
 * ListUsers paging (MaxItems / Marker) like real IAM; moto returns all users;
 * service-specific credentials (CodeCommit Git credentials, Keyspaces, Bedrock
   API keys; moto has none): List (per user, or AllUsers per service, paged),
@@ -51,7 +56,7 @@ Control API (JSON in and out; bad input -> 400 {"error": "..."}; optional
     POST   /_janitor/faults                      {action, count, code, status, message, user?}
     DELETE /_janitor/faults
     POST   /_janitor/latency                     {"ms": N}
-    GET    /_janitor/calls                       {"calls": {Action: n}, "total": n, "throttled": {Action: n}, "dynamodb": {Operation: n}}
+    GET    /_janitor/calls                       {"calls": {Action: n}, "total": n, "throttled": {Action: n}, "dynamodb": {Operation: n}, "s3": {Operation: n}}
     POST   /_janitor/calls/reset
     POST   /_janitor/access-advisor/<user>       {"services": [{namespace, name, last_authenticated}]}
     POST   /_janitor/access-advisor-fail/<user>  {code?, message?}  (DELETE undoes it)
@@ -64,7 +69,13 @@ Control API (JSON in and out; bad input -> 400 {"error": "..."}; optional
                                                  IAM requests signed with these credentials are authorized against
                                                  exactly those policies (iam_authz.py); any other key acts as root;
                                                  with user, they stand for that user's own (its ARN, its current
-                                                 tags as aws:PrincipalTag)
+                                                 tags as aws:PrincipalTag); their S3 requests are authorized
+                                                 with the bucket's policy too (aws:PrincipalAccount,
+                                                 aws:PrincipalOrgID from the account's organization,
+                                                 aws:SecureTransport)
+    POST   /_janitor/s3                          {"secure_transport": bool}: whether sessions' S3 requests count as
+                                                 sent over TLS (aws:SecureTransport; default true, as real SDK
+                                                 clients use HTTPS although the tests speak HTTP to loopback)
     POST   /_janitor/authorize                   {access_key_id, action, resource, context?} -> {allowed, reason, message}
                                                  IAM's decision for a session's request of a service the emulator
                                                  does not authorize itself (iam:PassRole, Lambda, EventBridge, Logs)
@@ -109,6 +120,7 @@ from moto.cloudformation.models import StackSet
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
+from moto.iam.access_control import PermissionResult
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.exceptions import LimitExceededException, ReportNotPresentException
 from moto.iam.models import (AccessKeyLastUsed, AWSManagedPolicy, IAMBackend, SigningCertificate,
@@ -122,6 +134,9 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from moto.organizations.models import organizations_backends
+from moto.s3.models import FakeBucket, s3_backends
+from moto.s3.responses import S3Response
+from moto.s3.utils import bucket_name_from_url as host_bucket_name
 from moto.sts.models import sts_backends
 
 import iam_authz
@@ -365,6 +380,10 @@ class State:
     throttled: dict[str, int] = field(default_factory=dict)
     # DynamoDB requests (the engine's state table), by operation.
     dynamodb_calls: dict[str, int] = field(default_factory=dict)
+    # S3 requests, by operation.
+    s3_calls: dict[str, int] = field(default_factory=dict)
+    # aws:SecureTransport of sessions' S3 requests: real SDK clients use TLS.
+    s3_secure_transport: bool = True
 
     def reset(self) -> None:
         with self.lock:
@@ -382,6 +401,8 @@ class State:
             self.rate_limits.clear()
             self.throttled.clear()
             self.dynamodb_calls.clear()
+            self.s3_calls.clear()
+            self.s3_secure_transport = True
 
 
 STATE = State()
@@ -570,6 +591,13 @@ def install_moto_patches() -> None:
         if variants:
             self.tagger.untag_resource_using_names(user.arn, variants)
         original_tag_user(self, name, tags)
+
+    # moto checks a bucket's policy on object requests with neither the caller nor
+    # any condition key, and a statement whose condition fails answers DENIED even
+    # when its Effect is Allow: a policy like the reports bucket's then refuses every
+    # caller. The emulator evaluates bucket policies itself for sessions (iam_authz);
+    # requests signed with any other key act as root, unauthorized, as for IAM.
+    FakeBucket.get_permission = lambda self, action, resource: PermissionResult.NEUTRAL  # type: ignore[method-assign]
 
     IAMBackend.tag_user = tag_user  # type: ignore[method-assign]
     IAMBackend.get_credential_report = get_credential_report  # type: ignore[method-assign]
@@ -1365,14 +1393,53 @@ def create_session(account: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def principal_context(session: Session) -> dict[str, list[str]]:
     """The condition keys every request of the session carries: aws:PrincipalArn,
-    and for a user's own credentials the user's tags (read at request time)."""
-    context = {"aws:principalarn": [session.role_arn]}
+    aws:PrincipalAccount, aws:PrincipalType, aws:PrincipalOrgID (when the account
+    is in an organization), and for a user's own credentials aws:username and the
+    user's tags (read at request time)."""
+    context = {"aws:principalarn": [session.role_arn],
+               "aws:principalaccount": [session.account],
+               "aws:principaltype": ["User" if session.user is not None else "AssumedRole"]}
+    with MOTO_LOCK:
+        org = organization_of(session.account)
+        tags = user_tags(iam_backend(session.account), session.user) if session.user else {}
+    if org is not None:
+        context["aws:principalorgid"] = [org]
     if session.user is not None:
-        with MOTO_LOCK:
-            tags = user_tags(iam_backend(session.account), session.user)
-        for key, value in tags.items():
-            context[f"aws:principaltag/{key.lower()}"] = [value]
+        context["aws:username"] = [session.user]
+    for key, value in tags.items():
+        context[f"aws:principaltag/{key.lower()}"] = [value]
     return context
+
+
+def organization_of(account: str) -> str | None:
+    """The ID (o-...) of the organization `account` belongs to, as management or
+    member account; None if none. Call under MOTO_LOCK."""
+    backend = organizations_backends[account][PARTITION]
+    if backend.org is not None:
+        return backend.org.id
+    # moto maps each member account to its management account (and keeps stale
+    # entries across resets: check the account is still there).
+    owner = organizations_backends.master_accounts.get(account)
+    if owner is None:
+        return None
+    management = organizations_backends[owner[0]][owner[1]]
+    if management.org is None or not any(a.id == account for a in management.accounts):
+        return None
+    return management.org.id
+
+
+def bucket_of(name: str) -> tuple[str, dict[str, Any] | None] | None:
+    """(owner account, bucket policy document or None) of an existing S3 bucket;
+    None if there is no such bucket. Call under MOTO_LOCK."""
+    entry = s3_backends.bucket_accounts.get(name)
+    if entry is None:
+        return None
+    partition, owner = entry
+    bucket = s3_backends[owner][partition].buckets.get(name)
+    if bucket is None:
+        return None
+    policy = json.loads(bucket.policy) if bucket.policy else None
+    return owner, policy
 
 
 def user_tags(backend: Any, name: str) -> dict[str, str]:
@@ -1389,6 +1456,87 @@ def decide(session: Session, check: iam_authz.Check) -> iam_authz.Decision:
     if iam_authz.denied_by_scps(session.scps, check):
         return iam_authz.Decision(False, "scp deny", check)
     return iam_authz.evaluate(session.policies, check)
+
+
+S3_ARN_PREFIX = f"arn:{PARTITION}:s3:::"
+
+
+def decide_s3(session: Session, check: iam_authz.Check) -> iam_authz.Decision:
+    """IAM's decision for one S3 check of a session: its SCPs and identity-based
+    policies, and the bucket's policy, combined as AWS does (explicit deny wins;
+    in the bucket owner's account either allows; across accounts both must)."""
+    identity = decide(session, check)
+    bucket = check.resource[len(S3_ARN_PREFIX):].split("/", 1)[0] \
+        if check.resource.startswith(S3_ARN_PREFIX) else ""
+    with MOTO_LOCK:
+        found = bucket_of(bucket) if bucket else None
+    # A bucket that does not exist (yet) has no policy; its would-be owner is the caller.
+    owner, policy = found if found is not None else (session.account, None)
+    resource = None
+    if policy is not None:
+        principal = iam_authz.Principal(account=session.account, arn=session.role_arn,
+                                        session_arn=session.arn)
+        resource = iam_authz.evaluate_resource_policy(policy, check, principal)
+    return iam_authz.combine(identity, resource, same_account=owner == session.account)
+
+
+def s3_request_target(environ: dict[str, Any]) -> tuple[str, str]:
+    """(bucket, key) of an S3 request, path-style (/bucket/key, what the SDK sends
+    to an endpoint URL with force_path_style) or virtual-hosted (bucket.s3...)."""
+    # WSGI hands over PATH_INFO as latin-1-decoded bytes (already percent-decoded).
+    path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+    host = environ.get("HTTP_HOST", "")
+
+    class Shim:
+        headers = {"host": host}
+        url = f"http://{host}{path}"
+
+    if host and S3Response.subdomain_based_buckets(Shim):
+        return host_bucket_name(Shim.url) or "", path[1:]
+    bucket, _, key = path[1:].partition("/")
+    return bucket, key
+
+
+def s3_operation(method: str, bucket: str, key: str, query: dict[str, str]) -> str:
+    """An S3 request's operation name, for the call counts."""
+    if "x-id" in query:
+        return query["x-id"]
+    subresource = next((q for q in ("policy", "versions", "location", "uploads", "uploadId",
+                                    "tagging", "acl", "delete") if q in query), "")
+    if not bucket:
+        return "ListBuckets" if method == "GET" else f"{method} /"
+    if not key:
+        named = {("GET", ""): "ListObjectsV2" if query.get("list-type") == "2" else "ListObjects",
+                 ("HEAD", ""): "HeadBucket", ("PUT", ""): "CreateBucket", ("DELETE", ""): "DeleteBucket",
+                 ("GET", "policy"): "GetBucketPolicy", ("PUT", "policy"): "PutBucketPolicy",
+                 ("DELETE", "policy"): "DeleteBucketPolicy", ("GET", "versions"): "ListObjectVersions",
+                 ("GET", "location"): "GetBucketLocation", ("POST", "delete"): "DeleteObjects"}
+        return named.get((method, subresource), f"{method} bucket?{subresource}")
+    named = {("GET", ""): "GetObject", ("HEAD", ""): "HeadObject", ("PUT", ""): "PutObject",
+             ("DELETE", ""): "DeleteObject", ("POST", "uploads"): "CreateMultipartUpload",
+             ("POST", "uploadId"): "CompleteMultipartUpload", ("PUT", "uploadId"): "UploadPart",
+             ("DELETE", "uploadId"): "AbortMultipartUpload", ("GET", "tagging"): "GetObjectTagging",
+             ("PUT", "tagging"): "PutObjectTagging", ("GET", "acl"): "GetObjectAcl",
+             ("PUT", "acl"): "PutObjectAcl"}
+    return named.get((method, subresource), f"{method} object?{subresource}")
+
+
+def s3_error(start_response: Callable[..., Any], method: str, status: int, code: str,
+             message: str) -> list[bytes]:
+    """S3's REST error answer (XML; a HEAD answer has no body)."""
+    request_id = uuid.uuid4().hex[:16].upper()
+    body = b"" if method == "HEAD" else (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+        f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
+    ).encode("utf-8")
+    reason = {403: "Forbidden", 500: "Internal Server Error"}.get(status, "Error")
+    start_response(f"{status} {reason}", [
+        ("Content-Type", "application/xml"),
+        ("Content-Length", str(len(body))),
+        ("x-amz-request-id", request_id),
+    ])
+    return [body]
 
 
 def authorize(session: Session, action: str, params: dict[str, str]) -> tuple[bool, str]:
@@ -1494,12 +1642,14 @@ def handle_control(method: str, path: str, account: str, body: dict[str, Any]) -
         with STATE.lock:
             return {"calls": dict(sorted(STATE.calls.items())), "total": sum(STATE.calls.values()),
                     "throttled": dict(sorted(STATE.throttled.items())),
-                    "dynamodb": dict(sorted(STATE.dynamodb_calls.items()))}
+                    "dynamodb": dict(sorted(STATE.dynamodb_calls.items())),
+                    "s3": dict(sorted(STATE.s3_calls.items()))}
     if (method, rest) == ("POST", "calls/reset"):
         with STATE.lock:
             STATE.calls.clear()
             STATE.throttled.clear()
             STATE.dynamodb_calls.clear()
+            STATE.s3_calls.clear()
         return {"ok": True}
     if (method, rest) == ("POST", "policies-quota"):
         quota = expect_int(body.get("max"), "max", 0, 100_000)
@@ -1546,6 +1696,13 @@ def handle_control(method: str, path: str, account: str, body: dict[str, Any]) -
         return create_session(account, body)
     if (method, rest) == ("POST", "authorize"):
         return authorize_request(body)
+    if (method, rest) == ("POST", "s3"):
+        secure = body.get("secure_transport")
+        if not isinstance(secure, bool):
+            raise ControlError(f"secure_transport: expected true or false, got {secure!r}")
+        with STATE.lock:
+            STATE.s3_secure_transport = secure
+        return {"ok": True}
     if method == "POST" and head == "access-advisor" and tail:
         services = parse_advisor_services(body)
         with STATE.lock:
@@ -1604,6 +1761,8 @@ class JanitorMiddleware:
         match = CREDENTIAL_SCOPE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
         if match and match.group(4).lower() == "iam":
             return self.iam(environ, start_response)
+        if match and match.group(4).lower() == "s3":
+            return self.s3(environ, start_response)
         if match and match.group(4).lower() == "dynamodb":
             operation = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
             with STATE.lock:
@@ -1644,6 +1803,40 @@ class JanitorMiddleware:
                 "message": message,
             })
         return answer
+
+    def s3(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Counts an S3 request; a session's is authorized like S3 does (the checks of
+        iam_authz.s3_checks, decided by decide_s3) before moto serves it. Requests
+        signed with any other key are served as the account root's."""
+        method = environ.get("REQUEST_METHOD", "GET")
+        bucket, key = s3_request_target(environ)
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", ""),
+                                              keep_blank_values=True).items()}
+        operation = s3_operation(method, bucket, key, query)
+        with STATE.lock:
+            STATE.s3_calls[operation] = STATE.s3_calls.get(operation, 0) + 1
+            session = STATE.sessions.get(match_access_key(environ))
+            secure = STATE.s3_secure_transport
+        if session is None:
+            return self.app(environ, start_response)
+        headers = {"x-amz-copy-source": environ.get("HTTP_X_AMZ_COPY_SOURCE", "")}
+        try:
+            checks = iam_authz.s3_checks(method, bucket, key, query, headers)
+        except iam_authz.Unsupported as e:
+            # Deny what is not modelled rather than let moto allow it.
+            return s3_error(start_response, method, 403, "AccessDenied",
+                            f"User: {session.arn} is not authorized to perform {operation}: "
+                            f"the emulator authorizes no such S3 request from a session ({e})")
+        for check in checks:
+            check.context["aws:securetransport"] = ["true" if secure else "false"]
+            try:
+                decision = decide_s3(session, check)
+            except iam_authz.Unsupported as e:
+                return s3_error(start_response, method, 500, "EmulatorUnsupported", str(e))
+            if not decision.allowed:
+                return s3_error(start_response, method, 403, "AccessDenied",
+                                iam_authz.denial_message(session.arn, decision))
+        return self.app(environ, start_response)
 
     def control(self, environ: dict[str, Any], start_response: Callable[..., Any],
                 path: str) -> list[bytes]:

@@ -401,6 +401,9 @@ pub struct CallCounts {
     /// DynamoDB requests (the engine's state table), by operation; not in `calls`.
     #[serde(default)]
     pub dynamodb: BTreeMap<String, u64>,
+    /// S3 requests, by operation (`PutObject`, `ListObjectsV2`, ...); not in `calls`.
+    #[serde(default)]
+    pub s3: BTreeMap<String, u64>,
 }
 
 impl CallCounts {

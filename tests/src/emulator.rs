@@ -358,6 +358,36 @@ impl Emulator {
         self.new_session(&body).await
     }
 
+    /// [`Emulator::session_under_scps`] in another account (12 digits), e.g. a member
+    /// account of an [`crate::Organization`]: the role is
+    /// `arn:aws:iam::<account>:role<path><role>`, and the session's S3 requests carry
+    /// `aws:PrincipalAccount` (that account) and `aws:PrincipalOrgID` (its organization's).
+    pub async fn session_in(
+        &self,
+        account: &str,
+        role: &str,
+        path: &str,
+        policies: &[serde_json::Value],
+        scps: &[serde_json::Value],
+    ) -> Result<Credentials, HarnessError> {
+        let body = serde_json::json!({ "role": role, "path": path, "policies": policies, "scps": scps });
+        self.new_session_at(&format!("sessions?account={}", encode_segment(account)), &body)
+            .await
+    }
+
+    /// Whether sessions' S3 requests count as sent over TLS (`aws:SecureTransport`).
+    /// `true` by default, as real SDK clients use HTTPS although the tests speak HTTP to
+    /// loopback; `false` lets a test check a bucket policy's TLS-only deny. Reset by
+    /// [`Emulator::reset`].
+    pub async fn set_s3_secure_transport(&self, secure: bool) -> Result<(), HarnessError> {
+        self.control_ok(
+            Method::POST,
+            "s3",
+            Some(&serde_json::json!({ "secure_transport": secure })),
+        )
+        .await
+    }
+
     /// Credentials standing for IAM user `user`'s own, authorized like
     /// [`Emulator::session_under_scps`]: `aws:PrincipalArn` is the user's ARN, and each
     /// request carries the user's tags of that moment as `aws:PrincipalTag/<key>`.
@@ -372,13 +402,17 @@ impl Emulator {
     }
 
     async fn new_session(&self, body: &serde_json::Value) -> Result<Credentials, HarnessError> {
+        self.new_session_at("sessions", body).await
+    }
+
+    async fn new_session_at(&self, path: &str, body: &serde_json::Value) -> Result<Credentials, HarnessError> {
         #[derive(serde::Deserialize)]
         struct Answer {
             access_key_id: String,
             secret_access_key: String,
             session_token: String,
         }
-        let a: Answer = self.control(Method::POST, "sessions", Some(body)).await?;
+        let a: Answer = self.control(Method::POST, path, Some(body)).await?;
         Ok(Credentials::new(
             a.access_key_id,
             a.secret_access_key,

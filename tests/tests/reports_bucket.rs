@@ -1,0 +1,276 @@
+//! The central reports bucket in the management account, written by every member
+//! account's Lambda role, on an emulator that authorizes role sessions' S3 requests the
+//! way S3 does (SCPs, identity-based policies and the bucket policy, policy variables
+//! included; see `tests/emulator/iam_authz.py`):
+//!
+//! - a member account's role under `/iam-janitor/` writes under its own prefix only,
+//!   even when its identity policy allows `s3:PutObject` everywhere;
+//! - it cannot read or list the reports (its own or another account's);
+//! - a role of the organization not under `/iam-janitor/`, a role outside the
+//!   organization, a session allowed nothing, and a request not over TLS are refused;
+//! - the bucket owner's own principals are governed by their identity policies alone
+//!   (same account: either policy may allow).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use aws_sdk_iam::config::Credentials;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use iam_janitor_harness::{Emulator, Organization};
+use serde_json::{Value, json};
+
+const BUCKET: &str = "iam-janitor-reports-123456789012-us-east-1";
+const ROLE: &str = "iam-janitor-lambda";
+const ROLE_PATH: &str = "/iam-janitor/";
+/// An account that belongs to no organization.
+const OUTSIDER: &str = "999999999999";
+
+/// The bucket policy as CloudFormation resolves it.
+fn bucket_policy(org_id: &str, owner: &str) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": [format!("arn:aws:s3:::{BUCKET}"), format!("arn:aws:s3:::{BUCKET}/*")],
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        {"Sid": "OrganizationToolWritesOwnPrefix", "Effect": "Allow", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": format!("arn:aws:s3:::{BUCKET}/reports/account=${{aws:PrincipalAccount}}/*"),
+         "Condition": {"StringEquals": {"aws:PrincipalOrgID": org_id},
+                       "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/iam-janitor/*"}}},
+        {"Sid": "DenyOtherPrefixes", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+         "NotResource": format!("arn:aws:s3:::{BUCKET}/reports/account=${{aws:PrincipalAccount}}/*"),
+         "Condition": {"StringNotEquals": {"aws:PrincipalAccount": owner}}}
+    ]})
+}
+
+/// The member role's identity policy: write under its own account's prefix.
+fn writes_own_prefix(account: &str) -> Value {
+    allow(
+        &["s3:PutObject"],
+        &format!("arn:aws:s3:::{BUCKET}/reports/account={account}/*"),
+    )
+}
+
+fn allow(actions: &[&str], resource: &str) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": resource}]})
+}
+
+fn report_key(account: &str) -> String {
+    format!("reports/account={account}/date=2026-01-02/103000.json")
+}
+
+async fn client(emu: &Emulator, credentials: Option<Credentials>) -> Client {
+    let config = match credentials {
+        Some(credentials) => emu.sdk_config_as(credentials).await,
+        None => emu.sdk_config().await,
+    };
+    Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// A session of `role` under `path` in `account`, carrying exactly `policies`.
+async fn role_in(emu: &Emulator, account: &str, role: &str, path: &str, policies: &[Value]) -> Client {
+    client(
+        emu,
+        Some(emu.session_in(account, role, path, policies, &[]).await.unwrap()),
+    )
+    .await
+}
+
+/// `Ok(())`, or the error's code and message.
+fn outcome<T, E: ProvideErrorMetadata, R>(result: Result<T, SdkError<E, R>>) -> Result<(), (String, String)> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) => Err((
+            e.code().unwrap_or("<no code>").to_string(),
+            e.message().unwrap_or("<no message>").to_string(),
+        )),
+    }
+}
+
+async fn put(s3: &Client, key: &str) -> Result<(), (String, String)> {
+    outcome(
+        s3.put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(ByteStream::from_static(b"{\"schema_version\":1}"))
+            .content_type("application/json")
+            .send()
+            .await,
+    )
+}
+
+/// Asserts an AccessDenied whose message gives `why`.
+#[track_caller]
+fn assert_denied(result: Result<(), (String, String)>, why: &str) {
+    let (code, message) = result.expect_err("expected AccessDenied");
+    assert_eq!(code, "AccessDenied", "{message}");
+    assert!(message.contains(why), "{message:?} does not say {why:?}");
+}
+
+const BUCKET_DENIES: &str = "with an explicit deny in a resource-based policy";
+const BUCKET_ALLOWS_NOT: &str = "because no resource-based policy allows";
+const IDENTITY_ALLOWS_NOT: &str = "because no identity-based policy allows";
+
+struct World {
+    emu: Emulator,
+    a: String,
+    b: String,
+}
+
+async fn world() -> World {
+    let emu = Emulator::start().await.unwrap();
+    let org = Organization::builder()
+        .account("member-a", "workloads")
+        .account("member-b", "workloads")
+        .create(&emu)
+        .await
+        .unwrap();
+    let root = client(&emu, None).await;
+    root.create_bucket().bucket(BUCKET).send().await.unwrap();
+    root.put_bucket_policy()
+        .bucket(BUCKET)
+        .policy(bucket_policy(&org.id, &org.management_account).to_string())
+        .send()
+        .await
+        .unwrap();
+    let a = org.account_id("member-a").unwrap().to_string();
+    let b = org.account_id("member-b").unwrap().to_string();
+    World { emu, a, b }
+}
+
+#[tokio::test]
+async fn each_account_writes_only_its_own_prefix() {
+    let World { emu, a, b } = world().await;
+    let lambda_a = role_in(&emu, &a, ROLE, ROLE_PATH, &[writes_own_prefix(&a)]).await;
+    let lambda_b = role_in(&emu, &b, ROLE, ROLE_PATH, &[writes_own_prefix(&b)]).await;
+
+    put(&lambda_a, &report_key(&a)).await.unwrap();
+    put(&lambda_b, &report_key(&b)).await.unwrap();
+    // The bucket owner sees both (its root is not authorized by the emulator).
+    let listed = client(&emu, None)
+        .await
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix("reports/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+
+    // Not under another account's prefix: the bucket denies it, and the identity
+    // policy does not allow it either.
+    assert_denied(put(&lambda_a, &report_key(&b)).await, BUCKET_DENIES);
+    // Even with an identity policy that allows writing anywhere.
+    let greedy = role_in(&emu, &a, ROLE, ROLE_PATH, &[allow(&["s3:PutObject"], "*")]).await;
+    assert_denied(put(&greedy, &report_key(&b)).await, BUCKET_DENIES);
+    assert_denied(put(&greedy, "reports/account=/x.json").await, BUCKET_DENIES);
+    assert_denied(put(&greedy, "elsewhere.json").await, BUCKET_DENIES);
+    put(&greedy, &report_key(&a)).await.unwrap();
+
+    // B's report is still B's.
+    let body = client(&emu, None)
+        .await
+        .get_object()
+        .bucket(BUCKET)
+        .key(report_key(&b))
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(&body[..], b"{\"schema_version\":1}");
+
+    // Every write was seen, the refused ones included (an AccessDenied is not retried).
+    let counts = emu.calls().await.unwrap();
+    assert_eq!(counts.s3.get("PutObject"), Some(&7), "{:?}", counts.s3);
+}
+
+#[tokio::test]
+async fn members_cannot_read_or_list_reports() {
+    let World { emu, a, b } = world().await;
+    put(
+        &role_in(&emu, &b, ROLE, ROLE_PATH, &[writes_own_prefix(&b)]).await,
+        &report_key(&b),
+    )
+    .await
+    .unwrap();
+    put(
+        &role_in(&emu, &a, ROLE, ROLE_PATH, &[writes_own_prefix(&a)]).await,
+        &report_key(&a),
+    )
+    .await
+    .unwrap();
+
+    // The Lambda role's own policy grants no reads.
+    let lambda_a = role_in(&emu, &a, ROLE, ROLE_PATH, &[writes_own_prefix(&a)]).await;
+    let get = |s3: Client, key: String| async move { outcome(s3.get_object().bucket(BUCKET).key(key).send().await) };
+    assert_denied(get(lambda_a.clone(), report_key(&b)).await, IDENTITY_ALLOWS_NOT);
+    // Granting them in the member account is not enough: the bucket is another
+    // account's and its policy grants no reads.
+    let reader = role_in(
+        &emu,
+        &a,
+        ROLE,
+        ROLE_PATH,
+        &[allow(&["s3:GetObject", "s3:ListBucket"], "*")],
+    )
+    .await;
+    assert_denied(get(reader.clone(), report_key(&b)).await, BUCKET_ALLOWS_NOT);
+    assert_denied(get(reader.clone(), report_key(&a)).await, BUCKET_ALLOWS_NOT);
+    for prefix in [format!("reports/account={b}/"), "reports/".to_string()] {
+        let listed = reader.list_objects_v2().bucket(BUCKET).prefix(prefix).send().await;
+        assert_denied(outcome(listed), BUCKET_ALLOWS_NOT);
+    }
+    let listed = lambda_a.list_objects_v2().bucket(BUCKET).send().await;
+    assert_denied(outcome(listed), IDENTITY_ALLOWS_NOT);
+}
+
+#[tokio::test]
+async fn only_the_tools_roles_of_the_organization_over_tls_write() {
+    let World { emu, a, b: _ } = world().await;
+    let policy = [writes_own_prefix(&a)];
+
+    // A role of the organization that is not the tool's.
+    let developer = role_in(&emu, &a, "developer", "/", &policy).await;
+    assert_denied(put(&developer, &report_key(&a)).await, BUCKET_ALLOWS_NOT);
+    // The tool's role in an account outside the organization.
+    let outsider = role_in(&emu, OUTSIDER, ROLE, ROLE_PATH, &[writes_own_prefix(OUTSIDER)]).await;
+    assert_denied(put(&outsider, &report_key(OUTSIDER)).await, BUCKET_ALLOWS_NOT);
+    // The tool's role allowed nothing by its own account.
+    let nothing = role_in(&emu, &a, ROLE, ROLE_PATH, &[allow(&["s3:GetObject"], "*")]).await;
+    assert_denied(put(&nothing, &report_key(&a)).await, IDENTITY_ALLOWS_NOT);
+
+    // Not over TLS: even the right write is refused.
+    let lambda_a = role_in(&emu, &a, ROLE, ROLE_PATH, &policy).await;
+    emu.set_s3_secure_transport(false).await.unwrap();
+    assert_denied(put(&lambda_a, &report_key(&a)).await, BUCKET_DENIES);
+    emu.set_s3_secure_transport(true).await.unwrap();
+    put(&lambda_a, &report_key(&a)).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_bucket_owners_principals_need_only_their_identity_policy() {
+    let World { emu, a, b: _ } = world().await;
+    let owner = emu.account_id().to_string();
+    // Same account: the identity policy's Allow suffices, DenyOtherPrefixes spares
+    // the owner, and the bucket's own Allow (org, /iam-janitor/ role) is not needed.
+    let admin = role_in(&emu, &owner, "reports-admin", "/", &[allow(&["s3:*"], "*")]).await;
+    put(&admin, "summaries/2026-01-02.json").await.unwrap();
+    put(&admin, &report_key(&a)).await.unwrap();
+    let got = admin.get_object().bucket(BUCKET).key(report_key(&a)).send().await;
+    outcome(got).unwrap();
+    // ... and nothing without it.
+    let none = role_in(&emu, &owner, "reports-admin", "/", &[allow(&["s3:GetObject"], "*")]).await;
+    assert_denied(put(&none, "summaries/x.json").await, IDENTITY_ALLOWS_NOT);
+    // The TLS-only deny binds the owner too.
+    emu.set_s3_secure_transport(false).await.unwrap();
+    let got = admin.get_object().bucket(BUCKET).key(report_key(&a)).send().await;
+    assert_denied(outcome(got), BUCKET_DENIES);
+}
