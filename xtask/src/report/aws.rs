@@ -284,3 +284,47 @@ fn bar(progress: bool, len: usize, template: &str) -> Option<ProgressBar> {
     bar.enable_steady_tick(Duration::from_millis(120));
     Some(bar)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    fn error(status: u16, code: &str, region: Option<&str>) -> SdkError<ListObjectsV2Error, HttpResponse> {
+        let mut response = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        if let Some(region) = region {
+            response.headers_mut().insert("x-amz-bucket-region", region.to_string());
+        }
+        let meta = ErrorMetadata::builder().code(code).message("said S3").build();
+        SdkError::service_error(ListObjectsV2Error::generic(meta), response)
+    }
+
+    #[test]
+    fn an_unreadable_bucket_is_named_with_what_to_do() {
+        let said = |e| Aws::bucket_error("reports-b", &e).to_string();
+        let missing = said(error(404, "NoSuchBucket", None));
+        assert!(
+            missing.starts_with("the report bucket reports-b does not exist: pass --bucket NAME"),
+            "{missing}"
+        );
+        let denied = said(error(403, "AccessDenied", None));
+        assert!(
+            denied.contains("reports-b") && denied.contains("s3:ListBucket on arn:aws:s3:::reports-b"),
+            "{denied}"
+        );
+        let elsewhere = said(error(301, "PermanentRedirect", Some("eu-west-1")));
+        assert_eq!(
+            elsewhere,
+            "the report bucket reports-b is in another Region (eu-west-1): pass --region with its Region"
+        );
+        let other = format!(
+            "{:#}",
+            Aws::bucket_error("reports-b", &error(500, "InternalError", None))
+        );
+        assert_eq!(other, "listing the report bucket reports-b: InternalError: said S3");
+    }
+}
