@@ -7,11 +7,13 @@
 //! - `package`: the Lambda zip (see `package`).
 //! - `deploy` / `destroy`: iam-janitor in every account of an organization (see `deploy`).
 //! - `restore`: undo what the engine did to one user (see SECURITY.md).
+//! - `report`: the organization's view over every account's stored run reports (see `report`).
 
 mod bench;
 mod demo;
 mod deploy;
 mod package;
+mod report;
 mod restore;
 mod supply_chain;
 mod synth;
@@ -48,6 +50,8 @@ enum Task {
     Destroy(Box<deploy::DestroyArgs>),
     /// Undo what iam-janitor did to one user: keys, console password, denied services
     Restore(restore::RestoreArgs),
+    /// The organization's view: every account's stored run reports (stale, missing, failed, changed, trend) as a table, JSON or one HTML page
+    Report(Box<report::ReportArgs>),
     /// Supply-chain check with cargo-deny: licenses, bans, sources (and advisories offline)
     Deny(supply_chain::DenyArgs),
 }
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Task::Deploy(args) => init_logs(args.aws.verbose),
         Task::Destroy(args) => init_logs(args.aws.verbose),
         Task::Restore(args) => init_logs(args.aws.verbose),
+        Task::Report(args) => init_logs(args.aws.verbose),
         _ => {}
     }
     let result = match cli.task {
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
         Task::Destroy(args) => deploy::destroy(*args).map(|()| 0),
         Task::Deny(args) => supply_chain::run(args).map(|()| 0),
         Task::Restore(args) => restore::run(args).map(|()| 0),
+        Task::Report(args) => report::run(*args).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
@@ -82,7 +88,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs of the commands that call AWS (audit, deploy, destroy, restore) go to stderr,
+/// Logs of the commands that call AWS (audit, deploy, destroy, restore, report) go to stderr,
 /// filtered by [`log_filter`].
 fn init_logs(verbose: u8) {
     let rust_log = std::env::var("RUST_LOG").ok();
@@ -183,7 +189,7 @@ mod tests {
 
     #[test]
     fn every_command_that_calls_aws_takes_verbose() {
-        for task in ["audit", "restore", "deploy", "destroy"] {
+        for task in ["audit", "restore", "deploy", "destroy", "report"] {
             let cli = Cli::try_parse_from(["cargo xtask", task, "-vv", "--help"]).unwrap_err();
             assert!(cli.to_string().contains("-v, --verbose"), "{task}: {cli}");
         }
