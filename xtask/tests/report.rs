@@ -53,6 +53,7 @@ fn report(account: &str, at: OffsetDateTime, mode: Mode, findings: Vec<Finding>)
         rejected_rows: Vec::new(),
         suspicious_tags: Vec::new(),
         not_checked: Vec::new(),
+        not_stored: None,
         summary: Summary {
             users_evaluated: 25,
             ..Summary::default()
@@ -64,12 +65,7 @@ fn report(account: &str, at: OffsetDateTime, mode: Mode, findings: Vec<Finding>)
 
 /// The key the Lambda stores a run under.
 fn key(account: &str, started: OffsetDateTime) -> String {
-    let name = started
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
-        ))
-        .unwrap();
-    format!("reports/account={account}/date={}/{name}.json", started.date())
+    iam_janitor::model::org::report_key(account, started)
 }
 
 async fn xtask(endpoint: &str, args: &[&str]) -> CommandRun {

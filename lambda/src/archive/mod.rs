@@ -3,8 +3,9 @@
 //!
 //! `reports/account=<id>/date=<YYYY-MM-DD>/<YYYYMMDDTHHMMSS.mmm>Z.json`
 //!
-//! (the time the report is stored, UTC), the layout the organization view (`cargo xtask
-//! report`) and the Athena table's partition projection read. The bucket is in the
+//! (the time the report is stored, UTC; `model::org::report_key`), the layout the
+//! organization view (`model::org`, `cargo xtask report`) and the Athena table's
+//! partition projection read. The bucket is in the
 //! management account; each account's role may write under its own `account=` prefix
 //! only (the bucket policy and the role's `ReportWriterPolicy`).
 //!
@@ -17,31 +18,14 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use iam_janitor_cfn::stacks::artifacts::REPORT_BUCKET_PREFIX;
 use time::OffsetDateTime;
-use time::macros::format_description;
 
+use crate::model::org::report_key;
 use crate::model::report::Report;
-
-/// Where every stored report is.
-pub const PREFIX: &str = "reports/";
 
 /// How long one attempt to store may take: a report is small, and the run's deadline
 /// has only a margin left for the report, Slack and the logs.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
-
-/// The key of a report of `account` stored at `at`.
-pub fn object_key(account: &str, at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    let date = at
-        .format(format_description!("[year]-[month]-[day]"))
-        .unwrap_or_default();
-    let name = at
-        .format(format_description!(
-            "[year][month][day]T[hour][minute][second].[subsecond digits:3]"
-        ))
-        .unwrap_or_default();
-    format!("{PREFIX}account={account}/date={date}/{name}Z.json")
-}
 
 /// The account that owns a bucket named by iam-janitor's convention
 /// (`iam-janitor-reports-<account>-<region>`); `None` for another name.
@@ -107,7 +91,7 @@ impl ReportArchive {
             .account_id
             .as_deref()
             .ok_or_else(|| self.error("not stored: the run's account is unknown (no user ARN was read)"))?;
-        let key = object_key(account, at);
+        let key = report_key(account, at);
         let mut body = serde_json::to_vec(report).map_err(|e| self.error(format!("not stored: {e}")))?;
         body.push(b'\n');
         let mut put = self
@@ -176,18 +160,23 @@ mod tests {
     #[test]
     fn keys_are_partitioned_by_account_and_utc_date_and_sort_by_time() {
         let at = datetime!(2026-12-02 06:00:05.123456 UTC);
+        let key = report_key("123456789012", at);
         assert_eq!(
-            object_key("123456789012", at),
+            key,
             "reports/account=123456789012/date=2026-12-02/20261202T060005.123Z.json"
         );
+        // What the organization view reads back.
+        let parsed = crate::model::org::parse_key(&key).unwrap();
+        assert_eq!(parsed.account_id, "123456789012");
+        assert_eq!(parsed.started, datetime!(2026-12-02 06:00:05.123 UTC));
         // An offset time is stored by its UTC date.
         let late = datetime!(2026-12-02 23:30:00 -02:00);
         assert_eq!(
-            object_key("123456789012", late),
+            report_key("123456789012", late),
             "reports/account=123456789012/date=2026-12-03/20261203T013000.000Z.json"
         );
-        let earlier = object_key("1", datetime!(2026-12-02 06:00:05.122 UTC));
-        assert!(earlier < object_key("1", at));
+        let earlier = report_key("123456789012", datetime!(2026-12-02 06:00:05.122 UTC));
+        assert!(earlier < key);
     }
 
     #[test]

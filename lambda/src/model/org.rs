@@ -95,6 +95,18 @@ fn is_account_id(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The key of a report of `account` stored at `at` (UTC; millisecond precision): what
+/// [`parse_key`] reads back.
+pub fn report_key(account: &str, at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let name = at
+        .format(format_description!(
+            "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
+        ))
+        .unwrap_or_default();
+    format!("{}date={}/{name}.json", account_prefix(account), at.date())
+}
+
 /// Reads a key of the bucket's layout; `None` for any other key (including one whose
 /// `date=` is not the date of its name).
 pub fn parse_key(key: &str) -> Option<ReportKey> {

@@ -44,6 +44,7 @@ fn report(account: &str, findings: Vec<Finding>) -> Report {
         rejected_rows: Vec::new(),
         suspicious_tags: Vec::new(),
         not_checked: Vec::new(),
+        not_stored: None,
         summary: Summary {
             users_evaluated: 10,
             ..Summary::default()
@@ -53,13 +54,9 @@ fn report(account: &str, findings: Vec<Finding>) -> Report {
     report
 }
 
+/// The key the Lambda stores a run under.
 fn key(account: &str, started: OffsetDateTime) -> String {
-    let name = started
-        .format(format_description!(
-            "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
-        ))
-        .unwrap();
-    format!("reports/account={account}/date={}/{name}.json", started.date())
+    crate::model::org::report_key(account, started)
 }
 
 fn stored(account: &str, started: OffsetDateTime, report: &Report) -> StoredRun {

@@ -7,8 +7,8 @@ use std::process::Stdio;
 
 use anyhow::{Context, bail};
 use iam_janitor::settings::table;
-use iam_janitor_harness::Emulator;
 use iam_janitor_cfn::stacks::member;
+use iam_janitor_harness::Emulator;
 
 use super::REGION;
 use super::render::{Out, relative, short_hashes, wrap};
