@@ -3,6 +3,9 @@
 //! way S3 does (SCPs, identity-based policies and the bucket policy, policy variables
 //! included; see `tests/emulator/iam_authz.py`):
 //!
+//! The policies are the templates' own: the artifact stack's `ReportBucketPolicy` and the
+//! member stack's `ReportWriterPolicy`, resolved as CloudFormation would.
+//!
 //! - a member account's role under `/iam-janitor/` writes under its own prefix only,
 //!   even when its identity policy allows `s3:PutObject` everywhere;
 //! - it cannot read or list the reports (its own or another account's);
@@ -17,8 +20,12 @@ use aws_sdk_iam::config::Credentials;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
+use iam_janitor::archive::ReportArchive;
+use iam_janitor::model::report::{Mode, REPORT_SCHEMA_VERSION, Report, Summary};
+use iam_janitor_cfn::stacks::{artifacts, member};
 use iam_janitor_harness::{Emulator, Organization};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 const BUCKET: &str = "iam-janitor-reports-123456789012-us-east-1";
 const ROLE: &str = "iam-janitor-lambda";
@@ -26,27 +33,72 @@ const ROLE_PATH: &str = "/iam-janitor/";
 /// An account that belongs to no organization.
 const OUTSIDER: &str = "999999999999";
 
-/// The bucket policy as CloudFormation resolves it.
-fn bucket_policy(org_id: &str, owner: &str) -> Value {
-    json!({"Version": "2012-10-17", "Statement": [
-        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-         "Resource": [format!("arn:aws:s3:::{BUCKET}"), format!("arn:aws:s3:::{BUCKET}/*")],
-         "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-        {"Sid": "OrganizationToolWritesOwnPrefix", "Effect": "Allow", "Principal": "*", "Action": "s3:PutObject",
-         "Resource": format!("arn:aws:s3:::{BUCKET}/reports/account=${{aws:PrincipalAccount}}/*"),
-         "Condition": {"StringEquals": {"aws:PrincipalOrgID": org_id},
-                       "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/iam-janitor/*"}}},
-        {"Sid": "DenyOtherPrefixes", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
-         "NotResource": format!("arn:aws:s3:::{BUCKET}/reports/account=${{aws:PrincipalAccount}}/*"),
-         "Condition": {"StringNotEquals": {"aws:PrincipalAccount": owner}}}
-    ]})
+/// A template expression as CloudFormation resolves it: `Ref`, `Fn::GetAtt` and
+/// `Fn::Sub` from `values` (by name, `Resource.Attribute` for attributes), `${!x}` as the
+/// literal `${x}`.
+fn resolve(value: &Value, values: &[(&str, String)]) -> Value {
+    let get = |name: &str| {
+        values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no value for {name}"))
+    };
+    match value {
+        Value::Object(map) if map.len() == 1 && map.contains_key("Ref") => json!(get(map["Ref"].as_str().unwrap())),
+        Value::Object(map) if map.len() == 1 && map.contains_key("Fn::GetAtt") => {
+            let parts = map["Fn::GetAtt"].as_array().unwrap();
+            json!(get(&format!(
+                "{}.{}",
+                parts[0].as_str().unwrap(),
+                parts[1].as_str().unwrap()
+            )))
+        }
+        Value::Object(map) if map.len() == 1 && map.contains_key("Fn::Sub") => {
+            let mut text = map["Fn::Sub"].as_str().unwrap().to_string();
+            let mut out = String::new();
+            while let Some(start) = text.find("${") {
+                out.push_str(&text[..start]);
+                let end = start + text[start..].find('}').unwrap();
+                let name = &text[start + 2..end];
+                match name.strip_prefix('!') {
+                    Some(literal) => out.push_str(&format!("${{{literal}}}")),
+                    None => out.push_str(&get(name)),
+                }
+                text = text[end + 1..].to_string();
+            }
+            out.push_str(&text);
+            json!(out)
+        }
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), resolve(v, values))).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(|v| resolve(v, values)).collect()),
+        other => other.clone(),
+    }
 }
 
-/// The member role's identity policy: write under its own account's prefix.
+/// The bucket policy of the artifact stack, as CloudFormation resolves it.
+fn bucket_policy(org_id: &str) -> Value {
+    let template = serde_json::to_value(artifacts::report_bucket_policy()).unwrap();
+    resolve(
+        &template,
+        &[
+            ("AWS::Partition", "aws".to_string()),
+            ("OrganizationId", org_id.to_string()),
+            ("ReportBucket.Arn", format!("arn:aws:s3:::{BUCKET}")),
+        ],
+    )
+}
+
+/// The member role's `ReportWriterPolicy` in `account`, as CloudFormation resolves it.
 fn writes_own_prefix(account: &str) -> Value {
-    allow(
-        &["s3:PutObject"],
-        &format!("arn:aws:s3:::{BUCKET}/reports/account={account}/*"),
+    let template = serde_json::to_value(member::report_writer_policy()).unwrap();
+    resolve(
+        &template,
+        &[
+            ("AWS::Partition", "aws".to_string()),
+            ("AWS::AccountId", account.to_string()),
+            ("ReportBucket", BUCKET.to_string()),
+        ],
     )
 }
 
@@ -132,7 +184,7 @@ async fn world() -> World {
     root.create_bucket().bucket(BUCKET).send().await.unwrap();
     root.put_bucket_policy()
         .bucket(BUCKET)
-        .policy(bucket_policy(&org.id, &org.management_account).to_string())
+        .policy(bucket_policy(&org.id).to_string())
         .send()
         .await
         .unwrap();
@@ -161,14 +213,14 @@ async fn each_account_writes_only_its_own_prefix() {
     let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys.len(), 2, "{keys:?}");
 
-    // Not under another account's prefix: the bucket denies it, and the identity
-    // policy does not allow it either.
-    assert_denied(put(&lambda_a, &report_key(&b)).await, BUCKET_DENIES);
-    // Even with an identity policy that allows writing anywhere.
+    // Not under another account's prefix: its own role does not allow it.
+    assert_denied(put(&lambda_a, &report_key(&b)).await, IDENTITY_ALLOWS_NOT);
+    // Nor with an identity policy that allows writing anywhere: across accounts the
+    // bucket must allow it too, and it allows each account only its own prefix.
     let greedy = role_in(&emu, &a, ROLE, ROLE_PATH, &[allow(&["s3:PutObject"], "*")]).await;
-    assert_denied(put(&greedy, &report_key(&b)).await, BUCKET_DENIES);
-    assert_denied(put(&greedy, "reports/account=/x.json").await, BUCKET_DENIES);
-    assert_denied(put(&greedy, "elsewhere.json").await, BUCKET_DENIES);
+    assert_denied(put(&greedy, &report_key(&b)).await, BUCKET_ALLOWS_NOT);
+    assert_denied(put(&greedy, "reports/account=/x.json").await, BUCKET_ALLOWS_NOT);
+    assert_denied(put(&greedy, "elsewhere.json").await, BUCKET_ALLOWS_NOT);
     put(&greedy, &report_key(&a)).await.unwrap();
 
     // B's report is still B's.
@@ -190,6 +242,40 @@ async fn each_account_writes_only_its_own_prefix() {
     // Every write was seen, the refused ones included (an AccessDenied is not retried).
     let counts = emu.calls().await.unwrap();
     assert_eq!(counts.s3.get("PutObject"), Some(&7), "{:?}", counts.s3);
+
+    // The engine's own writer, as the Lambda in B stores a run: under B's prefix, and a
+    // report claiming to be A's is refused (its key is under A's prefix).
+    let credentials = emu
+        .session_in(&b, ROLE, ROLE_PATH, &[writes_own_prefix(&b)], &[])
+        .await
+        .unwrap();
+    let archive = ReportArchive::new(&emu.sdk_config_as(credentials).await, BUCKET);
+    let mut report = minimal_report(&b);
+    let key = archive.store(&report, OffsetDateTime::now_utc()).await.unwrap();
+    assert!(key.starts_with(&format!("reports/account={b}/date=")), "{key}");
+    report.account_id = Some(a.clone());
+    let refused = archive.store(&report, OffsetDateTime::now_utc()).await.unwrap_err();
+    assert!(refused.message.contains("access denied"), "{refused}");
+}
+
+/// A report of a run in `account` that found nothing.
+fn minimal_report(account: &str) -> Report {
+    Report {
+        schema_version: REPORT_SCHEMA_VERSION,
+        account_id: Some(account.to_string()),
+        generated_at: OffsetDateTime::now_utc(),
+        enforce: false,
+        mode: Mode::Report,
+        credential_report_generated_at: None,
+        dormant_days: 90,
+        warn_days: 14,
+        findings: Vec::new(),
+        rejected_rows: Vec::new(),
+        suspicious_tags: Vec::new(),
+        not_checked: Vec::new(),
+        summary: Summary::default(),
+        not_stored: None,
+    }
 }
 
 #[tokio::test]
@@ -259,8 +345,8 @@ async fn only_the_tools_roles_of_the_organization_over_tls_write() {
 async fn the_bucket_owners_principals_need_only_their_identity_policy() {
     let World { emu, a, b: _ } = world().await;
     let owner = emu.account_id().to_string();
-    // Same account: the identity policy's Allow suffices, DenyOtherPrefixes spares
-    // the owner, and the bucket's own Allow (org, /iam-janitor/ role) is not needed.
+    // Same account: the identity policy's Allow suffices; the bucket's own Allow (org,
+    // /iam-janitor/ role) is not needed.
     let admin = role_in(&emu, &owner, "reports-admin", "/", &[allow(&["s3:*"], "*")]).await;
     put(&admin, "summaries/2026-01-02.json").await.unwrap();
     put(&admin, &report_key(&a)).await.unwrap();
