@@ -19,7 +19,7 @@ const STACK: &str = "iam-janitor";
 
 /// An empty file for `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE`: nothing from
 /// `~/.aws` reaches the emulator.
-fn empty_aws_config(dir: &Path) -> anyhow::Result<PathBuf> {
+pub(super) fn empty_aws_config(dir: &Path) -> anyhow::Result<PathBuf> {
     let path = dir.join("empty-aws-config");
     std::fs::write(&path, "").with_context(|| format!("writing {}", path.display()))?;
     Ok(path)

@@ -15,15 +15,18 @@
 //!    scheduled event (report mode, as deployed), then with `{"mode":"enforce"}` (the
 //!    demo deploys with `--invoke-override on`, which allows that); the
 //!    Slack digests are printed as they would read in Slack;
-//! 5. prints a per-account summary, and stops everything it started (by PID) unless
-//!    `--keep` leaves the emulator running for the AWS CLI and `cargo xtask audit`.
+//! 5. prints a per-account summary;
+//! 6. shows the organization's view: the real `cargo xtask report` over the reports every
+//!    run stored in the management account's report bucket, as a table and as one HTML
+//!    page (`<target>/demo/org-report.html`); then stops everything it started (by PID)
+//!    unless `--keep` leaves the emulator running for the AWS CLI and `cargo xtask audit`.
 //!
 //! Files go to `<target>/demo/`: the deploy output, each Lambda's log, and with `--keep`
 //! one environment file per account.
 //!
 //! The flow is here; [`org`] builds the demo organization, [`deploy`](mod@deploy) runs
 //! `deploy` against it, [`lambda`] runs the packaged bootstrap in every account,
-//! [`render`] prints the digests, the summary and the rest of the output, [`keep`] is
+//! [`report`] shows the organization's view, [`render`] prints the digests, the summary and the rest of the output, [`keep`] is
 //! `--keep`.
 
 mod deploy;
@@ -31,6 +34,7 @@ mod keep;
 mod lambda;
 mod org;
 mod render;
+mod report;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,6 +49,7 @@ use self::keep::{print_keep, write_env_files};
 use self::lambda::{account_credentials, extract_bootstrap, lambda_log, run_accounts};
 use self::org::{create_organization, plans};
 use self::render::{Out, count, megabytes, print_accounts, print_digests, print_summary, relative, short_hash, wrap};
+use self::report::show_org_report;
 use crate::package::{self, Arch};
 
 const REGION: &str = "us-east-1";
@@ -180,6 +185,9 @@ async fn demo(args: DemoArgs, started: Instant) -> anyhow::Result<()> {
 
     out.section("Summary", "");
     print_summary(accounts, &runs);
+
+    // 6. The organization's view, from the reports every run stored.
+    show_org_report(&out, &root, &dir, &emu).await?;
 
     let pids: Vec<String> = runs.iter().map(|r| r.pid.to_string()).collect();
     drop(webhook);

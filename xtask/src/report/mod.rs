@@ -54,9 +54,10 @@ const REGION_HELP: &str = "The report bucket's Region (else AWS_REGION or the pr
 const REGION_NEED: RegionNeed =
     RegionNeed::Required("the report bucket lives in one Region, and its default name ends with it");
 
-/// The report bucket's default name: the management account's, in the deployment's Region.
+/// The report bucket's default name: the management account's, in the deployment's Region
+/// (the artifact stack's).
 pub fn default_bucket(account: &str, region: &str) -> String {
-    format!("iam-janitor-reports-{account}-{region}")
+    iam_janitor_cfn::stacks::artifacts::report_bucket_name(account, region)
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
