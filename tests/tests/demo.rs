@@ -177,6 +177,39 @@ fn demo_shows_the_whole_product_and_leaves_nothing_running() {
     assert!(out.contains("grace"), "{out}");
     assert!(out.contains("• dana services [dynamodb, ec2, lambda, rds]"), "{out}");
 
+    // It ends with the organization's view, read back from the reports every run stored
+    // in the management account's bucket: every account reporting, each run counted, the
+    // changes the enforce runs made, and the same as one HTML page.
+    let view = out
+        .split_once("The organization's view\n")
+        .unwrap_or_else(|| panic!("no organization view in:\n{out}"))
+        .1;
+    assert!(view.contains("4 of 4 active accounts reporting"), "{view}");
+    for (name, cells) in &summary {
+        let id = &cells[0];
+        let row = view
+            .lines()
+            .find(|l| l.trim_start().starts_with(id.as_str()))
+            .unwrap_or_else(|| panic!("no row for {name} in:\n{view}"));
+        // Three runs each (scheduled, enforce, enforce again); the last column.
+        assert_eq!(row.split_whitespace().last(), Some("3"), "{row}");
+    }
+    let applied: u32 = summary.values().map(|cells| cells[4].parse::<u32>().unwrap()).sum();
+    assert!(
+        view.contains(&format!("({applied} in the window)")),
+        "{applied} changes:\n{view}"
+    );
+    let html = run.after("no external scripts or fonts): ", '\n').to_string();
+    let page = std::fs::read_to_string(workspace_root().join(&html)).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<svg"), "{html}");
+    for cells in summary.values() {
+        assert!(
+            page.contains(&format!("<code>{}</code>", cells[0])),
+            "{} not in {html}",
+            cells[0]
+        );
+    }
+
     // Nothing left running: the emulator's port is closed, and none of the PIDs it
     // reports runs the emulator or a bootstrap any more.
     let (endpoint, emulator_pid) = run.emulator();

@@ -411,13 +411,15 @@ impl AccountRow {
     }
 }
 
-/// One day of the trend.
+/// One day of the trend: what was found and what failed are each account's latest run
+/// of the day (a state); what changed is every run's (events).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TrendDay {
     #[serde(serialize_with = "iso_date")]
     pub day: Date,
     pub accounts_reporting: usize,
     pub dormant_found: usize,
+    /// Changes made by every run of the day.
     pub changed: usize,
     pub failed: usize,
 }
@@ -627,12 +629,16 @@ fn trend(runs: &BTreeMap<String, Vec<StoredRun>>, first_day: Date, last_day: Dat
         let mut latest_of_day: BTreeMap<Date, &StoredRun> = BTreeMap::new();
         for run in account_runs {
             latest_of_day.insert(run.started.date(), run);
+            // Changes are events: every run of the day made its own.
+            if let Some(day) = days.get_mut(&run.started.date()) {
+                day.changed += run.counts.changed;
+            }
         }
+        // What was found and what failed is a state: the day's last word on it.
         for (date, run) in latest_of_day {
             if let Some(day) = days.get_mut(&date) {
                 day.accounts_reporting += 1;
                 day.dormant_found += run.counts.dormant_found;
-                day.changed += run.counts.changed;
                 day.failed += run.counts.failed;
             }
         }

@@ -406,7 +406,7 @@ fn accounts_needing_a_look_come_first_then_by_changes() {
 }
 
 #[test]
-fn the_trend_has_every_day_of_the_window_and_each_accounts_latest_run_of_the_day() {
+fn the_trend_has_every_day_of_the_window_its_changes_and_each_accounts_latest_state_of_the_day() {
     let runs = vec![
         run(A, datetime!(2026-03-10 06:00 UTC), 2),
         run(A, datetime!(2026-03-10 09:00 UTC), 1),
@@ -424,7 +424,11 @@ fn the_trend_has_every_day_of_the_window_and_each_accounts_latest_run_of_the_day
         ["2026-03-06", "2026-03-07", "2026-03-08", "2026-03-09", "2026-03-10"]
     );
     let changed: Vec<usize> = v.trend.iter().map(|d| d.changed).collect();
-    assert_eq!(changed, [0, 0, 3, 0, 5], "A's 09:00 run (1) and B's (4) on the 10th");
+    assert_eq!(
+        changed,
+        [0, 0, 3, 0, 7],
+        "every run's changes: A's two (2 + 1) and B's (4) on the 10th"
+    );
     let reporting: Vec<usize> = v.trend.iter().map(|d| d.accounts_reporting).collect();
     assert_eq!(reporting, [0, 0, 1, 0, 2]);
     assert_eq!(v.trend[0].dormant_found, 0);

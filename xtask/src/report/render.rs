@@ -287,6 +287,7 @@ code { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .callout h3 { font-size: 14px; margin: 0 0 4px; }
 .callout ul { margin: 0; padding-left: 20px; }
 .ok { color: var(--changed); font-weight: 600; }
+.scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { border-bottom: 1px solid var(--line); padding: 6px 8px; text-align: left; vertical-align: top; }
 th { background: var(--soft); font-size: 12px; white-space: nowrap; }
@@ -466,7 +467,10 @@ pub fn html(page: &Page<'_>) -> String {
 
     // Trend.
     out.push_str("<section id=\"trend\">\n<h2>Trend</h2>\n");
-    out.push_str("<p class=\"meta\">Per UTC day: the sums over each account's latest run of that day.</p>\n");
+    out.push_str(
+        "<p class=\"meta\">Per UTC day: credentials found idle, over each account's latest run of that day; \
+         changes, over every run of that day.</p>\n",
+    );
     out.push_str(&chart(&v.trend));
     out.push_str(
         "<p class=\"legend\"><span class=\"swatch\" style=\"background: var(--found)\"></span>dormant credentials found\
@@ -478,7 +482,7 @@ pub fn html(page: &Page<'_>) -> String {
     out.push_str(
         "<p class=\"meta\">Each account's latest run; those needing attention first. Click a heading to sort.</p>\n",
     );
-    out.push_str("<table id=\"accounts-table\">\n<thead>\n<tr>");
+    out.push_str("<div class=\"scroll\">\n<table id=\"accounts-table\">\n<thead>\n<tr>");
     let columns: [(&str, bool); 13] = [
         ("Account", false),
         ("Name", false),
@@ -566,7 +570,7 @@ pub fn html(page: &Page<'_>) -> String {
     ] {
         let _ = write!(out, "<td class=\"n\">{n}</td>");
     }
-    out.push_str("</tr>\n</tfoot>\n</table>\n</section>\n");
+    out.push_str("</tr>\n</tfoot>\n</table>\n</div>\n</section>\n");
 
     // Rejected objects.
     if !v.rejected.is_empty() {
