@@ -335,6 +335,7 @@ mod tests {
                 "ReportTimeoutSecs",
                 "ScheduleExpression",
                 "SigningCertificates",
+                "SlackScope",
                 "SlackWebhook",
                 "SshKeySweep",
                 "Timeout",

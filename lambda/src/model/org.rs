@@ -152,6 +152,29 @@ pub fn start_after(account_id: &str, first_day: Date) -> String {
     format!("{}date={first_day}", account_prefix(account_id))
 }
 
+/// Of the window's report keys, those a view of the latest runs only needs to read (the
+/// organization digest's, which shows each account's latest run): each account's latest
+/// key dated on or before `now`'s day, and every key dated after it (the view rejects
+/// those, naming them). Keys not in the layout are left out. Keys sort by time within an
+/// account, as the layout is fixed-width.
+pub fn latest_keys(keys: &[String], now: OffsetDateTime) -> Vec<String> {
+    let today = now.to_offset(time::UtcOffset::UTC).date();
+    let mut latest: BTreeMap<String, &String> = BTreeMap::new();
+    let mut ahead = Vec::new();
+    for key in keys {
+        let Some(place) = parse_key(key) else { continue };
+        if place.started.date() > today {
+            ahead.push(key.clone());
+        } else if latest.get(&place.account_id).is_none_or(|l| *l < key) {
+            latest.insert(place.account_id, key);
+        }
+    }
+    let mut chosen: Vec<String> = latest.into_values().cloned().collect();
+    chosen.extend(ahead);
+    chosen.sort();
+    chosen
+}
+
 /// A stored report, as much of it as the view reads. Unknown fields are ignored.
 #[derive(Debug, Clone, Deserialize)]
 pub struct StoredReport {

@@ -415,6 +415,8 @@ mod tests {
             "015",
             "--invoke-override",
             "ON",
+            "--slack-scope",
+            "ORG",
         ]);
         let p = engine_parameters(&settings);
         let expected = json!({
@@ -424,7 +426,7 @@ mod tests {
             "SlackWebhook": "https://hooks.slack.com/services/T/B/x", "ReportTimeoutSecs": "120",
             "LeastPrivilege": "off", "UnusedServiceDays": "30", "AdvisorConcurrency": "2",
             "KeepServicesTag": "keep", "NeverDeny": "iam,kms,sts", "PolicyQuota": "20", "IamRate": "15",
-            "InvokeOverride": "on",
+            "InvokeOverride": "on", "SlackScope": "org",
         });
         assert_eq!(serde_json::to_value(&p).unwrap(), expected);
         assert_eq!(engine_parameters(&settings_from(&["--enforce"]))["Mode"], "enforce");
