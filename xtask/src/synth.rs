@@ -330,6 +330,7 @@ mod tests {
                 "MissedRunHours",
                 "Mode",
                 "NeverDeny",
+                "OrgDigestSchedule",
                 "PolicyQuota",
                 "ReportBucket",
                 "ReportTimeoutSecs",

@@ -122,6 +122,9 @@ pub(crate) struct Deployment {
     pub(crate) missed_run_hours: String,
     /// The organization's report bucket (the artifact stack's).
     pub(crate) report_bucket: String,
+    /// When the organization digest is posted: the management account's stack only
+    /// (`--org-digest-schedule`); empty for the StackSet's.
+    pub(crate) org_digest_schedule: String,
 }
 
 impl Deployment {
@@ -134,6 +137,7 @@ impl Deployment {
             (member::ALERT_BUS_ARN, &self.alert_bus),
             (member::MISSED_RUN_HOURS, &self.missed_run_hours),
             (member::REPORT_BUCKET, &self.report_bucket),
+            (member::ORG_DIGEST_SCHEDULE, &self.org_digest_schedule),
         ]
         .into_iter()
         .map(|(id, value)| (id.as_str().to_string(), value.clone()))
