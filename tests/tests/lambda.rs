@@ -390,10 +390,11 @@ async fn the_org_digest_reads_every_accounts_latest_report_and_posts_one_message
     let text = message_text(&bodies[0]);
     // 2 planned in the management account, 3 changed in prod, 1 failed in payments.
     let users = report.summary.users_evaluated + 40 + 10 + 5;
+    let skipped = report.summary.skipped;
     assert!(
         text.contains(&format!(
             "*4 accounts reporting* (each one's latest run): *{users} users* evaluated, *6 dormant credentials* \
-             found, *3 changes*, *1 failure*"
+             found, *3 changes*, *{skipped}* skipped, *1 failure*"
         )),
         "{text}"
     );

@@ -24,6 +24,8 @@
 //!   whose action is not `warn`, whatever their status: dormant credentials the run found,
 //!   changed, would change, skipped (exempt, already done…) or failed to change;
 //! - **changed**: findings with status `applied` (of any kind, deny policies included);
+//! - **skipped**: findings with status `skipped` (of any kind: exempt, grace, already
+//!   done, needs review…), a count only;
 //! - **warned**: `summary.warnings`;
 //! - **failed**: `summary.failed`; a run that could not check something (`not_checked`)
 //!   is counted apart ([`RunCounts::not_checked`]) and flagged like a failure;
@@ -218,6 +220,7 @@ pub struct RunCounts {
     pub users_evaluated: usize,
     pub dormant_found: usize,
     pub changed: usize,
+    pub skipped: usize,
     pub warned: usize,
     pub failed: usize,
     /// Entries of the report's `not_checked`: what the run could not check.
@@ -238,8 +241,10 @@ impl RunCounts {
             ..RunCounts::default()
         };
         for f in &report.findings {
-            if f.status == "applied" {
-                counts.changed += 1;
+            match f.status.as_str() {
+                "applied" => counts.changed += 1,
+                "skipped" => counts.skipped += 1,
+                _ => {}
             }
             if f.kind == "unused_services" {
                 let in_place = matches!(f.status.as_str(), "applied" | "planned")
@@ -258,6 +263,7 @@ impl RunCounts {
         self.users_evaluated += other.users_evaluated;
         self.dormant_found += other.dormant_found;
         self.changed += other.changed;
+        self.skipped += other.skipped;
         self.warned += other.warned;
         self.failed += other.failed;
         self.not_checked += other.not_checked;

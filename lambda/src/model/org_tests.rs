@@ -199,6 +199,7 @@ fn a_real_report_is_counted_by_the_definitions() {
             users_evaluated: 10,
             dormant_found: 3,
             changed: 3,
+            skipped: 3,
             warned: 1,
             failed: 1,
             not_checked: 1,

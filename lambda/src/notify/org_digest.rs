@@ -93,11 +93,13 @@ pub fn org_digest(view: &OrgView, unknown_why: Option<&str>) -> Value {
     let title = format!("iam-janitor · organization · {}", view.last_day);
 
     let mut intro = format!(
-        "*{}* (each one's latest run): *{}* evaluated, *{}* found, *{}*, *{}*, *{}*, *{}* written or planned.",
+        "*{}* (each one's latest run): *{}* evaluated, *{}* found, *{}*, *{}* skipped, *{}*, *{}*, *{}* \
+         written or planned.",
         plural(t.accounts_reporting, "account reporting", "accounts reporting"),
         plural(c.users_evaluated, "user", "users"),
         plural(c.dormant_found, "dormant credential", "dormant credentials"),
         plural(c.changed, "change", "changes"),
+        c.skipped,
         plural(c.failed, "failure", "failures"),
         plural(c.warned, "warning", "warnings"),
         plural(c.deny_policies, "deny policy", "deny policies"),
@@ -265,7 +267,15 @@ mod tests {
             ..RunCounts::default()
         };
         let runs = vec![
-            run("111111111111", 3, Mode::Enforce, counts(40, 3, 3, 0, 2, 1)),
+            run(
+                "111111111111",
+                3,
+                Mode::Enforce,
+                RunCounts {
+                    skipped: 2,
+                    ..counts(40, 3, 3, 0, 2, 1)
+                },
+            ),
             run("222222222222", 4, Mode::Enforce, counts(10, 1, 0, 1, 0, 0)),
             run("333333333333", 60, Mode::Enforce, counts(5, 0, 0, 0, 0, 0)),
             run("444444444444", 2, Mode::Report, counts(7, 2, 0, 0, 1, 0)),
@@ -286,7 +296,7 @@ mod tests {
         assert!(
             intro.starts_with(
                 "*4 accounts reporting* (each one's latest run): *62 users* evaluated, *6 dormant credentials* found, \
-                 *3 changes*, *1 failure*, *3 warnings*, *1 deny policy* written or planned."
+                 *3 changes*, *2* skipped, *1 failure*, *3 warnings*, *1 deny policy* written or planned."
             ),
             "{intro}"
         );
