@@ -98,6 +98,10 @@ pub enum Expr {
     Equals(Box<Expr>, Box<Expr>),
     /// `Fn::Not`, in a condition.
     Not(Box<Expr>),
+    /// `Fn::And`, in a condition: all of 2 to 10 conditions.
+    And(Vec<Expr>),
+    /// `{"Condition": name}`: another condition, inside a condition.
+    Condition(LogicalId),
 }
 
 impl Expr {
@@ -124,6 +128,11 @@ impl Expr {
     /// `Fn::Not` of `Fn::Equals`.
     pub fn not_equals(left: impl Into<Expr>, right: impl Into<Expr>) -> Expr {
         Expr::Not(Box::new(Expr::equals(left, right)))
+    }
+
+    /// `Fn::And` of conditions.
+    pub fn and(conditions: impl IntoIterator<Item = Expr>) -> Expr {
+        Expr::And(conditions.into_iter().collect())
     }
 
     /// The stack's own ID (the last part of `AWS::StackId`): unique to one creation of
@@ -206,6 +215,8 @@ impl Serialize for Expr {
             Expr::If(condition, then, otherwise) => intrinsic(serializer, "Fn::If", &(condition, then, otherwise)),
             Expr::Equals(left, right) => intrinsic(serializer, "Fn::Equals", &(left, right)),
             Expr::Not(condition) => intrinsic(serializer, "Fn::Not", &[condition]),
+            Expr::And(conditions) => intrinsic(serializer, "Fn::And", conditions),
+            Expr::Condition(id) => intrinsic(serializer, "Condition", id),
         }
     }
 }
@@ -253,6 +264,13 @@ mod tests {
         assert_eq!(
             json(&Expr::not_equals(Expr::Ref(ROLE), "")),
             r#"{"Fn::Not":[{"Fn::Equals":[{"Ref":"Role"},""]}]}"#
+        );
+        assert_eq!(
+            json(&Expr::and([
+                Expr::not_equals(Expr::Ref(ROLE), ""),
+                Expr::Condition(HAS_TOPIC)
+            ])),
+            r#"{"Fn::And":[{"Fn::Not":[{"Fn::Equals":[{"Ref":"Role"},""]}]},{"Condition":"HasTopic"}]}"#
         );
     }
 

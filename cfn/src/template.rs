@@ -362,6 +362,9 @@ impl Names<'_> {
                         "Fn::GetAtt" => return self.check_get_att_value(&at, args, scope),
                         "Fn::Sub" => return self.check_sub_value(&at, args, scope),
                         "Fn::If" => return self.check_if_value(&at, args, scope),
+                        "Condition" if args.is_string() => {
+                            return self.check_condition(&at, args.as_str().unwrap_or_default());
+                        }
                         _ => {}
                     }
                 }
@@ -748,6 +751,28 @@ mod tests {
         assert!(
             error(&t).starts_with("Conditions.Other.Fn::Equals[0].Ref refers to `Group`, which is not a parameter")
         );
+    }
+
+    #[test]
+    fn a_condition_may_name_only_a_defined_condition() {
+        let mut t = base();
+        t.condition(
+            OTHER,
+            Expr::and([Expr::equals(Expr::Ref(NAME), ""), Expr::Condition(NAME)]),
+        );
+        assert!(
+            error(&t).contains("uses condition `Name`, which is not defined in Conditions"),
+            "{}",
+            error(&t)
+        );
+        let mut t = base();
+        let defined = LogicalId::from_static("IsEmpty");
+        t.condition(defined.clone(), Expr::equals(Expr::Ref(NAME), ""));
+        t.condition(
+            OTHER,
+            Expr::and([Expr::equals(Expr::Ref(NAME), "x"), Expr::Condition(defined)]),
+        );
+        assert!(t.to_value().is_ok());
     }
 
     #[test]

@@ -11,12 +11,13 @@
 //! - [`settings`]: what a run is told to do, validated;
 //! - [`iam`]: the IAM adapter, the only code that calls IAM; [`store`]: the state
 //!   table's adapter, the only code that calls DynamoDB; [`archive`]: the organization's
-//!   report bucket's, the only code that calls S3;
+//!   report bucket's, the only code that calls S3; [`organizations`]: the
+//!   organization's accounts, the only code that calls Organizations;
 //! - [`dormant`] and [`least_privilege`]: the two features, each a pure decision plus
 //!   the I/O that applies it;
 //! - [`restore`]: undo, from the audit trail;
 //! - [`run`]: one run: inventory, both features, the circuit breaker, the report;
-//! - [`notify`]: the Slack digest;
+//! - [`notify`]: the Slack digests (a run's, the organization's);
 //! - [`cli`] and [`handler`]: the two front ends (`cargo xtask audit` and the Lambda).
 
 pub mod archive;
@@ -29,6 +30,7 @@ pub mod iam;
 pub mod least_privilege;
 pub mod model;
 pub mod notify;
+pub mod organizations;
 pub mod restore;
 pub mod run;
 pub mod settings;

@@ -209,6 +209,10 @@ fn demo_shows_the_whole_product_and_leaves_nothing_running() {
             cells[0]
         );
     }
+    // The management account's organization digest, as its schedule invokes it: every
+    // account's latest run, shown as it reads in Slack.
+    assert!(out.contains("┌ iam-janitor · organization · "), "{out}");
+    assert!(out.contains("│ 4 accounts reporting (each one's latest run)"), "{out}");
 
     // Nothing left running: the emulator's port is closed, and none of the PIDs it
     // reports runs the emulator or a bootstrap any more.
@@ -217,7 +221,11 @@ fn demo_shows_the_whole_product_and_leaves_nothing_running() {
     assert!(!still_running(emulator_pid, &["janitor_emulator.py"]));
     let pids = run.after("Lambda runtimes (pids ", ')');
     let pids: Vec<u32> = pids.split(", ").map(|p| p.parse().unwrap()).collect();
-    assert_eq!(pids.len(), 4, "{pids:?}");
+    assert_eq!(
+        pids.len(),
+        5,
+        "every account's runs and the organization digest: {pids:?}"
+    );
     for pid in pids {
         assert!(!still_running(pid, &["bootstrap"]), "bootstrap {pid} still runs");
     }

@@ -655,7 +655,8 @@ async fn deploy_reaches_every_account_once_and_an_unchanged_deploy_changes_nothi
         "StackSets never deploy to the management account"
     );
 
-    // The management account's own stack: function, role, schedule, permission.
+    // The management account's own stack: function, role, schedule, permission, and the
+    // organization digest's.
     let resources = cfn
         .list_stack_resources()
         .stack_name(MANAGEMENT_STACK)
@@ -672,6 +673,10 @@ async fn deploy_reaches_every_account_once_and_an_unchanged_deploy_changes_nothi
         ("Role", "AWS::IAM::Role"),
         ("Schedule", "AWS::Events::Rule"),
         ("InvokePermission", "AWS::Lambda::Permission"),
+        // The organization digest: the management account's stack only.
+        ("OrgDigestRule", "AWS::Events::Rule"),
+        ("OrgDigestPermission", "AWS::Lambda::Permission"),
+        ("OrgDigestReaderPolicy", "AWS::IAM::ManagedPolicy"),
     ] {
         assert_eq!(types.get(id), Some(&kind), "{types:?}");
     }
@@ -804,6 +809,13 @@ async fn deploy_reaches_every_account_once_and_an_unchanged_deploy_changes_nothi
     let reports = format!("iam-janitor-reports-{MANAGEMENT_ACCOUNT}-{REGION}");
     assert_eq!(stack_set_parameters(&cfn).await["ReportBucket"], reports);
     assert_eq!(stack_parameters(&cfn, MANAGEMENT_STACK).await["ReportBucket"], reports);
+    // Only the management account posts the organization digest (by default three hours
+    // after the default schedule's runs); the members' stacks have no such schedule.
+    assert_eq!(
+        stack_parameters(&cfn, MANAGEMENT_STACK).await["OrgDigestSchedule"],
+        "cron(0 9 * * ? *)"
+    );
+    assert_eq!(stack_set_parameters(&cfn).await["OrgDigestSchedule"], "");
     let accounts = stack_parameters(&cfn, "iam-janitor-artifacts").await["ReportAccounts"].clone();
     assert_eq!(accounts.split(',').count(), world.org.accounts.len() + 1, "{accounts}");
     assert!(accounts.contains(MANAGEMENT_ACCOUNT), "{accounts}");

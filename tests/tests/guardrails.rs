@@ -357,7 +357,7 @@ async fn admin_attempts(
     ];
     // Requests of other services, with the resource ARNs the member stack gives them.
     let function = format!("arn:aws:lambda:us-east-1:{account}:function:iam-janitor");
-    let simulated: [(&'static str, &str, String, Value); 12] = [
+    let simulated: [(&'static str, &str, String, Value); 13] = [
         (
             "pass the tool's role to a function of one's own",
             "iam:PassRole",
@@ -426,6 +426,12 @@ async fn admin_attempts(
             "stop forwarding the alarms to the management account",
             "events:RemoveTargets",
             format!("arn:aws:events:us-east-1:{account}:rule/iam-janitor-alerts"),
+            json!({}),
+        ),
+        (
+            "silence the organization digest",
+            "events:DisableRule",
+            format!("arn:aws:events:us-east-1:{account}:rule/iam-janitor-org-digest"),
             json!({}),
         ),
         (

@@ -40,10 +40,10 @@ use serde_json::Value;
 
 use self::aws::{Aws, ChangeSetOutcome, InstanceChange, operation_preferences};
 use self::plan::{
-    ARTIFACT_STACK, BUCKET_OUTPUT, Context, DEFAULT_SCHEDULE, Deployment, DesiredStack, DesiredStackSet, DestroyPlan,
-    MANAGEMENT_STACK, Plan, STACK_SET, StackAction, StackSetTeardown, UploadPlan, code_key, complete_parameters,
-    is_email_address, is_org_unit_id, is_schedule_expression, is_sns_topic_arn, member_parameters, member_tags,
-    other_owner, plan_stack, plan_stack_set, regions_of, report_accounts, sha256_hex,
+    ARTIFACT_STACK, BUCKET_OUTPUT, Context, DEFAULT_ORG_DIGEST_SCHEDULE, DEFAULT_SCHEDULE, Deployment, DesiredStack,
+    DesiredStackSet, DestroyPlan, MANAGEMENT_STACK, Plan, STACK_SET, StackAction, StackSetTeardown, UploadPlan,
+    code_key, complete_parameters, is_email_address, is_org_unit_id, is_schedule_expression, is_sns_topic_arn,
+    member_parameters, member_tags, other_owner, plan_stack, plan_stack_set, regions_of, report_accounts, sha256_hex,
 };
 use self::progress::{Progress, Step, approve};
 
@@ -130,6 +130,11 @@ pub struct DeployArgs {
     /// When runs start, in UTC: cron(…) or rate(…) [default: cron(0 6 * * ? *)]
     #[arg(long, value_name = "EXPR")]
     pub schedule: Option<String>,
+    /// When the management account posts the organization digest (every account's latest
+    /// report in one Slack message, see --slack-scope), in UTC: cron(…) or rate(…), or `off`
+    /// [default: cron(0 9 * * ? *), three hours after the default schedule's runs]
+    #[arg(long, value_name = "EXPR|off")]
+    pub org_digest_schedule: Option<String>,
     /// Email address told of every failed or missed run in the organization (SNS asks it to
     /// confirm first). Declarative like the rest: not given, no address is subscribed
     #[arg(long, value_name = "ADDR")]
@@ -261,6 +266,8 @@ struct Inputs {
     settings: Settings,
     org_units: BTreeSet<String>,
     schedule: String,
+    /// Empty: none (`--org-digest-schedule off`).
+    org_digest_schedule: String,
     zip: Vec<u8>,
     sha256: String,
 }
@@ -321,6 +328,15 @@ fn inputs(args: &DeployArgs) -> anyhow::Result<Inputs> {
     if !is_schedule_expression(&schedule) {
         bail!("--schedule {schedule:?} is not cron(…) or rate(…), e.g. \"cron(0 6 * * ? *)\" (06:00 UTC daily)");
     }
+    let org_digest_schedule = match args.org_digest_schedule.as_deref().map(str::trim) {
+        None => DEFAULT_ORG_DIGEST_SCHEDULE.to_string(),
+        Some(off) if off.eq_ignore_ascii_case("off") => String::new(),
+        Some(expression) if is_schedule_expression(expression) => expression.to_string(),
+        Some(other) => bail!(
+            "--org-digest-schedule {other:?} is not cron(…) or rate(…), e.g. \"cron(0 9 * * ? *)\" (09:00 UTC \
+             daily), or off"
+        ),
+    };
     // Without --zip, build it (`cargo xtask package` for the chosen architecture).
     let built;
     let path = match &args.zip {
@@ -337,6 +353,7 @@ fn inputs(args: &DeployArgs) -> anyhow::Result<Inputs> {
         settings,
         org_units: args.org_units.iter().cloned().collect(),
         schedule,
+        org_digest_schedule,
         zip,
         sha256,
     })
@@ -489,6 +506,8 @@ async fn plan_deploy(
         missed_run_hours: args.missed_run_hours.to_string(),
         // The artifact stack's report bucket, in this account: named before it exists.
         report_bucket: report_bucket.clone(),
+        // The members' stacks post no organization digest: the management account's does.
+        org_digest_schedule: String::new(),
     };
     let parameters = member_parameters(&member_template, &inputs.settings, &deployment).map_err(anyhow::Error::msg)?;
     let tags = member_tags(&parameters);
@@ -496,8 +515,12 @@ async fn plan_deploy(
         mode: args.management_mode.mode(),
         ..inputs.settings.clone()
     };
-    let management_parameters =
-        member_parameters(&member_template, &management_settings, &deployment).map_err(anyhow::Error::msg)?;
+    let management_deployment = Deployment {
+        org_digest_schedule: inputs.org_digest_schedule.clone(),
+        ..deployment.clone()
+    };
+    let management_parameters = member_parameters(&member_template, &management_settings, &management_deployment)
+        .map_err(anyhow::Error::msg)?;
     let stack_set = DesiredStackSet {
         stack: DesiredStack::new(STACK_SET, member_template.clone(), parameters, tags.clone())
             .map_err(anyhow::Error::msg)?,
@@ -1017,6 +1040,22 @@ mod tests {
         assert!(as_of.unwrap().contains("for audit only"));
         let schedule = error(&["--org-unit", "r-abcd", "--zip", zip, "--schedule", "daily"]);
         assert!(schedule.unwrap().contains("cron(…) or rate(…)"));
+        let digest = error(&["--org-unit", "r-abcd", "--zip", zip, "--org-digest-schedule", "at nine"]).unwrap();
+        assert!(
+            digest.contains("--org-digest-schedule \"at nine\" is not cron(…) or rate(…)") && digest.contains("or off"),
+            "{digest}"
+        );
+        let digest_of = |flags: &[&str]| {
+            let mut all = vec!["--org-unit", "r-abcd", "--zip", zip];
+            all.extend_from_slice(flags);
+            inputs(&deploy_args(&all).unwrap()).unwrap().org_digest_schedule
+        };
+        assert_eq!(digest_of(&[]), "cron(0 9 * * ? *)");
+        assert_eq!(digest_of(&["--org-digest-schedule", "OFF"]), "");
+        assert_eq!(
+            digest_of(&["--org-digest-schedule", "rate(12 hours)"]),
+            "rate(12 hours)"
+        );
         // Without --zip, deploy builds the zip with `package` (a release build; exercised by
         // tests/tests/packaged.rs, not here).
         let missing = error(&["--org-unit", "r-abcd", "--zip", "/nonexistent/x.zip"]).unwrap();

@@ -62,6 +62,9 @@ pub struct Target {
     /// uses to deliver.
     #[serde(rename = "RoleArn", skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<Expr>,
+    /// Required: no. A constant JSON text delivered instead of the event.
+    #[serde(rename = "Input", skip_serializing_if = "Option::is_none")]
+    pub input: Option<Expr>,
     /// Required: no. What is delivered instead of the whole event.
     #[serde(rename = "InputTransformer", skip_serializing_if = "Option::is_none")]
     pub input_transformer: Option<InputTransformer>,

@@ -537,6 +537,7 @@ pub fn artifact_stack() -> Template {
                 id: Expr::from("alert-topic"),
                 arn: Expr::Ref(ALERT_TOPIC),
                 role_arn: None,
+                input: None,
                 input_transformer: Some(alert_message()),
             }],
         })
@@ -557,6 +558,7 @@ pub fn artifact_stack() -> Template {
                     id: Expr::from("alarm-topic"),
                     arn: Expr::Ref(ALARM_TOPIC_ARN),
                     role_arn: None,
+                    input: None,
                     input_transformer: Some(alert_message()),
                 }],
             },

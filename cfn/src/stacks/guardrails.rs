@@ -89,8 +89,8 @@ pub const OFFBOARDING_TAG_KEY: &str = "iam-janitor-offboarding";
 /// change or remove, as `Fn::Sub` patterns.
 pub fn protected_resources() -> Vec<String> {
     use crate::stacks::member::{
-        ALERT_RULE_SUFFIX, ERRORS_ALARM_SUFFIX, LOG_GROUP_PREFIX, MISSED_RUN_ALARM_SUFFIX, ROLE_PATH, ROLE_POLICY_PATH,
-        STATE_TABLE_PREFIX,
+        ALERT_RULE_SUFFIX, ERRORS_ALARM_SUFFIX, LOG_GROUP_PREFIX, MISSED_RUN_ALARM_SUFFIX, ORG_DIGEST_RULE_SUFFIX,
+        ROLE_PATH, ROLE_POLICY_PATH, STATE_TABLE_PREFIX,
     };
     vec![
         // The deny policies.
@@ -104,9 +104,11 @@ pub fn protected_resources() -> Vec<String> {
         "arn:${AWS::Partition}:iam::*:role/stacksets-exec-*".to_string(),
         "arn:${AWS::Partition}:lambda:*:*:function:${FunctionName}".to_string(),
         "arn:${AWS::Partition}:lambda:*:*:function:${FunctionName}:*".to_string(),
-        // The schedule, named after the function, and the rule forwarding its alarms.
+        // The schedule, named after the function, the rule forwarding its alarms and the
+        // organization digest's schedule (the management account's).
         "arn:${AWS::Partition}:events:*:*:rule/${FunctionName}".to_string(),
         format!("arn:${{AWS::Partition}}:events:*:*:rule/${{FunctionName}}{ALERT_RULE_SUFFIX}"),
+        format!("arn:${{AWS::Partition}}:events:*:*:rule/${{FunctionName}}{ORG_DIGEST_RULE_SUFFIX}"),
         // The record of what was changed.
         format!("arn:${{AWS::Partition}}:logs:*:*:log-group:{LOG_GROUP_PREFIX}*"),
         format!("arn:${{AWS::Partition}}:cloudwatch:*:*:alarm:${{FunctionName}}{ERRORS_ALARM_SUFFIX}"),

@@ -31,10 +31,12 @@ pub const SCHEDULE_EXPRESSION: LogicalId = LogicalId::from_static("ScheduleExpre
 pub const ALERT_BUS_ARN: LogicalId = LogicalId::from_static("AlertBusArn");
 pub const MISSED_RUN_HOURS: LogicalId = LogicalId::from_static("MissedRunHours");
 pub const REPORT_BUCKET: LogicalId = LogicalId::from_static("ReportBucket");
+pub const ORG_DIGEST_SCHEDULE: LogicalId = LogicalId::from_static("OrgDigestSchedule");
 
 // Conditions.
 pub const HAS_ALERT_BUS: LogicalId = LogicalId::from_static("HasAlertBus");
 pub const HAS_REPORT_BUCKET: LogicalId = LogicalId::from_static("HasReportBucket");
+pub const HAS_ORG_DIGEST: LogicalId = LogicalId::from_static("HasOrgDigest");
 
 // Resources. **Part of the contract:** renaming one replaces the resource.
 pub const FUNCTION: LogicalId = LogicalId::from_static("Function");
@@ -51,6 +53,9 @@ pub const ALERT_FORWARDER_POLICY: LogicalId = LogicalId::from_static("AlertForwa
 pub const ALERT_FORWARDER_ROLE: LogicalId = LogicalId::from_static("AlertForwarderRole");
 pub const ALERT_RULE: LogicalId = LogicalId::from_static("AlertRule");
 pub const REPORT_WRITER_POLICY: LogicalId = LogicalId::from_static("ReportWriterPolicy");
+pub const ORG_DIGEST_RULE: LogicalId = LogicalId::from_static("OrgDigestRule");
+pub const ORG_DIGEST_PERMISSION: LogicalId = LogicalId::from_static("OrgDigestPermission");
+pub const ORG_DIGEST_READER_POLICY: LogicalId = LogicalId::from_static("OrgDigestReaderPolicy");
 
 // Outputs.
 pub const FUNCTION_ARN: LogicalId = LogicalId::from_static("FunctionArn");
@@ -91,6 +96,13 @@ pub const MISSED_RUN_ALARM_SUFFIX: &str = "-missed-run";
 
 /// The rule forwarding the alarms' state changes is named `<FunctionName>` followed by this.
 pub const ALERT_RULE_SUFFIX: &str = "-alerts";
+
+/// The organization digest's schedule rule is named `<FunctionName>` followed by this.
+pub const ORG_DIGEST_RULE_SUFFIX: &str = "-org-digest";
+
+/// What the organization digest's rule sends the function (the handler's
+/// `{"iam-janitor": "org-digest"}`).
+pub const ORG_DIGEST_INPUT: &str = r#"{"iam-janitor":"org-digest"}"#;
 
 /// The retention periods offered: those CloudWatch Logs accepts that the cfn-guard
 /// registry rule CW_LOGGROUP_RETENTION_PERIOD_CHECK also accepts.
@@ -186,6 +198,16 @@ fn deployment_parameters() -> Vec<(LogicalId, Parameter)> {
             .pattern("^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$", "empty, or an S3 bucket name"),
         ),
         (
+            ORG_DIGEST_SCHEDULE,
+            Parameter::string(
+                "When the organization digest is posted, in UTC: cron(…) or rate(…); it reads every account's \
+                 latest report from ReportBucket and the organization's accounts (only the management account's \
+                 stack has one); empty: none",
+            )
+            .default("")
+            .pattern(r"^((cron|rate)\(.+\))?$", "empty, or cron(…) or rate(…)"),
+        ),
+        (
             MISSED_RUN_HOURS,
             Parameter::number(
                 "Hours without a run after which MissedRunAlarm fires: longer than the schedule's interval \
@@ -211,6 +233,41 @@ pub fn report_writer_policy() -> PolicyDocument<Expr> {
         )),
         condition: None,
     }])
+}
+
+/// The role's grant to build the organization digest (the management account's stack,
+/// when `OrgDigestSchedule` is set): list the report bucket's `reports/`, read the
+/// reports, list the organization's accounts. No writes.
+pub fn org_digest_reader_policy() -> PolicyDocument<Expr> {
+    PolicyDocument::new(vec![
+        Statement {
+            sid: Some("ListReports".to_string()),
+            effect: Effect::Allow,
+            action: Some(Values::one(Expr::from("s3:ListBucket"))),
+            not_action: None,
+            resource: Values::one(Expr::sub("arn:${AWS::Partition}:s3:::${ReportBucket}")),
+            condition: Some(BTreeMap::from([(
+                "StringLike".to_string(),
+                BTreeMap::from([("s3:prefix".to_string(), Values::one(Expr::from("reports/*")))]),
+            )])),
+        },
+        Statement {
+            sid: Some("ReadReports".to_string()),
+            effect: Effect::Allow,
+            action: Some(Values::one(Expr::from("s3:GetObject"))),
+            not_action: None,
+            resource: Values::one(Expr::sub("arn:${AWS::Partition}:s3:::${ReportBucket}/reports/*")),
+            condition: None,
+        },
+        Statement {
+            sid: Some("ListOrganizationAccounts".to_string()),
+            effect: Effect::Allow,
+            action: Some(Values::one(Expr::from("organizations:ListAccounts"))),
+            not_action: None,
+            resource: Values::one(Expr::from("*")),
+            condition: None,
+        },
+    ])
 }
 
 /// An alarm on the hourly sum of one of the function's metrics against 1, named
@@ -271,6 +328,14 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
 
     template.condition(HAS_ALERT_BUS, Expr::not_equals(Expr::Ref(ALERT_BUS_ARN), ""));
     template.condition(HAS_REPORT_BUCKET, Expr::not_equals(Expr::Ref(REPORT_BUCKET), ""));
+    // A schedule and a bucket to read: without one there is nothing to post.
+    template.condition(
+        HAS_ORG_DIGEST,
+        Expr::and([
+            Expr::not_equals(Expr::Ref(ORG_DIGEST_SCHEDULE), ""),
+            Expr::Condition(HAS_REPORT_BUCKET),
+        ]),
+    );
 
     template.resource(
         STATE_TABLE,
@@ -356,6 +421,7 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
             managed_policy_arns: vec![
                 Expr::Ref(ROLE_POLICY),
                 Expr::if_then_else(HAS_REPORT_BUCKET, Expr::Ref(REPORT_WRITER_POLICY), Expr::NO_VALUE),
+                Expr::if_then_else(HAS_ORG_DIGEST, Expr::Ref(ORG_DIGEST_READER_POLICY), Expr::NO_VALUE),
             ],
         }),
     );
@@ -370,6 +436,20 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
                 )),
                 path: Some(Expr::from(ROLE_POLICY_PATH)),
                 policy_document: report_writer_policy(),
+            },
+        ),
+    );
+
+    template.resource(
+        ORG_DIGEST_READER_POLICY,
+        Resource::conditional(
+            HAS_ORG_DIGEST,
+            ManagedPolicy {
+                description: Some(Expr::from(
+                    "iam-janitor Lambda: read every account's reports and list the organization's accounts, for the organization digest",
+                )),
+                path: Some(Expr::from(ROLE_POLICY_PATH)),
+                policy_document: org_digest_reader_policy(),
             },
         ),
     );
@@ -435,6 +515,7 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
                 id: Expr::from("iam-janitor"),
                 arn: Expr::get_att(FUNCTION, "Arn"),
                 role_arn: None,
+                input: None,
                 input_transformer: None,
             }],
         }),
@@ -449,6 +530,45 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
             source_account: Some(Expr::Pseudo(Pseudo::AccountId)),
             source_arn: Some(Expr::get_att(SCHEDULE, "Arn")),
         }),
+    );
+
+    // The organization digest (the management account's stack only): the same function,
+    // sent a constant event that runs no engine.
+    template.resource(
+        ORG_DIGEST_RULE,
+        Resource::conditional(
+            HAS_ORG_DIGEST,
+            Rule {
+                // Named after the function, so that the guardrails SCP can protect it.
+                name: Some(Expr::sub(format!("${{FunctionName}}{ORG_DIGEST_RULE_SUFFIX}"))),
+                description: Some(Expr::from("Posts iam-janitor's organization digest")),
+                event_bus_name: None,
+                event_pattern: None,
+                schedule_expression: Some(Expr::Ref(ORG_DIGEST_SCHEDULE)),
+                state: Some(RuleState::Enabled),
+                targets: vec![Target {
+                    id: Expr::from("iam-janitor-org-digest"),
+                    arn: Expr::get_att(FUNCTION, "Arn"),
+                    role_arn: None,
+                    input: Some(Expr::from(ORG_DIGEST_INPUT)),
+                    input_transformer: None,
+                }],
+            },
+        ),
+    );
+
+    template.resource(
+        ORG_DIGEST_PERMISSION,
+        Resource::conditional(
+            HAS_ORG_DIGEST,
+            Permission {
+                action: Expr::from("lambda:InvokeFunction"),
+                function_name: Expr::get_att(FUNCTION, "Arn"),
+                principal: Expr::from("events.amazonaws.com"),
+                source_account: Some(Expr::Pseudo(Pseudo::AccountId)),
+                source_arn: Some(Expr::get_att(ORG_DIGEST_RULE, "Arn")),
+            },
+        ),
     );
 
     // A run is single-flight: it reads the whole account, plans, and acts within limits
@@ -584,6 +704,7 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
                     id: Expr::from("alert-bus"),
                     arn: Expr::Ref(ALERT_BUS_ARN),
                     role_arn: Some(Expr::get_att(ALERT_FORWARDER_ROLE, "Arn")),
+                    input: None,
                     input_transformer: None,
                 }],
             },

@@ -233,6 +233,12 @@ pub fn permissions_summary(permissions: &[RolePermission<'_>]) -> String {
          - `s3:PutObject` on `reports/account=<its account>/*` (`ReportWriterPolicy`, only when `ReportBucket` is \
          set): store each run's JSON report for the organization view; nothing in the bucket can be read\n",
     );
+    out.push_str(
+        "\n## Build the organization digest: the management account's stack only, when `OrgDigestSchedule` is set\n\n\
+         - `s3:ListBucket` on the report bucket (prefix `reports/*`) and `s3:GetObject` on `reports/*` \
+         (`OrgDigestReaderPolicy`): read every account's latest report; nothing is written\n\
+         - `organizations:ListAccounts`: name the accounts and find those that never reported\n",
+    );
     out
 }
 
@@ -313,8 +319,11 @@ mod tests {
         assert!(summary.contains("- `iam:UpdateAccessKey`: set a dormant access key Inactive\n"));
         assert!(!summary.contains("## Manage its own deny policies"));
         assert!(summary.contains("- `logs:CreateLogStream`, `logs:PutLogEvents`: write the run's log\n"));
-        assert!(summary.ends_with(
+        assert!(summary.contains(
             "- `dynamodb:DescribeTable`, `dynamodb:PutItem`, `dynamodb:Scan`: check the table's key, read it once a run, write one item per user checked\n"
         ));
+        assert!(
+            summary.ends_with("- `organizations:ListAccounts`: name the accounts and find those that never reported\n")
+        );
     }
 }

@@ -106,6 +106,9 @@ fn logical_ids_are_pinned() {
             "InvokePermission",
             "LogGroup",
             "MissedRunAlarm",
+            "OrgDigestPermission",
+            "OrgDigestReaderPolicy",
+            "OrgDigestRule",
             "ReportWriterPolicy",
             "Role",
             "RolePolicy",
@@ -128,6 +131,7 @@ fn logical_ids_are_pinned() {
             "MemorySize",
             "MissedRunHours",
             "Mode",
+            "OrgDigestSchedule",
             "ReportBucket",
             "ScheduleExpression",
             "SlackWebhook",
@@ -392,13 +396,19 @@ fn the_role_cannot_change_its_own_policy_or_role() {
     let role = &member["Resources"]["Role"]["Properties"];
     assert_eq!(
         role["ManagedPolicyArns"],
-        json!([{"Ref": "RolePolicy"}, {"Fn::If": ["HasReportBucket", {"Ref": "ReportWriterPolicy"}, {"Ref": "AWS::NoValue"}]}])
+        json!([
+            {"Ref": "RolePolicy"},
+            {"Fn::If": ["HasReportBucket", {"Ref": "ReportWriterPolicy"}, {"Ref": "AWS::NoValue"}]},
+            {"Fn::If": ["HasOrgDigest", {"Ref": "OrgDigestReaderPolicy"}, {"Ref": "AWS::NoValue"}]}
+        ])
     );
-    // Its report grant is under the same protected path.
-    assert_eq!(
-        member["Resources"]["ReportWriterPolicy"]["Properties"]["Path"],
-        "/iam-janitor-role/"
-    );
+    // Its report grants are under the same protected path.
+    for policy in ["ReportWriterPolicy", "OrgDigestReaderPolicy"] {
+        assert_eq!(
+            member["Resources"][policy]["Properties"]["Path"], "/iam-janitor-role/",
+            "{policy}"
+        );
+    }
     assert!(role.get("Policies").is_none(), "no inline policies");
     assert_eq!(
         role["AssumeRolePolicyDocument"]["Statement"],
@@ -471,16 +481,63 @@ fn function_runs_the_engine_with_every_setting_from_its_parameter() {
 }
 
 #[test]
-fn only_the_schedule_may_invoke_the_function() {
+fn only_the_schedules_may_invoke_the_function() {
     let member = member();
-    let permission = &member["Resources"]["InvokePermission"]["Properties"];
-    assert_eq!(permission["Action"], "lambda:InvokeFunction");
-    assert_eq!(permission["Principal"], "events.amazonaws.com");
-    assert_eq!(permission["SourceArn"], json!({"Fn::GetAtt": ["Schedule", "Arn"]}));
-    assert_eq!(permission["SourceAccount"], json!({"Ref": "AWS::AccountId"}));
+    for (permission, rule) in [
+        ("InvokePermission", "Schedule"),
+        ("OrgDigestPermission", "OrgDigestRule"),
+    ] {
+        let properties = &member["Resources"][permission]["Properties"];
+        assert_eq!(properties["Action"], "lambda:InvokeFunction");
+        assert_eq!(properties["FunctionName"], json!({"Fn::GetAtt": ["Function", "Arn"]}));
+        assert_eq!(properties["Principal"], "events.amazonaws.com");
+        assert_eq!(properties["SourceArn"], json!({"Fn::GetAtt": [rule, "Arn"]}));
+        assert_eq!(properties["SourceAccount"], json!({"Ref": "AWS::AccountId"}));
+    }
     assert_eq!(
         member["Parameters"]["ScheduleExpression"]["Default"],
         "cron(0 6 * * ? *)"
+    );
+}
+
+/// The organization digest: none unless `OrgDigestSchedule` is set (only the management
+/// account's stack sets it) and there is a `ReportBucket` to read; then a rule named after the function (which the guardrails
+/// SCP protects) sends the constant event the handler reads, and the role may list and
+/// read the reports and list the organization's accounts, and write nothing.
+#[test]
+fn the_org_digest_is_scheduled_only_when_set_and_reads_without_writing() {
+    let member = member();
+    let parameter = &member["Parameters"]["OrgDigestSchedule"];
+    assert_eq!(parameter["Default"], "");
+    // Empty (none), or a schedule as ScheduleExpression takes it.
+    assert_eq!(parameter["AllowedPattern"], r"^((cron|rate)\(.+\))?$");
+    assert_eq!(
+        member["Conditions"]["HasOrgDigest"],
+        json!({"Fn::And": [
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "OrgDigestSchedule"}, ""]}]},
+            {"Condition": "HasReportBucket"}
+        ]})
+    );
+    for id in ["OrgDigestRule", "OrgDigestPermission", "OrgDigestReaderPolicy"] {
+        assert_eq!(member["Resources"][id]["Condition"], "HasOrgDigest", "{id}");
+    }
+    let rule = &member["Resources"]["OrgDigestRule"]["Properties"];
+    assert_eq!(rule["Name"], json!({"Fn::Sub": "${FunctionName}-org-digest"}));
+    assert_eq!(rule["ScheduleExpression"], json!({"Ref": "OrgDigestSchedule"}));
+    assert_eq!(rule["Targets"][0]["Arn"], json!({"Fn::GetAtt": ["Function", "Arn"]}));
+    let input: Value = serde_json::from_str(rule["Targets"][0]["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, json!({"iam-janitor": "org-digest"}));
+    assert_eq!(
+        member["Resources"]["OrgDigestReaderPolicy"]["Properties"]["PolicyDocument"]["Statement"],
+        json!([
+            {"Sid": "ListReports", "Effect": "Allow", "Action": "s3:ListBucket",
+             "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ReportBucket}"},
+             "Condition": {"StringLike": {"s3:prefix": "reports/*"}}},
+            {"Sid": "ReadReports", "Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ReportBucket}/reports/*"}},
+            {"Sid": "ListOrganizationAccounts", "Effect": "Allow", "Action": "organizations:ListAccounts",
+             "Resource": "*"}
+        ])
     );
 }
 

@@ -11,15 +11,27 @@
 //!
 //! Storing never fails a run: the caller records a failure on the report
 //! (`Report::not_stored`), which the Slack digest shows and the logs keep.
+//!
+//! Reading is for the organization's view, in `cargo xtask report` and in the management
+//! account's org-digest invocation (its role's `OrgDigestReaderPolicy`):
+//! [`ReportArchive::list_reports`] lists the window's keys (the accounts' prefixes, then
+//! each account's keys from the window's first day on), [`ReportArchive::read_reports`]
+//! reads them, [`CONCURRENCY`] at a time. A key or prefix not in the layout, or an object
+//! that cannot be read or parsed, is [`Rejected`] with why, never counted.
 
+use std::fmt;
 use std::time::Duration;
 
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
+use futures::StreamExt as _;
 use iam_janitor_cfn::stacks::artifacts::REPORT_BUCKET_PREFIX;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
-use crate::model::org::report_key;
+use crate::model::org::{
+    KEY_LAYOUT, KEY_PREFIX, Rejected, StoredRun, account_of_prefix, account_prefix, parse_key, report_key, start_after,
+};
 use crate::model::report::Report;
 
 /// How long one attempt to store may take: a report is small, and the run's deadline
@@ -27,24 +39,92 @@ use crate::model::report::Report;
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
 
+/// Requests to the bucket at once while listing accounts and reading reports.
+pub const CONCURRENCY: usize = 8;
+
+/// A report larger than this is not read (the largest accounts' reports are a few MB).
+pub const MAX_REPORT_BYTES: i64 = 64 * 1024 * 1024;
+
 /// The account that owns a bucket named by iam-janitor's convention
 /// (`iam-janitor-reports-<account>-<region>`); `None` for another name.
 ///
-/// Writes name it as the expected bucket owner: a bucket of the same name that someone
-/// else created after the organization's was deleted receives no report.
+/// Writes and reads name it as the expected bucket owner: a bucket of the same name that
+/// someone else created after the organization's was deleted receives no report and is
+/// not read.
 pub fn bucket_owner(bucket: &str) -> Option<&str> {
     let rest = bucket.strip_prefix(REPORT_BUCKET_PREFIX)?;
     let account = rest.get(..12)?;
     (account.bytes().all(|b| b.is_ascii_digit()) && rest[12..].starts_with('-')).then_some(account)
 }
 
-/// A failed store, naming the bucket and what to check.
+/// An SDK error as one line: the service's code and message, or what went wrong on the way.
+fn describe<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    match error.as_service_error().map(|e| (e.code(), e.message())) {
+        Some((Some(code), Some(message))) => format!("{code}: {message}"),
+        Some((Some(code), None)) => code.to_string(),
+        _ => DisplayErrorContext(error).to_string(),
+    }
+}
+
+/// What went wrong with the bucket, for a front end to say what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveErrorKind {
+    /// No such bucket.
+    NoSuchBucket,
+    /// The caller may not do this.
+    AccessDenied,
+    /// The bucket is in another Region (S3 says which, when it does).
+    OtherRegion(Option<String>),
+    /// Anything else (the message says what).
+    Other,
+}
+
+/// A failed store or listing, naming the bucket and what to check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("report bucket {bucket}: {message}")]
 pub struct ArchiveError {
     pub bucket: String,
+    pub kind: ArchiveErrorKind,
     pub message: String,
 }
+
+/// What listing the bucket found.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Report keys of the window (from its first day on), sorted.
+    pub keys: Vec<String>,
+    /// Keys and prefixes not in the bucket's layout (not read).
+    pub rejected: Vec<Rejected>,
+}
+
+/// A step of reading the bucket, for a front end that shows progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Listing each account's keys.
+    Listing,
+    /// Reading the reports.
+    Reading,
+}
+
+/// Told how reading the bucket goes (`cargo xtask report` shows bars; the Lambda nothing).
+pub trait Progress: Sync {
+    /// `phase` starts, with `total` steps.
+    fn start(&self, _phase: Phase, _total: usize) {}
+    /// One step of `phase` is done.
+    fn advance(&self, _phase: Phase) {}
+    /// `phase` is over.
+    fn finish(&self, _phase: Phase) {}
+}
+
+/// No progress shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl Progress for Quiet {}
 
 /// The organization's report bucket.
 #[derive(Debug, Clone)]
@@ -77,9 +157,10 @@ impl ReportArchive {
         &self.bucket
     }
 
-    fn error(&self, message: impl Into<String>) -> ArchiveError {
+    fn error(&self, kind: ArchiveErrorKind, message: impl Into<String>) -> ArchiveError {
         ArchiveError {
             bucket: self.bucket.clone(),
+            kind,
             message: message.into(),
         }
     }
@@ -87,52 +168,206 @@ impl ReportArchive {
     /// Stores `report` (compact JSON, one line) under its account's prefix at `at`;
     /// returns the key.
     pub async fn store(&self, report: &Report, at: OffsetDateTime) -> Result<String, ArchiveError> {
-        let account = report
-            .account_id
-            .as_deref()
-            .ok_or_else(|| self.error("not stored: the run's account is unknown (no user ARN was read)"))?;
+        let account = report.account_id.as_deref().ok_or_else(|| {
+            self.error(
+                ArchiveErrorKind::Other,
+                "not stored: the run's account is unknown (no user ARN was read)",
+            )
+        })?;
         let key = report_key(account, at);
-        let mut body = serde_json::to_vec(report).map_err(|e| self.error(format!("not stored: {e}")))?;
+        let mut body =
+            serde_json::to_vec(report).map_err(|e| self.error(ArchiveErrorKind::Other, format!("not stored: {e}")))?;
         body.push(b'\n');
-        let mut put = self
+        let put = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(&key)
             .content_type("application/json")
-            .body(ByteStream::from(body));
-        if let Some(owner) = bucket_owner(&self.bucket) {
-            put = put.expected_bucket_owner(owner);
-        }
-        put.send().await.map_err(|e| self.sdk_error(&key, &e))?;
+            .body(ByteStream::from(body))
+            .set_expected_bucket_owner(bucket_owner(&self.bucket).map(str::to_string));
+        put.send().await.map_err(|e| self.put_error(&key, &e))?;
         Ok(key)
     }
 
-    fn sdk_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
+    /// What went wrong, from S3's answer.
+    fn kind<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+        e: &SdkError<E, HttpResponse>,
+    ) -> ArchiveErrorKind {
+        let code = e.as_service_error().and_then(ProvideErrorMetadata::code);
+        let redirected =
+            code == Some("PermanentRedirect") || e.raw_response().is_some_and(|r| r.status().as_u16() == 301);
+        match code {
+            Some("NoSuchBucket") => ArchiveErrorKind::NoSuchBucket,
+            Some("AccessDenied") => ArchiveErrorKind::AccessDenied,
+            _ if redirected => ArchiveErrorKind::OtherRegion(
+                e.raw_response()
+                    .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                    .map(str::to_string),
+            ),
+            _ => ArchiveErrorKind::Other,
+        }
+    }
+
+    fn put_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
         &self,
         key: &str,
-        e: &SdkError<E, R>,
+        e: &SdkError<E, HttpResponse>,
     ) -> ArchiveError {
-        let message = match e.as_service_error().map(|s| (s.code(), s.message())) {
-            Some((Some("NoSuchBucket"), _)) => {
+        let kind = Self::kind(e);
+        let message = match &kind {
+            ArchiveErrorKind::NoSuchBucket => {
                 "the bucket does not exist (deploy creates it in the management account's artifact stack)".to_string()
             }
-            Some((Some("AccessDenied"), message)) => format!(
+            ArchiveErrorKind::AccessDenied => format!(
                 "access denied writing {key}: the role needs s3:PutObject on its own reports/account=<id>/ prefix \
                  (ReportWriterPolicy) and the bucket policy must allow the organization ({})",
-                message.unwrap_or("no message")
+                e.as_service_error()
+                    .and_then(ProvideErrorMetadata::message)
+                    .unwrap_or("no message")
             ),
-            Some((Some("PermanentRedirect"), _)) => {
+            ArchiveErrorKind::OtherRegion(_) => {
                 "the bucket is in another Region than this function (deploy puts both in one Region)".to_string()
             }
-            Some((code, message)) => format!(
-                "PutObject {key}: {}: {}",
-                code.unwrap_or("error"),
-                message.unwrap_or("no message")
-            ),
-            None => format!("PutObject {key}: {}", DisplayErrorContext(e)),
+            ArchiveErrorKind::Other => format!("PutObject {key}: {}", describe(e)),
         };
-        self.error(message)
+        self.error(kind, message)
+    }
+
+    /// Why listing failed, with what to check (for the role; `cargo xtask report` says it
+    /// its own way, from the kind).
+    fn list_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+        &self,
+        e: &SdkError<E, HttpResponse>,
+    ) -> ArchiveError {
+        let kind = Self::kind(e);
+        let message = match &kind {
+            ArchiveErrorKind::NoSuchBucket => "the bucket does not exist".to_string(),
+            ArchiveErrorKind::AccessDenied => format!(
+                "access denied listing {KEY_PREFIX}: reading needs s3:ListBucket on the bucket and s3:GetObject on \
+                 {KEY_PREFIX}* ({})",
+                describe(e)
+            ),
+            ArchiveErrorKind::OtherRegion(Some(region)) => format!("the bucket is in another Region ({region})"),
+            ArchiveErrorKind::OtherRegion(None) => "the bucket is in another Region".to_string(),
+            ArchiveErrorKind::Other => describe(e),
+        };
+        self.error(kind, message)
+    }
+
+    /// Lists one level of `prefix`: its keys and its sub-prefixes.
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<String>,
+        delimiter: bool,
+    ) -> Result<(Vec<String>, Vec<String>), ArchiveError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_start_after(start_after)
+            .set_delimiter(delimiter.then(|| "/".to_string()))
+            .set_expected_bucket_owner(bucket_owner(&self.bucket).map(str::to_string))
+            .into_paginator()
+            .send();
+        let (mut keys, mut prefixes) = (Vec::new(), Vec::new());
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.list_error(&e))?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key()).map(str::to_string));
+            prefixes.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix())
+                    .map(str::to_string),
+            );
+        }
+        Ok((keys, prefixes))
+    }
+
+    /// The window's report keys: the accounts (prefixes under `reports/`), then each
+    /// account's keys from `first_day` on, [`CONCURRENCY`] accounts at a time.
+    pub async fn list_reports(&self, first_day: Date, progress: &dyn Progress) -> Result<Listing, ArchiveError> {
+        let (stray, prefixes) = self.list(KEY_PREFIX, None, true).await?;
+        let mut listing = Listing::default();
+        let not_a_report = format!("not a report key (expected {KEY_LAYOUT})");
+        listing
+            .rejected
+            .extend(stray.iter().map(|key| Rejected::new(key, &not_a_report)));
+        let mut accounts = Vec::new();
+        for prefix in prefixes {
+            match account_of_prefix(&prefix) {
+                Some(account) => accounts.push(account.to_string()),
+                None => listing.rejected.push(Rejected::new(
+                    &prefix,
+                    format!("not an account's prefix (expected {KEY_PREFIX}account=<12-digit id>/): not read"),
+                )),
+            }
+        }
+        progress.start(Phase::Listing, accounts.len());
+        let mut listed = futures::stream::iter(accounts.iter().map(|account| {
+            let after = start_after(account, first_day);
+            async move { self.list(&account_prefix(account), Some(after), false).await }
+        }))
+        .buffer_unordered(CONCURRENCY);
+        while let Some(result) = listed.next().await {
+            let (keys, _) = result?;
+            for key in keys {
+                if parse_key(&key).is_some() {
+                    listing.keys.push(key);
+                } else {
+                    listing.rejected.push(Rejected::new(&key, &not_a_report));
+                }
+            }
+            progress.advance(Phase::Listing);
+        }
+        progress.finish(Phase::Listing);
+        listing.keys.sort();
+        Ok(listing)
+    }
+
+    /// Reads and parses the reports, [`CONCURRENCY`] at a time. An object that cannot be
+    /// read or parsed is rejected, with why.
+    pub async fn read_reports(&self, keys: &[String], progress: &dyn Progress) -> (Vec<StoredRun>, Vec<Rejected>) {
+        progress.start(Phase::Reading, keys.len());
+        let mut reads =
+            futures::stream::iter(keys.iter().map(|key| self.read_report(key))).buffer_unordered(CONCURRENCY);
+        let (mut runs, mut rejected) = (Vec::new(), Vec::new());
+        while let Some(result) = reads.next().await {
+            match result {
+                Ok(run) => runs.push(run),
+                Err(why) => rejected.push(why),
+            }
+            progress.advance(Phase::Reading);
+        }
+        progress.finish(Phase::Reading);
+        (runs, rejected)
+    }
+
+    async fn read_report(&self, key: &str) -> Result<StoredRun, Rejected> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_expected_bucket_owner(bucket_owner(&self.bucket).map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| Rejected::new(key, format!("cannot be read: {}", describe(&e))))?;
+        if object.content_length().is_some_and(|n| n > MAX_REPORT_BYTES) {
+            return Err(Rejected::new(
+                key,
+                format!("larger than {} MiB: not read", MAX_REPORT_BYTES / 1024 / 1024),
+            ));
+        }
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| Rejected::new(key, format!("cannot be read: {e}")))?
+            .into_bytes();
+        StoredRun::parse(key, &bytes)
     }
 }
 
@@ -152,6 +387,7 @@ pub async fn keep(archive: Option<&ReportArchive>, report: &mut Report) {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
     use iam_janitor_cfn::stacks::artifacts::RUN_COLUMNS;
     use time::macros::datetime;
 
@@ -177,6 +413,50 @@ mod tests {
         );
         let earlier = report_key("123456789012", datetime!(2026-12-02 06:00:05.122 UTC));
         assert!(earlier < key);
+    }
+
+    fn s3_error(status: u16, code: &str, region: Option<&str>) -> SdkError<ListObjectsV2Error, HttpResponse> {
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+        let mut response = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        if let Some(region) = region {
+            response.headers_mut().insert("x-amz-bucket-region", region.to_string());
+        }
+        let meta = ErrorMetadata::builder().code(code).message("said S3").build();
+        SdkError::service_error(ListObjectsV2Error::generic(meta), response)
+    }
+
+    /// A failed listing says what went wrong (for xtask's own words) and what to check.
+    #[test]
+    fn an_unreadable_bucket_is_classified_and_named() {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let archive = ReportArchive::new(&config, "reports-b");
+        let said = |status, code, region| archive.list_error(&s3_error(status, code, region));
+        let missing = said(404, "NoSuchBucket", None);
+        assert_eq!(missing.kind, ArchiveErrorKind::NoSuchBucket);
+        assert_eq!(
+            missing.to_string(),
+            "report bucket reports-b: the bucket does not exist"
+        );
+        let denied = said(403, "AccessDenied", None);
+        assert_eq!(denied.kind, ArchiveErrorKind::AccessDenied);
+        assert!(
+            denied.message.contains("s3:ListBucket") && denied.message.contains("s3:GetObject on reports/*"),
+            "{denied}"
+        );
+        let elsewhere = said(301, "PermanentRedirect", Some("eu-west-1"));
+        assert_eq!(
+            elsewhere.kind,
+            ArchiveErrorKind::OtherRegion(Some("eu-west-1".to_string()))
+        );
+        assert_eq!(elsewhere.message, "the bucket is in another Region (eu-west-1)");
+        let other = said(500, "InternalError", None);
+        assert_eq!(
+            (other.kind, other.message.as_str()),
+            (ArchiveErrorKind::Other, "InternalError: said S3")
+        );
     }
 
     #[test]

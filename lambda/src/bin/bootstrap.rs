@@ -1,9 +1,11 @@
 //! The Lambda entry point: structured JSON logs, settings and the IAM client built once
-//! per cold start, then the handler for each scheduled (or manual) invocation.
+//! per cold start, then the handler for each scheduled (or manual) invocation, and for
+//! the organization digest.
 
 use iam_janitor::archive::ReportArchive;
 use iam_janitor::handler::{App, budget_until, handle};
 use iam_janitor::iam::{Iam, retry_config};
+use iam_janitor::organizations::Organizations;
 use iam_janitor::settings::Settings;
 use iam_janitor::store::StateTable;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -47,13 +49,14 @@ async fn main() -> Result<(), Error> {
         iam,
         state,
         archive,
+        organizations: Organizations::new(&config),
     };
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let now = time::OffsetDateTime::now_utc();
         let budget = budget_until(event.context.deadline);
-        let report = handle(app, event.payload, now.replace_nanosecond(0).unwrap_or(now), budget).await?;
-        Ok::<_, Error>(serde_json::to_value(&report)?)
+        let outcome = handle(app, event.payload, now.replace_nanosecond(0).unwrap_or(now), budget).await?;
+        Ok::<_, Error>(serde_json::to_value(&outcome)?)
     }))
     .await
 }

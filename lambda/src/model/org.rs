@@ -24,6 +24,8 @@
 //!   whose action is not `warn`, whatever their status: dormant credentials the run found,
 //!   changed, would change, skipped (exempt, already done…) or failed to change;
 //! - **changed**: findings with status `applied` (of any kind, deny policies included);
+//! - **skipped**: findings with status `skipped` (of any kind: exempt, grace, already
+//!   done, needs review…), a count only;
 //! - **warned**: `summary.warnings`;
 //! - **failed**: `summary.failed`; a run that could not check something (`not_checked`)
 //!   is counted apart ([`RunCounts::not_checked`]) and flagged like a failure;
@@ -152,6 +154,29 @@ pub fn start_after(account_id: &str, first_day: Date) -> String {
     format!("{}date={first_day}", account_prefix(account_id))
 }
 
+/// Of the window's report keys, those a view of the latest runs only needs to read (the
+/// organization digest's, which shows each account's latest run): each account's latest
+/// key dated on or before `now`'s day, and every key dated after it (the view rejects
+/// those, naming them). Keys not in the layout are left out. Keys sort by time within an
+/// account, as the layout is fixed-width.
+pub fn latest_keys(keys: &[String], now: OffsetDateTime) -> Vec<String> {
+    let today = now.to_offset(time::UtcOffset::UTC).date();
+    let mut latest: BTreeMap<String, &String> = BTreeMap::new();
+    let mut ahead = Vec::new();
+    for key in keys {
+        let Some(place) = parse_key(key) else { continue };
+        if place.started.date() > today {
+            ahead.push(key.clone());
+        } else if latest.get(&place.account_id).is_none_or(|l| *l < key) {
+            latest.insert(place.account_id, key);
+        }
+    }
+    let mut chosen: Vec<String> = latest.into_values().cloned().collect();
+    chosen.extend(ahead);
+    chosen.sort();
+    chosen
+}
+
 /// A stored report, as much of it as the view reads. Unknown fields are ignored.
 #[derive(Debug, Clone, Deserialize)]
 pub struct StoredReport {
@@ -195,6 +220,7 @@ pub struct RunCounts {
     pub users_evaluated: usize,
     pub dormant_found: usize,
     pub changed: usize,
+    pub skipped: usize,
     pub warned: usize,
     pub failed: usize,
     /// Entries of the report's `not_checked`: what the run could not check.
@@ -215,8 +241,10 @@ impl RunCounts {
             ..RunCounts::default()
         };
         for f in &report.findings {
-            if f.status == "applied" {
-                counts.changed += 1;
+            match f.status.as_str() {
+                "applied" => counts.changed += 1,
+                "skipped" => counts.skipped += 1,
+                _ => {}
             }
             if f.kind == "unused_services" {
                 let in_place = matches!(f.status.as_str(), "applied" | "planned")
@@ -235,6 +263,7 @@ impl RunCounts {
         self.users_evaluated += other.users_evaluated;
         self.dormant_found += other.dormant_found;
         self.changed += other.changed;
+        self.skipped += other.skipped;
         self.warned += other.warned;
         self.failed += other.failed;
         self.not_checked += other.not_checked;

@@ -199,6 +199,7 @@ fn a_real_report_is_counted_by_the_definitions() {
             users_evaluated: 10,
             dormant_found: 3,
             changed: 3,
+            skipped: 3,
             warned: 1,
             failed: 1,
             not_checked: 1,
@@ -465,4 +466,28 @@ fn the_view_serialises_dates_as_text() {
     assert_eq!(json["accounts"][0]["latest"]["started"], "2026-03-10T06:00:00Z");
     assert_eq!(json["accounts"][0]["latest"]["changed"], 1);
     assert_eq!(json["totals"]["changed"], 1);
+}
+
+#[test]
+fn only_each_accounts_latest_key_is_read_for_the_latest_view() {
+    let now = datetime!(2026-03-10 09:00 UTC);
+    let keys: Vec<String> = vec![
+        key(A, datetime!(2026-03-08 06:00 UTC)),
+        key(A, datetime!(2026-03-10 06:00 UTC)),
+        key(A, datetime!(2026-03-09 06:00 UTC)),
+        key(B, datetime!(2026-03-01 06:00 UTC)),
+        // A writer's clock ahead: read, so that the view rejects it by name.
+        key(C, datetime!(2026-03-11 06:00 UTC)),
+        key(C, datetime!(2026-03-10 05:00 UTC)),
+        "reports/account=111111111111/stray.json".to_string(),
+    ];
+    assert_eq!(
+        latest_keys(&keys, now),
+        [
+            key(A, datetime!(2026-03-10 06:00 UTC)),
+            key(B, datetime!(2026-03-01 06:00 UTC)),
+            key(C, datetime!(2026-03-10 05:00 UTC)),
+            key(C, datetime!(2026-03-11 06:00 UTC)),
+        ]
+    );
 }

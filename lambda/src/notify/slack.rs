@@ -16,11 +16,11 @@ use crate::model::report::{Action, Finding, Kind, Report, Status, credential_lab
 use crate::settings::SlackWebhook;
 
 /// Slack rejects section text over 3,000 characters.
-const MAX_SECTION_CHARS: usize = 2_900;
+pub(crate) const MAX_SECTION_CHARS: usize = 2_900;
 /// Slack allows 50 blocks per message.
-const MAX_BLOCKS: usize = 45;
+pub(crate) const MAX_BLOCKS: usize = 45;
 /// Keep each message well under Slack's 40,000-character text limit.
-const MAX_MESSAGE_CHARS: usize = 30_000;
+pub(crate) const MAX_MESSAGE_CHARS: usize = 30_000;
 /// Per-request timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts per message (429 and 5xx are retried).
@@ -71,12 +71,12 @@ pub fn redact_text(text: &str) -> String {
 }
 
 /// "1 change", "3 changes".
-fn plural(n: usize, one: &str, many: &str) -> String {
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Escapes Slack mrkdwn control characters.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 

@@ -26,8 +26,8 @@ pub use table::SettingsArgs;
 use table::{
     ADVISOR_CONCURRENCY, AS_OF, CONCURRENCY, DORMANT_DAYS, EXEMPT_TAG, EXEMPT_USERS, IAM_RATE, INVOKE_OVERRIDE,
     KEEP_SERVICES_TAG, LEAST_PRIVILEGE, MAX_ACTIONS, MODE, NEVER_DENY, Number, POLICY_QUOTA, REPORT_BUCKET,
-    REPORT_TIMEOUT_SECS, SIGNING_CERTIFICATES, SLACK_WEBHOOK, SSH_KEY_SWEEP, STATE_TABLE, Setting, TIME_BUDGET_SECS,
-    UNUSED_SERVICE_DAYS, WARN_DAYS,
+    REPORT_TIMEOUT_SECS, SIGNING_CERTIFICATES, SLACK_SCOPE, SLACK_WEBHOOK, SSH_KEY_SWEEP, STATE_TABLE, Setting,
+    TIME_BUDGET_SECS, UNUSED_SERVICE_DAYS, WARN_DAYS,
 };
 
 /// The least-privilege settings.
@@ -97,6 +97,49 @@ impl fmt::Debug for SlackWebhook {
     }
 }
 
+/// Which Slack digests are posted (`--slack-scope`): each run's own (the account's),
+/// the organization's (posted by the management account's org-digest invocation), or
+/// both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SlackScope {
+    /// Only each run's own digest.
+    Account,
+    /// Only the organization digest: a run posts nothing of its own.
+    Org,
+    /// Both.
+    #[default]
+    Both,
+}
+
+impl SlackScope {
+    /// Whether a run posts its own digest.
+    pub fn posts_account_digest(self) -> bool {
+        matches!(self, SlackScope::Account | SlackScope::Both)
+    }
+
+    /// Whether an org-digest invocation posts the organization digest.
+    pub fn posts_org_digest(self) -> bool {
+        matches!(self, SlackScope::Org | SlackScope::Both)
+    }
+
+    fn parse(value: &str) -> Option<SlackScope> {
+        let value = value.trim();
+        [SlackScope::Account, SlackScope::Org, SlackScope::Both]
+            .into_iter()
+            .find(|scope| value.eq_ignore_ascii_case(&scope.to_string()))
+    }
+}
+
+impl fmt::Display for SlackScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SlackScope::Account => "account",
+            SlackScope::Org => "org",
+            SlackScope::Both => "both",
+        })
+    }
+}
+
 /// What is done to signing certificates older than the limit. IAM records no use of
 /// them, so their age is all there is to judge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -130,6 +173,8 @@ pub struct Settings {
     pub max_actions: u32,
     pub concurrency: usize,
     pub slack_webhook: Option<SlackWebhook>,
+    /// Which digests are posted to the webhook.
+    pub slack_scope: SlackScope,
     /// Evaluate as if it were this time (report mode only).
     pub as_of: Option<OffsetDateTime>,
     pub report_timeout_secs: u32,
@@ -165,6 +210,7 @@ impl Default for Settings {
             max_actions: MAX_ACTIONS.value.default,
             concurrency: CONCURRENCY.value.default as usize,
             slack_webhook: None,
+            slack_scope: SlackScope::default(),
             as_of: None,
             report_timeout_secs: REPORT_TIMEOUT_SECS.value.default,
             signing_certificates: CertificateAction::default(),
@@ -237,6 +283,12 @@ impl Settings {
             None | Some("") => None,
             Some(v) => Some(parse_webhook(v)?),
         };
+        let slack_scope = match args.slack_scope.as_deref() {
+            None => SlackScope::default(),
+            Some(v) => {
+                SlackScope::parse(v).ok_or_else(|| err(&SLACK_SCOPE, v, &SLACK_SCOPE.value.choices.join(", ")))?
+            }
+        };
         let as_of = match &args.as_of {
             None => None,
             Some(v) => {
@@ -303,6 +355,7 @@ impl Settings {
             max_actions,
             concurrency,
             slack_webhook,
+            slack_scope,
             as_of,
             report_timeout_secs,
         })
@@ -547,6 +600,39 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!((e.flag, e.value.as_str()), ("--mode", "yolo"));
+    }
+
+    /// `--slack-scope`: which digests are posted; both by default; a bad value is named.
+    #[test]
+    fn slack_scope_says_which_digests_are_posted() {
+        let scope = |v: &str| {
+            Settings::from_args(&SettingsArgs {
+                slack_scope: Some(v.into()),
+                ..args()
+            })
+            .map(|s| s.slack_scope)
+        };
+        assert_eq!(Settings::from_args(&args()).unwrap().slack_scope, SlackScope::Both);
+        assert_eq!(scope("account").unwrap(), SlackScope::Account);
+        assert_eq!(scope(" ORG ").unwrap(), SlackScope::Org);
+        assert_eq!(scope("both").unwrap(), SlackScope::Both);
+        let e = scope("channel").unwrap_err();
+        assert_eq!(
+            (e.flag, e.env, e.value.as_str()),
+            ("--slack-scope", "IAM_JANITOR_SLACK_SCOPE", "channel")
+        );
+        assert_eq!(
+            e.to_string(),
+            "invalid --slack-scope (IAM_JANITOR_SLACK_SCOPE) value \"channel\": account, org, both"
+        );
+        let posts = |s: SlackScope| (s.posts_account_digest(), s.posts_org_digest());
+        assert_eq!(posts(SlackScope::Account), (true, false));
+        assert_eq!(posts(SlackScope::Org), (false, true));
+        assert_eq!(posts(SlackScope::Both), (true, true));
+        // Deployed as it reads back.
+        for s in [SlackScope::Account, SlackScope::Org, SlackScope::Both] {
+            assert_eq!(scope(&s.to_string()).unwrap(), s);
+        }
     }
 
     #[test]

@@ -471,6 +471,20 @@ settings! {
         }),
     };
 
+    SLACK_SCOPE: Setting<Text> => slack_scope: Option<String> = Setting {
+        flag: "--slack-scope",
+        env: Some("IAM_JANITOR_SLACK_SCOPE"),
+        value_name: Some("account|org|both"),
+        help: "Which Slack digests the webhook gets: `account` (each run's own), `org` (only the organization digest, which the management account posts on its org-digest schedule) or `both`",
+        value: Text { default: "both", choices: &["account", "org", "both"], secret: false },
+        deployed: Some(Deployed {
+            parameter: LogicalId::from_static("SlackScope"),
+            description: "account: each run posts its own digest; org: only the organization digest (posted by the management account on OrgDigestSchedule), runs post none; both",
+            constraints: Constraints::NONE,
+            value: |s| s.slack_scope.to_string(),
+        }),
+    };
+
     /// Not a parameter: the member stack gives its own table's name.
     STATE_TABLE: Setting<Text> => state_table: Option<String> = Setting {
         flag: "--state-table",
@@ -815,6 +829,7 @@ mod tests {
             ("--state-table", "no/slashes"),
             ("--report-bucket", "Reports_Bucket"),
             ("--invoke-override", "sometimes"),
+            ("--slack-scope", "channel"),
         ]);
         for s in settings() {
             let Some(env) = s.env else { continue };

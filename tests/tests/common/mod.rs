@@ -299,11 +299,36 @@ pub fn role_policy(account: &str) -> Value {
     let policy = &template["Resources"]["RolePolicy"];
     assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy");
     let role = &template["Resources"]["Role"]["Properties"];
+    // Besides RolePolicy, only the conditional report policies (storing its own reports;
+    // in the management account, reading them for the organization digest), which grant
+    // no IAM action: the role's IAM permissions are RolePolicy's alone.
+    let others = ["ReportWriterPolicy", "OrgDigestReaderPolicy"];
+    let conditional = |name: &str| {
+        let condition = template["Resources"][name]["Condition"].clone();
+        json!({"Fn::If": [condition, {"Ref": name}, {"Ref": "AWS::NoValue"}]})
+    };
+    let mut expected = vec![json!({"Ref": "RolePolicy"})];
+    expected.extend(others.iter().map(|name| conditional(name)));
     assert_eq!(
         role["ManagedPolicyArns"],
-        json!([{"Ref": "RolePolicy"}]),
+        json!(expected),
         "the role has no other policy"
     );
+    for name in others {
+        for statement in template["Resources"][name]["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+        {
+            let actions = match &statement["Action"] {
+                Value::Array(actions) => actions.clone(),
+                action => vec![action.clone()],
+            };
+            assert!(
+                actions.iter().all(|a| !a.as_str().unwrap().starts_with("iam:")),
+                "{name} grants IAM actions: {statement}"
+            );
+        }
+    }
     assert!(role.get("Policies").is_none(), "the role has no inline policy");
     resolve(
         &policy["Properties"]["PolicyDocument"],

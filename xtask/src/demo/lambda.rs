@@ -1,5 +1,6 @@
 //! The Lambda runs: the packaged bootstrap, run in every account under a local Lambda
-//! Runtime API with that account's credentials, invoked as scheduled and then to enforce.
+//! Runtime API with that account's credentials, invoked as scheduled and then to enforce;
+//! then once more in the management account for the organization digest.
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -228,4 +229,55 @@ impl AccountJob {
             enforce_digests,
         })
     }
+}
+
+/// What the organization digest's invocation gave.
+pub(super) struct OrgDigestRun {
+    pub(super) pid: u32,
+    /// The handler's summary (`{"org_digest": {...}}`).
+    pub(super) summary: Value,
+    /// The Slack message(s) posted.
+    pub(super) digests: Vec<String>,
+}
+
+/// The management account's function invoked as its `OrgDigestSchedule` rule does
+/// (`{"iam-janitor":"org-digest"}`): a fresh bootstrap process with the management
+/// stack's settings, posting to the local webhook under `/org-digest`.
+pub(super) async fn run_org_digest(
+    bootstrap: &Path,
+    emu: &Emulator,
+    management: &Account,
+    credentials: &Credentials,
+    settings: &DeployedSettings,
+    webhook: &WebhookReceiver,
+    dir: &Path,
+) -> anyhow::Result<OrgDigestRun> {
+    let hook_path = "/org-digest";
+    let c = credentials;
+    let process = LambdaCommand::new(bootstrap, emu.endpoint())
+        .credentials(&c.access_key_id, &c.secret_access_key, c.session_token.clone())
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("RUST_LOG", "warn")
+        .envs(settings.management.iter().cloned())
+        .env(
+            "IAM_JANITOR_SLACK_WEBHOOK",
+            format!("{}{hook_path}", webhook.base_url()),
+        )
+        .log(dir.join(format!("lambda-{}-org-digest.log", management.name)))
+        .spawn()
+        .await
+        .with_context(|| format!("starting {}", bootstrap.display()))?;
+    let pid = process.pid();
+    let mut lambda = Lambda { process };
+    let summary = lambda
+        .invoke(json!({"iam-janitor": "org-digest"}), "organization digest")
+        .await?;
+    drop(lambda);
+    let digests = webhook
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == hook_path)
+        .map(|r| r.body)
+        .collect();
+    Ok(OrgDigestRun { pid, summary, digests })
 }

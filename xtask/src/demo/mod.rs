@@ -18,8 +18,11 @@
 //! 5. prints a per-account summary;
 //! 6. shows the organization's view: the real `cargo xtask report` over the reports every
 //!    run stored in the management account's report bucket, as a table and as one HTML
-//!    page (`<target>/demo/org-report.html`); then stops everything it started (by PID)
-//!    unless `--keep` leaves the emulator running for the AWS CLI and `cargo xtask audit`.
+//!    page (`<target>/demo/org-report.html`);
+//! 7. invokes the management account's function with `{"iam-janitor":"org-digest"}` (what
+//!    its `OrgDigestSchedule` rule sends) and prints the organization digest it posts;
+//!    then stops everything it started (by PID) unless `--keep` leaves the emulator
+//!    running for the AWS CLI and `cargo xtask audit`.
 //!
 //! Files go to `<target>/demo/`: the deploy output, each Lambda's log, and with `--keep`
 //! one environment file per account.
@@ -46,9 +49,11 @@ use time::OffsetDateTime;
 
 use self::deploy::{deploy, deployed_settings, describe_settings};
 use self::keep::{print_keep, write_env_files};
-use self::lambda::{account_credentials, extract_bootstrap, lambda_log, run_accounts};
+use self::lambda::{account_credentials, extract_bootstrap, lambda_log, run_accounts, run_org_digest};
 use self::org::{create_organization, plans};
-use self::render::{Out, count, megabytes, print_accounts, print_digests, print_summary, relative, short_hash, wrap};
+use self::render::{
+    Out, count, megabytes, print_accounts, print_digests, print_org_digest, print_summary, relative, short_hash, wrap,
+};
 use self::report::show_org_report;
 use crate::package::{self, Arch};
 
@@ -189,7 +194,34 @@ async fn demo(args: DemoArgs, started: Instant) -> anyhow::Result<()> {
     // 6. The organization's view, from the reports every run stored.
     show_org_report(&out, &root, &dir, &emu).await?;
 
-    let pids: Vec<String> = runs.iter().map(|r| r.pid.to_string()).collect();
+    // 7. The organization digest, as the management account's schedule invokes it.
+    out.section(
+        "The organization digest",
+        r#"{"iam-janitor":"org-digest"}: the management account's function, as its OrgDigestSchedule rule invokes it daily (three hours after the runs)"#,
+    );
+    let (management, management_credentials) = accounts
+        .iter()
+        .zip(&credentials)
+        .find(|(account, _)| account.management)
+        .context("the demo organization has no management account")?;
+    let digest = run_org_digest(
+        &bootstrap,
+        &emu,
+        management,
+        management_credentials,
+        &settings,
+        &webhook,
+        &dir,
+    )
+    .await?;
+    print_org_digest(&out, &digest.digests, &digest.summary);
+
+    let pids: Vec<String> = runs
+        .iter()
+        .map(|r| r.pid)
+        .chain([digest.pid])
+        .map(|pid| pid.to_string())
+        .collect();
     drop(webhook);
     // The Lambdas log at warn level: their logs are kept only when they say something.
     for account in accounts {

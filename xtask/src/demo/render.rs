@@ -52,6 +52,22 @@ pub(super) fn print_digests(out: &Out, account: &Account, digests: &[String]) {
     }
 }
 
+/// The organization digest as it reads in Slack, or why none was posted (from the
+/// handler's summary).
+pub(super) fn print_org_digest(out: &Out, digests: &[String], summary: &Value) {
+    println!();
+    if digests.is_empty() {
+        let why = summary["org_digest"]["not_posted"]
+            .as_str()
+            .unwrap_or("no reason given");
+        println!("   {} no organization digest posted: {why}", out.bold("·"));
+        return;
+    }
+    for body in digests {
+        print!("{}", render_digest(out, body));
+    }
+}
+
 /// A Slack webhook payload as it reads in Slack: the header, then each section's text.
 fn render_digest(out: &Out, body: &str) -> String {
     let Ok(message) = serde_json::from_str::<Value>(body) else {

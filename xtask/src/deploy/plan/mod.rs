@@ -48,6 +48,10 @@ const TEMPLATE_BODY_LIMIT: usize = 51_200;
 const MASKED: &str = "****";
 /// The schedule when `--schedule` is not given (the template's default).
 pub(super) const DEFAULT_SCHEDULE: &str = "cron(0 6 * * ? *)";
+/// The management account's organization digest when `--org-digest-schedule` is not
+/// given: three hours after the default schedule's runs, so that they have stored their
+/// reports.
+pub(super) const DEFAULT_ORG_DIGEST_SCHEDULE: &str = "cron(0 9 * * ? *)";
 
 /// Whether this account may deploy the StackSet: the organization has all features, and
 /// the account is its management account (`as_management`, CallAs SELF) or, as a

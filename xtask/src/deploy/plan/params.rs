@@ -122,6 +122,9 @@ pub(crate) struct Deployment {
     pub(crate) missed_run_hours: String,
     /// The organization's report bucket (the artifact stack's).
     pub(crate) report_bucket: String,
+    /// When the organization digest is posted: the management account's stack only
+    /// (`--org-digest-schedule`); empty for the StackSet's.
+    pub(crate) org_digest_schedule: String,
 }
 
 impl Deployment {
@@ -134,6 +137,7 @@ impl Deployment {
             (member::ALERT_BUS_ARN, &self.alert_bus),
             (member::MISSED_RUN_HOURS, &self.missed_run_hours),
             (member::REPORT_BUCKET, &self.report_bucket),
+            (member::ORG_DIGEST_SCHEDULE, &self.org_digest_schedule),
         ]
         .into_iter()
         .map(|(id, value)| (id.as_str().to_string(), value.clone()))
@@ -415,6 +419,8 @@ mod tests {
             "015",
             "--invoke-override",
             "ON",
+            "--slack-scope",
+            "ORG",
         ]);
         let p = engine_parameters(&settings);
         let expected = json!({
@@ -424,7 +430,7 @@ mod tests {
             "SlackWebhook": "https://hooks.slack.com/services/T/B/x", "ReportTimeoutSecs": "120",
             "LeastPrivilege": "off", "UnusedServiceDays": "30", "AdvisorConcurrency": "2",
             "KeepServicesTag": "keep", "NeverDeny": "iam,kms,sts", "PolicyQuota": "20", "IamRate": "15",
-            "InvokeOverride": "on",
+            "InvokeOverride": "on", "SlackScope": "org",
         });
         assert_eq!(serde_json::to_value(&p).unwrap(), expected);
         assert_eq!(engine_parameters(&settings_from(&["--enforce"]))["Mode"], "enforce");
