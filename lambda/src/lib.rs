@@ -33,6 +33,7 @@ pub mod notify;
 pub mod organizations;
 pub mod restore;
 pub mod run;
+pub mod sdk_error;
 pub mod settings;
 pub mod store;
 pub mod trail;

@@ -7,12 +7,11 @@
 //! report`. Not knowing the accounts is never fatal: the caller shows no missing
 //! accounts and says why ([`OrgError`]).
 
-use std::fmt;
-
-use aws_sdk_organizations::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_organizations::error::SdkError;
 use aws_sdk_organizations::operation::list_accounts::ListAccountsError;
 
 use crate::model::org::OrgAccount;
+use crate::sdk_error::describe;
 
 /// Why the organization's accounts are unknown.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,19 +24,6 @@ pub enum OrgError {
     AccessDenied(String),
     #[error("the organization's accounts cannot be listed ({0})")]
     Other(String),
-}
-
-/// An SDK error as one line: the service's code and message, or what went wrong on the way.
-fn describe<E, R>(error: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug,
-{
-    match error.as_service_error().map(|e| (e.code(), e.message())) {
-        Some((Some(code), Some(message))) => format!("{code}: {message}"),
-        Some((Some(code), None)) => code.to_string(),
-        _ => DisplayErrorContext(error).to_string(),
-    }
 }
 
 /// The organization's accounts, from the caller's account.

@@ -147,6 +147,46 @@ pub const RUN_COLUMNS: &[(&str, &str)] = &[
     ),
 ];
 
+/// A bucket only its policy opens: SSE-S3, ownership enforced (no ACLs), every public
+/// access block on, versioned.
+fn private_bucket(name: Expr, lifecycle_configuration: Option<LifecycleConfiguration>) -> Bucket {
+    Bucket {
+        bucket_name: Some(name),
+        lifecycle_configuration,
+        bucket_encryption: Some(BucketEncryption {
+            server_side_encryption_configuration: vec![ServerSideEncryptionRule {
+                server_side_encryption_by_default: ServerSideEncryptionByDefault {
+                    sse_algorithm: SseAlgorithm::Aes256,
+                },
+            }],
+        }),
+        ownership_controls: Some(OwnershipControls {
+            rules: vec![OwnershipControlsRule {
+                object_ownership: ObjectOwnership::BucketOwnerEnforced,
+            }],
+        }),
+        public_access_block_configuration: Some(PublicAccessBlockConfiguration::ALL),
+        versioning_configuration: Some(VersioningConfiguration {
+            status: VersioningStatus::Enabled,
+        }),
+    }
+}
+
+/// The statement of a bucket policy that denies every request not over TLS.
+fn deny_insecure_transport(bucket: LogicalId) -> ResourceStatement<Expr> {
+    ResourceStatement {
+        sid: Some("DenyInsecureTransport".to_string()),
+        effect: Effect::Deny,
+        principal: Principal::Any,
+        action: Values::one(Expr::from("s3:*")),
+        resource: Some(Values(vec![
+            Expr::get_att(bucket.clone(), "Arn"),
+            Expr::sub(format!("${{{}.Arn}}/*", bucket.as_str())),
+        ])),
+        condition: Some(condition("Bool", "aws:SecureTransport", Expr::from("false"))),
+    }
+}
+
 /// The report bucket's policy: TLS only; the tool's role in each account of the
 /// organization may put objects under its own account's prefix and nowhere else; no
 /// one outside the account reads anything (the management account's principals are
@@ -155,17 +195,7 @@ pub fn report_bucket_policy() -> ResourcePolicyDocument<Expr> {
     let mut writers = condition("StringEquals", "aws:PrincipalOrgID", Expr::Ref(ORGANIZATION_ID));
     writers.extend(condition("ArnLike", "aws:PrincipalArn", Expr::sub(WRITER_ROLE_ARNS)));
     ResourcePolicyDocument::new(vec![
-        ResourceStatement {
-            sid: Some("DenyInsecureTransport".to_string()),
-            effect: Effect::Deny,
-            principal: Principal::Any,
-            action: Values::one(Expr::from("s3:*")),
-            resource: Some(Values(vec![
-                Expr::get_att(REPORT_BUCKET, "Arn"),
-                Expr::sub("${ReportBucket.Arn}/*"),
-            ])),
-            condition: Some(condition("Bool", "aws:SecureTransport", Expr::from("false"))),
-        },
+        deny_insecure_transport(REPORT_BUCKET),
         ResourceStatement {
             sid: Some("OrganizationToolWritesOwnPrefix".to_string()),
             effect: Effect::Allow,
@@ -265,24 +295,16 @@ fn condition(operator: &str, key: &str, value: Expr) -> Condition<Expr> {
 /// The bucket policy: TLS only; objects readable by StackSet execution roles of the
 /// organization; nothing else.
 pub fn bucket_policy() -> ResourcePolicyDocument<Expr> {
-    let objects = || Expr::sub("${CodeBucket.Arn}/*");
     let mut org_reader = condition("StringEquals", "aws:PrincipalOrgID", Expr::Ref(ORGANIZATION_ID));
     org_reader.extend(condition("ArnLike", "aws:PrincipalArn", Expr::sub(READER_ROLE_ARNS)));
     ResourcePolicyDocument::new(vec![
-        ResourceStatement {
-            sid: Some("DenyInsecureTransport".to_string()),
-            effect: Effect::Deny,
-            principal: Principal::Any,
-            action: Values::one(Expr::from("s3:*")),
-            resource: Some(Values(vec![Expr::get_att(CODE_BUCKET, "Arn"), objects()])),
-            condition: Some(condition("Bool", "aws:SecureTransport", Expr::from("false"))),
-        },
+        deny_insecure_transport(CODE_BUCKET),
         ResourceStatement {
             sid: Some("OrganizationStackSetsReadCode".to_string()),
             effect: Effect::Allow,
             principal: Principal::Any,
             action: Values(vec![Expr::from("s3:GetObject"), Expr::from("s3:GetObjectVersion")]),
-            resource: Some(Values::one(objects())),
+            resource: Some(Values::one(Expr::sub("${CodeBucket.Arn}/*"))),
             condition: Some(org_reader),
         },
     ])
@@ -344,34 +366,15 @@ pub fn artifact_stack() -> Template {
     );
     template.resource(
         CODE_BUCKET,
-        Resource::new(Bucket {
-            bucket_name: Some(Expr::sub(BUCKET_NAME)),
-            lifecycle_configuration: None,
-            bucket_encryption: Some(BucketEncryption {
-                server_side_encryption_configuration: vec![ServerSideEncryptionRule {
-                    server_side_encryption_by_default: ServerSideEncryptionByDefault {
-                        sse_algorithm: SseAlgorithm::Aes256,
-                    },
-                }],
-            }),
-            ownership_controls: Some(OwnershipControls {
-                rules: vec![OwnershipControlsRule {
-                    object_ownership: ObjectOwnership::BucketOwnerEnforced,
-                }],
-            }),
-            public_access_block_configuration: Some(PublicAccessBlockConfiguration::ALL),
-            versioning_configuration: Some(VersioningConfiguration {
-                status: VersioningStatus::Enabled,
-            }),
-        })
-        // Stacks in every account refer to its objects: never delete it with the stack.
-        .retained()
-        .checkov_skip(
-            "CKV_AWS_18",
-            "No server access logging: the bucket holds build artefacts only, written by the \
+        Resource::new(private_bucket(Expr::sub(BUCKET_NAME), None))
+            // Stacks in every account refer to its objects: never delete it with the stack.
+            .retained()
+            .checkov_skip(
+                "CKV_AWS_18",
+                "No server access logging: the bucket holds build artefacts only, written by the \
              release process and read by CloudFormation; reads and writes are in CloudTrail \
              (data events if enabled), and logging needs a second bucket.",
-        ),
+            ),
     );
     template.resource(
         CODE_BUCKET_POLICY,
@@ -383,18 +386,10 @@ pub fn artifact_stack() -> Template {
     template.condition(HAS_REPORT_ACCOUNTS, Expr::not_equals(Expr::Ref(REPORT_ACCOUNTS), ""));
     template.resource(
         REPORT_BUCKET,
-        Resource::new(Bucket {
-            bucket_name: Some(Expr::sub(format!(
-                "{REPORT_BUCKET_PREFIX}${{AWS::AccountId}}-${{AWS::Region}}"
-            ))),
-            bucket_encryption: Some(BucketEncryption {
-                server_side_encryption_configuration: vec![ServerSideEncryptionRule {
-                    server_side_encryption_by_default: ServerSideEncryptionByDefault {
-                        sse_algorithm: SseAlgorithm::Aes256,
-                    },
-                }],
-            }),
-            lifecycle_configuration: Some(LifecycleConfiguration {
+        // An overwritten report stays as a noncurrent version for a month.
+        Resource::new(private_bucket(
+            Expr::sub(format!("{REPORT_BUCKET_PREFIX}${{AWS::AccountId}}-${{AWS::Region}}")),
+            Some(LifecycleConfiguration {
                 rules: vec![LifecycleRule {
                     id: Some(Expr::from("expire-reports")),
                     status: Expr::from("Enabled"),
@@ -409,17 +404,7 @@ pub fn artifact_stack() -> Template {
                     expired_object_delete_marker: None,
                 }],
             }),
-            ownership_controls: Some(OwnershipControls {
-                rules: vec![OwnershipControlsRule {
-                    object_ownership: ObjectOwnership::BucketOwnerEnforced,
-                }],
-            }),
-            public_access_block_configuration: Some(PublicAccessBlockConfiguration::ALL),
-            // An overwritten report stays as a noncurrent version for a month.
-            versioning_configuration: Some(VersioningConfiguration {
-                status: VersioningStatus::Enabled,
-            }),
-        })
+        ))
         // The organization's record of every run: never delete it with the stack.
         .retained()
         .checkov_skip(

@@ -19,11 +19,10 @@
 //! reads them, [`CONCURRENCY`] at a time. A key or prefix not in the layout, or an object
 //! that cannot be read or parsed, is [`Rejected`] with why, never counted.
 
-use std::fmt;
 use std::time::Duration;
 
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use futures::StreamExt as _;
 use iam_janitor_cfn::stacks::artifacts::REPORT_BUCKET_PREFIX;
@@ -33,6 +32,7 @@ use crate::model::org::{
     KEY_LAYOUT, KEY_PREFIX, Rejected, StoredRun, account_of_prefix, account_prefix, parse_key, report_key, start_after,
 };
 use crate::model::report::Report;
+use crate::sdk_error::describe;
 
 /// How long one attempt to store may take: a report is small, and the run's deadline
 /// has only a margin left for the report, Slack and the logs.
@@ -55,19 +55,6 @@ pub fn bucket_owner(bucket: &str) -> Option<&str> {
     let rest = bucket.strip_prefix(REPORT_BUCKET_PREFIX)?;
     let account = rest.get(..12)?;
     (account.bytes().all(|b| b.is_ascii_digit()) && rest[12..].starts_with('-')).then_some(account)
-}
-
-/// An SDK error as one line: the service's code and message, or what went wrong on the way.
-fn describe<E, R>(error: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug,
-{
-    match error.as_service_error().map(|e| (e.code(), e.message())) {
-        Some((Some(code), Some(message))) => format!("{code}: {message}"),
-        Some((Some(code), None)) => code.to_string(),
-        _ => DisplayErrorContext(error).to_string(),
-    }
 }
 
 /// What went wrong with the bucket, for a front end to say what to do.

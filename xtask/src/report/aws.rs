@@ -5,31 +5,17 @@
 //! the management account's org-digest invocation. This adds what only the command line
 //! needs: the default bucket's account, progress bars, and the errors in the flags' words.
 
-use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use aws_config::SdkConfig;
-use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use iam_janitor::archive::{ArchiveError, ArchiveErrorKind, Listing, Phase, Progress, ReportArchive};
 use iam_janitor::model::org::{KEY_PREFIX, OrgAccount, Rejected, StoredRun};
 use iam_janitor::organizations::{OrgError, Organizations};
+use iam_janitor::sdk_error::describe;
 use indicatif::{ProgressBar, ProgressStyle};
 use time::Date;
-
-/// An SDK error as one line: the service's code and message, or what went wrong on the way.
-fn describe<E, R>(error: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug,
-{
-    match error.as_service_error().map(|e| (e.code(), e.message())) {
-        Some((Some(code), Some(message))) => format!("{code}: {message}"),
-        Some((Some(code), None)) => code.to_string(),
-        _ => DisplayErrorContext(error).to_string(),
-    }
-}
 
 pub(super) struct Aws {
     config: SdkConfig,

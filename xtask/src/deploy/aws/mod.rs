@@ -17,30 +17,18 @@ use std::time::Duration;
 
 use anyhow::bail;
 use aws_config::SdkConfig;
-use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudformation::types::{CallAs, Parameter, Tag};
 use iam_janitor::backoff::AtDeadline;
 
 pub(super) use self::stacks::ChangeSetOutcome;
 pub(super) use self::stackset::{InstanceChange, operation_preferences};
 use super::plan::DesiredStack;
+pub(crate) use iam_janitor::sdk_error::describe;
 
 /// First pause between two polls; it grows by half up to [`MAX_POLL_INTERVAL`].
 const FIRST_POLL_INTERVAL: Duration = Duration::from_secs(2);
 const MAX_POLL_INTERVAL: Duration = Duration::from_secs(20);
-
-/// An SDK error as one line: the service's code and message, or what went wrong on the way.
-fn describe<E, R>(error: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug,
-{
-    match error.as_service_error().map(|e| (e.code(), e.message())) {
-        Some((Some(code), Some(message))) => format!("{code}: {message}"),
-        Some((Some(code), None)) => code.to_string(),
-        _ => DisplayErrorContext(error).to_string(),
-    }
-}
 
 /// The service's error code, if it answered.
 fn code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> {
