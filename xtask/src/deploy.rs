@@ -41,9 +41,10 @@ use serde_json::Value;
 use self::aws::{Aws, ChangeSetOutcome, InstanceChange, operation_preferences};
 use self::plan::{
     ARTIFACT_STACK, BUCKET_OUTPUT, Context, DEFAULT_ORG_DIGEST_SCHEDULE, DEFAULT_SCHEDULE, Deployment, DesiredStack,
-    DesiredStackSet, DestroyPlan, MANAGEMENT_STACK, Plan, STACK_SET, StackAction, StackSetTeardown, UploadPlan,
-    code_key, complete_parameters, is_email_address, is_org_unit_id, is_schedule_expression, is_sns_topic_arn,
-    member_parameters, member_tags, other_owner, plan_stack, plan_stack_set, regions_of, report_accounts, sha256_hex,
+    DesiredStackSet, DestroyPlan, KeyPolicyCheck, MANAGEMENT_STACK, Plan, STACK_SET, StackAction, StackSetTeardown,
+    UploadPlan, check_key, check_key_policy, code_key, complete_parameters, is_email_address, is_org_unit_id,
+    is_schedule_expression, is_sns_topic_arn, key_arn, member_parameters, member_tags, other_owner, plan_stack,
+    plan_stack_set, regions_of, report_accounts, sha256_hex,
 };
 use self::progress::{Progress, Step, approve};
 
@@ -152,6 +153,12 @@ pub struct DeployArgs {
     #[arg(long, value_name = "DAYS", default_value_t = 400, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub report_retention_days: u32,
+    /// A KMS key (its ARN, in --region) the report bucket encrypts every account's reports
+    /// with (SSE-KMS, with a Bucket Key). Its key policy must let the organization's tool
+    /// roles use it (README, "The report bucket's KMS key"); deploy checks the key and warns
+    /// if the policy lacks that. Declarative: not given, SSE-S3
+    #[arg(long, value_name = "ARN")]
+    pub report_kms_key_arn: Option<String>,
     /// The mode of the management account's own stack: break-glass users live there and
     /// no SCP applies, so it reports unless told otherwise (`--mode` sets the members')
     #[arg(long, value_enum, default_value = "report")]
@@ -324,6 +331,14 @@ fn inputs(args: &DeployArgs) -> anyhow::Result<Inputs> {
     {
         bail!("--alarm-topic-arn {arn:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)");
     }
+    if let Some(arn) = &args.report_kms_key_arn
+        && key_arn(arn).is_none()
+    {
+        bail!(
+            "--report-kms-key-arn {arn:?} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID): an alias or a \
+             key ID will not do, S3 needs the key's ARN (`aws kms describe-key --key-id alias/NAME` shows it)"
+        );
+    }
     let schedule = args.schedule.clone().unwrap_or_else(|| DEFAULT_SCHEDULE.to_string());
     if !is_schedule_expression(&schedule) {
         bail!("--schedule {schedule:?} is not cron(…) or rate(…), e.g. \"cron(0 6 * * ? *)\" (06:00 UTC daily)");
@@ -404,6 +419,31 @@ async fn organization_accounts(aws: &Aws) -> Vec<String> {
     }
 }
 
+/// The report bucket's key: refused unless S3 can encrypt with it in the bucket's Region
+/// (it exists, is enabled, symmetric and customer managed); a warning if its policy
+/// lacks the statement the organization's tool roles need.
+async fn check_report_key(aws: &Aws, arn: &str, context: &Context, bucket: &str) -> anyhow::Result<()> {
+    let description = aws.describe_key(arn).await?;
+    check_key(arn, &context.region, &description).map_err(anyhow::Error::msg)?;
+    let Some(parts) = key_arn(arn) else {
+        bail!("--report-kms-key-arn {arn:?} is not a KMS key ARN");
+    };
+    match aws.key_policy(arn).await {
+        Ok(policy) => {
+            if let KeyPolicyCheck::Warning(warning) =
+                check_key_policy(&policy, &parts, &context.organization, &context.region, bucket)
+            {
+                eprintln!("warning: --report-kms-key-arn {arn}: {warning}");
+            }
+        }
+        Err(e) => eprintln!(
+            "note: cannot read the key policy of --report-kms-key-arn {arn} ({e:#}); it must let the organization's \
+             tool roles encrypt reports (README, \"The report bucket's KMS key\")"
+        ),
+    }
+    Ok(())
+}
+
 /// Lambda reads its code only from a bucket in its own Region.
 async fn check_bucket_region(aws: &Aws, bucket: &str, region: &str) -> anyhow::Result<()> {
     let bucket_region = aws.bucket_region(bucket).await?;
@@ -462,6 +502,9 @@ async fn plan_deploy(
              again"
         );
     }
+    if let Some(arn) = &args.report_kms_key_arn {
+        check_report_key(aws, arn, context, &report_bucket).await?;
+    }
     let key = code_key(&inputs.sha256);
     let uploaded = bucket_exists && aws.object_exists(&bucket, &key).await?;
 
@@ -489,6 +532,10 @@ async fn plan_deploy(
                 artifacts::REPORT_ACCOUNTS.as_str().to_string(),
                 report_accounts(&organization_accounts(aws).await),
             ),
+            (
+                artifacts::REPORT_KMS_KEY_ARN.as_str().to_string(),
+                args.report_kms_key_arn.clone().unwrap_or_default(),
+            ),
         ]),
     )
     .map_err(anyhow::Error::msg)?;
@@ -506,6 +553,7 @@ async fn plan_deploy(
         missed_run_hours: args.missed_run_hours.to_string(),
         // The artifact stack's report bucket, in this account: named before it exists.
         report_bucket: report_bucket.clone(),
+        report_kms_key_arn: args.report_kms_key_arn.clone().unwrap_or_default(),
         // The members' stacks post no organization digest: the management account's does.
         org_digest_schedule: String::new(),
     };

@@ -333,6 +333,7 @@ mod tests {
                 "OrgDigestSchedule",
                 "PolicyQuota",
                 "ReportBucket",
+                "ReportKmsKeyArn",
                 "ReportTimeoutSecs",
                 "ScheduleExpression",
                 "SigningCertificates",

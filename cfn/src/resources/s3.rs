@@ -45,6 +45,10 @@ pub struct BucketEncryption {
 /// [ServerSideEncryptionRule](https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-s3-bucket-serversideencryptionrule.html)
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServerSideEncryptionRule {
+    /// Required: no. With SSE-KMS, S3 asks KMS for a bucket-level key now and then
+    /// instead of a data key per object (the encryption context is then the bucket's ARN).
+    #[serde(rename = "BucketKeyEnabled", skip_serializing_if = "Option::is_none")]
+    pub bucket_key_enabled: Option<Expr>,
     /// Required: no.
     #[serde(rename = "ServerSideEncryptionByDefault")]
     pub server_side_encryption_by_default: ServerSideEncryptionByDefault,
@@ -53,20 +57,38 @@ pub struct ServerSideEncryptionRule {
 /// [ServerSideEncryptionByDefault](https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-s3-bucket-serversideencryptionbydefault.html)
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServerSideEncryptionByDefault {
-    /// Required: yes.
+    /// Required: yes. An [`SseAlgorithm`], or an expression choosing one.
     #[serde(rename = "SSEAlgorithm")]
-    pub sse_algorithm: SseAlgorithm,
+    pub sse_algorithm: Expr,
+    /// Required: no; only with `aws:kms`. The key's ARN (a key in another account must
+    /// be named by its ARN).
+    #[serde(rename = "KMSMasterKeyID", skip_serializing_if = "Option::is_none")]
+    pub kms_master_key_id: Option<Expr>,
 }
 
 /// [SSEAlgorithm](https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-s3-bucket-serversideencryptionbydefault.html#cfn-s3-bucket-serversideencryptionbydefault-ssealgorithm)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SseAlgorithm {
     /// SSE-S3: keys managed by S3.
-    #[serde(rename = "AES256")]
     Aes256,
     /// SSE-KMS.
-    #[serde(rename = "aws:kms")]
     AwsKms,
+}
+
+impl SseAlgorithm {
+    /// Its name in the API.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SseAlgorithm::Aes256 => "AES256",
+            SseAlgorithm::AwsKms => "aws:kms",
+        }
+    }
+}
+
+impl From<SseAlgorithm> for Expr {
+    fn from(algorithm: SseAlgorithm) -> Expr {
+        Expr::from(algorithm.name())
+    }
 }
 
 /// [LifecycleConfiguration](https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-s3-bucket-lifecycleconfiguration.html)

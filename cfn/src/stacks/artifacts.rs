@@ -34,11 +34,13 @@ pub const ALARM_EMAIL: LogicalId = LogicalId::from_static("AlarmEmail");
 pub const ALARM_TOPIC_ARN: LogicalId = LogicalId::from_static("AlarmTopicArn");
 pub const REPORT_RETENTION_DAYS: LogicalId = LogicalId::from_static("ReportRetentionDays");
 pub const REPORT_ACCOUNTS: LogicalId = LogicalId::from_static("ReportAccounts");
+pub const REPORT_KMS_KEY_ARN: LogicalId = LogicalId::from_static("ReportKmsKeyArn");
 
 // Conditions.
 pub const HAS_ALARM_EMAIL: LogicalId = LogicalId::from_static("HasAlarmEmail");
 pub const HAS_ALARM_TOPIC: LogicalId = LogicalId::from_static("HasAlarmTopic");
 pub const HAS_REPORT_ACCOUNTS: LogicalId = LogicalId::from_static("HasReportAccounts");
+pub const HAS_REPORT_KMS_KEY: LogicalId = LogicalId::from_static("HasReportKmsKey");
 
 // Resources. **Part of the contract:** renaming one replaces the resource.
 pub const CODE_BUCKET: LogicalId = LogicalId::from_static("CodeBucket");
@@ -98,6 +100,11 @@ pub fn report_bucket_name(account: &str, region: &str) -> String {
     format!("{REPORT_BUCKET_PREFIX}{account}-{region}")
 }
 
+/// `ReportKmsKeyArn`'s pattern (both stacks): empty, or the ARN of a key (not an
+/// alias: S3 needs the key's ARN for a key of another account, and an IAM policy on an
+/// alias ARN grants nothing on the key), single- or multi-Region.
+pub const KMS_KEY_ARN_PATTERN: &str = "^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}))?$";
+
 /// Where the reports are, in the bucket; each account's under `account=<id>/`.
 pub const REPORTS_PREFIX: &str = "reports/";
 
@@ -147,18 +154,46 @@ pub const RUN_COLUMNS: &[(&str, &str)] = &[
     ),
 ];
 
-/// A bucket only its policy opens: SSE-S3, ownership enforced (no ACLs), every public
-/// access block on, versioned.
-fn private_bucket(name: Expr, lifecycle_configuration: Option<LifecycleConfiguration>) -> Bucket {
+/// SSE-S3: keys managed by S3.
+fn sse_s3() -> ServerSideEncryptionRule {
+    ServerSideEncryptionRule {
+        bucket_key_enabled: None,
+        server_side_encryption_by_default: ServerSideEncryptionByDefault {
+            sse_algorithm: Expr::from(SseAlgorithm::Aes256),
+            kms_master_key_id: None,
+        },
+    }
+}
+
+/// The report bucket's encryption: SSE-KMS with `ReportKmsKeyArn` and a Bucket Key
+/// (one KMS request now and then rather than one per report) when the key is given,
+/// SSE-S3 otherwise.
+fn report_bucket_encryption() -> ServerSideEncryptionRule {
+    ServerSideEncryptionRule {
+        bucket_key_enabled: Some(Expr::if_then_else(HAS_REPORT_KMS_KEY, true, Expr::NO_VALUE)),
+        server_side_encryption_by_default: ServerSideEncryptionByDefault {
+            sse_algorithm: Expr::if_then_else(HAS_REPORT_KMS_KEY, SseAlgorithm::AwsKms, SseAlgorithm::Aes256),
+            kms_master_key_id: Some(Expr::if_then_else(
+                HAS_REPORT_KMS_KEY,
+                Expr::Ref(REPORT_KMS_KEY_ARN),
+                Expr::NO_VALUE,
+            )),
+        },
+    }
+}
+
+/// A bucket only its policy opens: encrypted with `encryption`, ownership enforced (no
+/// ACLs), every public access block on, versioned.
+fn private_bucket(
+    name: Expr,
+    encryption: ServerSideEncryptionRule,
+    lifecycle_configuration: Option<LifecycleConfiguration>,
+) -> Bucket {
     Bucket {
         bucket_name: Some(name),
         lifecycle_configuration,
         bucket_encryption: Some(BucketEncryption {
-            server_side_encryption_configuration: vec![ServerSideEncryptionRule {
-                server_side_encryption_by_default: ServerSideEncryptionByDefault {
-                    sse_algorithm: SseAlgorithm::Aes256,
-                },
-            }],
+            server_side_encryption_configuration: vec![encryption],
         }),
         ownership_controls: Some(OwnershipControls {
             rules: vec![OwnershipControlsRule {
@@ -209,6 +244,59 @@ pub fn report_bucket_policy() -> ResourcePolicyDocument<Expr> {
             condition: Some(writers),
         },
     ])
+}
+
+/// The `Sid` of [`report_key_policy_statement`]: deploy looks for it in the key's policy.
+pub const REPORT_KEY_STATEMENT_SID: &str = "IamJanitorRolesEncryptReports";
+
+/// The statement the report bucket's KMS key policy needs (the README gives it; the
+/// key is the user's, not the stack's): the tool's role in every account of
+/// `organization_id` may have S3 generate data keys for the report bucket `bucket` in
+/// `region`, and nothing else. Each role's own `ReportEncryptPolicy` must allow the
+/// same (KMS, like S3, needs both across accounts). Reading stays with the key's
+/// account, through its IAM policies (the key's default statement).
+pub fn report_key_policy_statement(
+    partition: &str,
+    organization_id: &str,
+    region: &str,
+    bucket: &str,
+) -> ResourceStatement<String> {
+    let one = |value: String| Values::one(value);
+    ResourceStatement {
+        sid: Some(REPORT_KEY_STATEMENT_SID.to_string()),
+        effect: Effect::Allow,
+        principal: Principal::Aws(one("*".to_string())),
+        action: one("kms:GenerateDataKey".to_string()),
+        resource: Some(one("*".to_string())),
+        condition: Some(BTreeMap::from([
+            (
+                "StringEquals".to_string(),
+                BTreeMap::from([
+                    ("aws:PrincipalOrgID".to_string(), one(organization_id.to_string())),
+                    ("kms:ViaService".to_string(), one(format!("s3.{region}.amazonaws.com"))),
+                ]),
+            ),
+            (
+                "ArnLike".to_string(),
+                BTreeMap::from([(
+                    "aws:PrincipalArn".to_string(),
+                    one(WRITER_ROLE_ARNS.replace("${AWS::Partition}", partition)),
+                )]),
+            ),
+            (
+                // With the Bucket Key the context is the bucket's ARN; an object's
+                // ARN should S3 ever ask without it.
+                "StringLike".to_string(),
+                BTreeMap::from([(
+                    "kms:EncryptionContext:aws:s3:arn".to_string(),
+                    Values(vec![
+                        format!("arn:{partition}:s3:::{bucket}"),
+                        format!("arn:{partition}:s3:::{bucket}/{REPORTS_PREFIX}*"),
+                    ]),
+                )]),
+            ),
+        ])),
+    }
 }
 
 /// The Athena table over the reports: partitions projected from the keys
@@ -366,7 +454,7 @@ pub fn artifact_stack() -> Template {
     );
     template.resource(
         CODE_BUCKET,
-        Resource::new(private_bucket(Expr::sub(BUCKET_NAME), None))
+        Resource::new(private_bucket(Expr::sub(BUCKET_NAME), sse_s3(), None))
             // Stacks in every account refer to its objects: never delete it with the stack.
             .retained()
             .checkov_skip(
@@ -383,12 +471,27 @@ pub fn artifact_stack() -> Template {
             policy_document: bucket_policy(),
         }),
     );
+    template.parameter(
+        REPORT_KMS_KEY_ARN,
+        Parameter::string(
+            "A KMS key (its ARN, in this Region) the report bucket encrypts with, SSE-KMS with a Bucket Key; its \
+             key policy must let the organization's tool roles use it (README, \"The report bucket's KMS key\"). \
+             Empty: SSE-S3",
+        )
+        .default("")
+        .pattern(
+            KMS_KEY_ARN_PATTERN,
+            "empty, or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)",
+        ),
+    );
     template.condition(HAS_REPORT_ACCOUNTS, Expr::not_equals(Expr::Ref(REPORT_ACCOUNTS), ""));
+    template.condition(HAS_REPORT_KMS_KEY, Expr::not_equals(Expr::Ref(REPORT_KMS_KEY_ARN), ""));
     template.resource(
         REPORT_BUCKET,
         // An overwritten report stays as a noncurrent version for a month.
         Resource::new(private_bucket(
             Expr::sub(format!("{REPORT_BUCKET_PREFIX}${{AWS::AccountId}}-${{AWS::Region}}")),
+            report_bucket_encryption(),
             Some(LifecycleConfiguration {
                 rules: vec![LifecycleRule {
                     id: Some(Expr::from("expire-reports")),

@@ -32,11 +32,14 @@ pub const ALERT_BUS_ARN: LogicalId = LogicalId::from_static("AlertBusArn");
 pub const MISSED_RUN_HOURS: LogicalId = LogicalId::from_static("MissedRunHours");
 pub const REPORT_BUCKET: LogicalId = LogicalId::from_static("ReportBucket");
 pub const ORG_DIGEST_SCHEDULE: LogicalId = LogicalId::from_static("OrgDigestSchedule");
+pub const REPORT_KMS_KEY_ARN: LogicalId = LogicalId::from_static("ReportKmsKeyArn");
 
 // Conditions.
 pub const HAS_ALERT_BUS: LogicalId = LogicalId::from_static("HasAlertBus");
 pub const HAS_REPORT_BUCKET: LogicalId = LogicalId::from_static("HasReportBucket");
 pub const HAS_ORG_DIGEST: LogicalId = LogicalId::from_static("HasOrgDigest");
+pub const HAS_REPORT_KMS_KEY: LogicalId = LogicalId::from_static("HasReportKmsKey");
+pub const HAS_ORG_DIGEST_KMS_KEY: LogicalId = LogicalId::from_static("HasOrgDigestKmsKey");
 
 // Resources. **Part of the contract:** renaming one replaces the resource.
 pub const FUNCTION: LogicalId = LogicalId::from_static("Function");
@@ -56,6 +59,8 @@ pub const REPORT_WRITER_POLICY: LogicalId = LogicalId::from_static("ReportWriter
 pub const ORG_DIGEST_RULE: LogicalId = LogicalId::from_static("OrgDigestRule");
 pub const ORG_DIGEST_PERMISSION: LogicalId = LogicalId::from_static("OrgDigestPermission");
 pub const ORG_DIGEST_READER_POLICY: LogicalId = LogicalId::from_static("OrgDigestReaderPolicy");
+pub const REPORT_ENCRYPT_POLICY: LogicalId = LogicalId::from_static("ReportEncryptPolicy");
+pub const ORG_DIGEST_DECRYPT_POLICY: LogicalId = LogicalId::from_static("OrgDigestDecryptPolicy");
 
 // Outputs.
 pub const FUNCTION_ARN: LogicalId = LogicalId::from_static("FunctionArn");
@@ -198,6 +203,18 @@ fn deployment_parameters() -> Vec<(LogicalId, Parameter)> {
             .pattern("^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$", "empty, or an S3 bucket name"),
         ),
         (
+            REPORT_KMS_KEY_ARN,
+            Parameter::string(
+                "The KMS key the report bucket encrypts with (the artifact stack's ReportKmsKeyArn): the role may \
+                 have S3 generate data keys with it; empty: the bucket uses SSE-S3",
+            )
+            .default("")
+            .pattern(
+                crate::stacks::artifacts::KMS_KEY_ARN_PATTERN,
+                "empty, or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)",
+            ),
+        ),
+        (
             ORG_DIGEST_SCHEDULE,
             Parameter::string(
                 "When the organization digest is posted, in UTC: cron(…) or rate(…); it reads every account's \
@@ -233,6 +250,36 @@ pub fn report_writer_policy() -> PolicyDocument<Expr> {
         )),
         condition: None,
     }])
+}
+
+/// A grant of `action` on the report bucket's KMS key, only through S3 in this Region.
+fn report_key_policy(sid: &str, action: &str) -> PolicyDocument<Expr> {
+    PolicyDocument::new(vec![Statement {
+        sid: Some(sid.to_string()),
+        effect: Effect::Allow,
+        action: Some(Values::one(Expr::from(action))),
+        not_action: None,
+        resource: Values::one(Expr::Ref(REPORT_KMS_KEY_ARN)),
+        condition: Some(BTreeMap::from([(
+            "StringEquals".to_string(),
+            BTreeMap::from([(
+                "kms:ViaService".to_string(),
+                Values::one(Expr::sub("s3.${AWS::Region}.amazonaws.com")),
+            )]),
+        )])),
+    }])
+}
+
+/// The role's grant to store reports in a bucket encrypted with `ReportKmsKeyArn`:
+/// S3 generates each report's data key with the caller's permissions. The key's policy
+/// must allow it too (README).
+pub fn report_encrypt_policy() -> PolicyDocument<Expr> {
+    report_key_policy("EncryptOwnReports", "kms:GenerateDataKey")
+}
+
+/// The organization digest's grant to read reports encrypted with `ReportKmsKeyArn`.
+pub fn org_digest_decrypt_policy() -> PolicyDocument<Expr> {
+    report_key_policy("DecryptReports", "kms:Decrypt")
 }
 
 /// The role's grant to build the organization digest (the management account's stack,
@@ -336,6 +383,17 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
             Expr::Condition(HAS_REPORT_BUCKET),
         ]),
     );
+    template.condition(
+        HAS_REPORT_KMS_KEY,
+        Expr::and([
+            Expr::not_equals(Expr::Ref(REPORT_KMS_KEY_ARN), ""),
+            Expr::Condition(HAS_REPORT_BUCKET),
+        ]),
+    );
+    template.condition(
+        HAS_ORG_DIGEST_KMS_KEY,
+        Expr::and([Expr::Condition(HAS_ORG_DIGEST), Expr::Condition(HAS_REPORT_KMS_KEY)]),
+    );
 
     template.resource(
         STATE_TABLE,
@@ -422,6 +480,12 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
                 Expr::Ref(ROLE_POLICY),
                 Expr::if_then_else(HAS_REPORT_BUCKET, Expr::Ref(REPORT_WRITER_POLICY), Expr::NO_VALUE),
                 Expr::if_then_else(HAS_ORG_DIGEST, Expr::Ref(ORG_DIGEST_READER_POLICY), Expr::NO_VALUE),
+                Expr::if_then_else(HAS_REPORT_KMS_KEY, Expr::Ref(REPORT_ENCRYPT_POLICY), Expr::NO_VALUE),
+                Expr::if_then_else(
+                    HAS_ORG_DIGEST_KMS_KEY,
+                    Expr::Ref(ORG_DIGEST_DECRYPT_POLICY),
+                    Expr::NO_VALUE,
+                ),
             ],
         }),
     );
@@ -450,6 +514,34 @@ pub fn member_stack(permissions: &[RolePermission<'_>], settings: &[EngineSettin
                 )),
                 path: Some(Expr::from(ROLE_POLICY_PATH)),
                 policy_document: org_digest_reader_policy(),
+            },
+        ),
+    );
+
+    template.resource(
+        REPORT_ENCRYPT_POLICY,
+        Resource::conditional(
+            HAS_REPORT_KMS_KEY,
+            ManagedPolicy {
+                description: Some(Expr::from(
+                    "iam-janitor Lambda: have S3 encrypt its run reports with the report bucket's KMS key",
+                )),
+                path: Some(Expr::from(ROLE_POLICY_PATH)),
+                policy_document: report_encrypt_policy(),
+            },
+        ),
+    );
+
+    template.resource(
+        ORG_DIGEST_DECRYPT_POLICY,
+        Resource::conditional(
+            HAS_ORG_DIGEST_KMS_KEY,
+            ManagedPolicy {
+                description: Some(Expr::from(
+                    "iam-janitor Lambda: have S3 decrypt the reports with the report bucket's KMS key, for the organization digest",
+                )),
+                path: Some(Expr::from(ROLE_POLICY_PATH)),
+                policy_document: org_digest_decrypt_policy(),
             },
         ),
     );

@@ -231,13 +231,17 @@ pub fn permissions_summary(permissions: &[RolePermission<'_>]) -> String {
     out.push_str(
         "\n## Store its run reports: the organization's report bucket, under its own account's prefix only\n\n\
          - `s3:PutObject` on `reports/account=<its account>/*` (`ReportWriterPolicy`, only when `ReportBucket` is \
-         set): store each run's JSON report for the organization view; nothing in the bucket can be read\n",
+         set): store each run's JSON report for the organization view; nothing in the bucket can be read\n\
+         - `kms:GenerateDataKey` on `ReportKmsKeyArn`, through S3 in its Region only (`ReportEncryptPolicy`, only \
+         when the bucket is encrypted with that key): S3 encrypts each report with the caller's permissions\n",
     );
     out.push_str(
         "\n## Build the organization digest: the management account's stack only, when `OrgDigestSchedule` is set\n\n\
          - `s3:ListBucket` on the report bucket (prefix `reports/*`) and `s3:GetObject` on `reports/*` \
          (`OrgDigestReaderPolicy`): read every account's latest report; nothing is written\n\
-         - `organizations:ListAccounts`: name the accounts and find those that never reported\n",
+         - `organizations:ListAccounts`: name the accounts and find those that never reported\n\
+         - `kms:Decrypt` on `ReportKmsKeyArn`, through S3 in its Region only (`OrgDigestDecryptPolicy`, only when \
+         the bucket is encrypted with that key): read the encrypted reports\n",
     );
     out
 }

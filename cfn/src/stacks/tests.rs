@@ -106,9 +106,11 @@ fn logical_ids_are_pinned() {
             "InvokePermission",
             "LogGroup",
             "MissedRunAlarm",
+            "OrgDigestDecryptPolicy",
             "OrgDigestPermission",
             "OrgDigestReaderPolicy",
             "OrgDigestRule",
+            "ReportEncryptPolicy",
             "ReportWriterPolicy",
             "Role",
             "RolePolicy",
@@ -133,6 +135,7 @@ fn logical_ids_are_pinned() {
             "Mode",
             "OrgDigestSchedule",
             "ReportBucket",
+            "ReportKmsKeyArn",
             "ScheduleExpression",
             "SlackWebhook",
             "Timeout"
@@ -168,6 +171,7 @@ fn logical_ids_are_pinned() {
             "AlarmTopicArn",
             "OrganizationId",
             "ReportAccounts",
+            "ReportKmsKeyArn",
             "ReportRetentionDays"
         ]
     );
@@ -399,11 +403,18 @@ fn the_role_cannot_change_its_own_policy_or_role() {
         json!([
             {"Ref": "RolePolicy"},
             {"Fn::If": ["HasReportBucket", {"Ref": "ReportWriterPolicy"}, {"Ref": "AWS::NoValue"}]},
-            {"Fn::If": ["HasOrgDigest", {"Ref": "OrgDigestReaderPolicy"}, {"Ref": "AWS::NoValue"}]}
+            {"Fn::If": ["HasOrgDigest", {"Ref": "OrgDigestReaderPolicy"}, {"Ref": "AWS::NoValue"}]},
+            {"Fn::If": ["HasReportKmsKey", {"Ref": "ReportEncryptPolicy"}, {"Ref": "AWS::NoValue"}]},
+            {"Fn::If": ["HasOrgDigestKmsKey", {"Ref": "OrgDigestDecryptPolicy"}, {"Ref": "AWS::NoValue"}]}
         ])
     );
     // Its report grants are under the same protected path.
-    for policy in ["ReportWriterPolicy", "OrgDigestReaderPolicy"] {
+    for policy in [
+        "ReportWriterPolicy",
+        "OrgDigestReaderPolicy",
+        "ReportEncryptPolicy",
+        "OrgDigestDecryptPolicy",
+    ] {
         assert_eq!(
             member["Resources"][policy]["Properties"]["Path"], "/iam-janitor-role/",
             "{policy}"
@@ -641,10 +652,6 @@ fn each_account_may_only_put_reports_under_its_own_prefix() {
         json!([{"ObjectOwnership": "BucketOwnerEnforced"}])
     );
     assert_eq!(properties["PublicAccessBlockConfiguration"]["BlockPublicPolicy"], true);
-    assert_eq!(
-        properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
-        "AES256"
-    );
     let rule = &properties["LifecycleConfiguration"]["Rules"][0];
     assert_eq!(rule["ExpirationInDays"], json!({"Ref": "ReportRetentionDays"}));
     assert_eq!(rule["Prefix"], "reports/");
@@ -715,4 +722,106 @@ fn every_suppression_has_a_reason() {
             }
         }
     }
+}
+
+#[test]
+fn reports_are_encrypted_with_the_kms_key_when_one_is_given_and_sse_s3_otherwise() {
+    let artifacts = artifacts();
+    let encryption = &artifacts["Resources"]["ReportBucket"]["Properties"]["BucketEncryption"];
+    assert_eq!(
+        encryption["ServerSideEncryptionConfiguration"],
+        json!([{
+            "BucketKeyEnabled": {"Fn::If": ["HasReportKmsKey", true, {"Ref": "AWS::NoValue"}]},
+            "ServerSideEncryptionByDefault": {
+                "SSEAlgorithm": {"Fn::If": ["HasReportKmsKey", "aws:kms", "AES256"]},
+                "KMSMasterKeyID": {"Fn::If": ["HasReportKmsKey", {"Ref": "ReportKmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
+            }
+        }])
+    );
+    assert_eq!(
+        artifacts["Conditions"]["HasReportKmsKey"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "ReportKmsKeyArn"}, ""]}]})
+    );
+    // The code bucket stays SSE-S3: StackSet execution roles read it in every account.
+    assert_eq!(
+        artifacts["Resources"]["CodeBucket"]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"],
+        json!([{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}])
+    );
+
+    // Each role: GenerateDataKey on that key through S3 only, with a bucket and a key;
+    // the org digest's role Decrypt the same way.
+    let member = member();
+    let via_s3 = json!({"StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}});
+    for (policy, condition, sid, action) in [
+        (
+            "ReportEncryptPolicy",
+            "HasReportKmsKey",
+            "EncryptOwnReports",
+            "kms:GenerateDataKey",
+        ),
+        (
+            "OrgDigestDecryptPolicy",
+            "HasOrgDigestKmsKey",
+            "DecryptReports",
+            "kms:Decrypt",
+        ),
+    ] {
+        let resource = &member["Resources"][policy];
+        assert_eq!(resource["Condition"], condition);
+        assert_eq!(
+            resource["Properties"]["PolicyDocument"]["Statement"],
+            json!([{"Sid": sid, "Effect": "Allow", "Action": action, "Resource": {"Ref": "ReportKmsKeyArn"},
+                    "Condition": via_s3}]),
+            "{policy}"
+        );
+    }
+    assert_eq!(
+        member["Conditions"]["HasReportKmsKey"],
+        json!({"Fn::And": [
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ReportKmsKeyArn"}, ""]}]},
+            {"Condition": "HasReportBucket"}
+        ]})
+    );
+    assert_eq!(
+        member["Conditions"]["HasOrgDigestKmsKey"],
+        json!({"Fn::And": [{"Condition": "HasOrgDigest"}, {"Condition": "HasReportKmsKey"}]})
+    );
+
+    // Both stacks take a key's ARN (deploy's `kms_key_arn` is checked against the pattern).
+    for stack in [&artifacts, &member] {
+        assert_eq!(
+            stack["Parameters"]["ReportKmsKeyArn"]["AllowedPattern"],
+            artifacts::KMS_KEY_ARN_PATTERN
+        );
+        assert_eq!(stack["Parameters"]["ReportKmsKeyArn"]["Default"], "");
+    }
+}
+
+#[test]
+fn the_key_policy_statement_lets_only_the_organizations_tool_roles_encrypt_for_the_report_bucket() {
+    let statement = serde_json::to_value(artifacts::report_key_policy_statement(
+        "aws",
+        "o-abcd123456",
+        "eu-west-1",
+        "iam-janitor-reports-111122223333-eu-west-1",
+    ))
+    .unwrap();
+    assert_eq!(
+        statement,
+        json!({
+            "Sid": "IamJanitorRolesEncryptReports",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": "kms:GenerateDataKey",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:PrincipalOrgID": "o-abcd123456", "kms:ViaService": "s3.eu-west-1.amazonaws.com"},
+                "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/iam-janitor/*"},
+                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [
+                    "arn:aws:s3:::iam-janitor-reports-111122223333-eu-west-1",
+                    "arn:aws:s3:::iam-janitor-reports-111122223333-eu-west-1/reports/*"
+                ]}
+            }
+        })
+    );
 }

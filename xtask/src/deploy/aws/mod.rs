@@ -5,9 +5,11 @@
 //! Here: the clients ([`Aws`]), error descriptions and the pace of waits. The methods
 //! are grouped by what they act on: [`org`] who deploys and where (STS, Organizations),
 //! [`stacks`] plain stacks and change sets, [`stackset`] the StackSet, its stack
-//! instances and operations, [`bucket`] the S3 code bucket.
+//! instances and operations, [`bucket`] the S3 code bucket, [`kms`] the report bucket's
+//! KMS key.
 
 mod bucket;
+mod kms;
 mod org;
 mod stacks;
 mod stackset;
@@ -101,6 +103,7 @@ pub(super) struct Aws {
     cfn: aws_sdk_cloudformation::Client,
     s3: aws_sdk_s3::Client,
     orgs: aws_sdk_organizations::Client,
+    kms: aws_sdk_kms::Client,
     sts: aws_sdk_sts::Client,
     call_as: CallAs,
 }
@@ -115,6 +118,7 @@ impl Aws {
             cfn: aws_sdk_cloudformation::Client::new(config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             orgs: aws_sdk_organizations::Client::new(config),
+            kms: aws_sdk_kms::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
             call_as,
         }

@@ -22,6 +22,7 @@ pub(super) fn deployment() -> Deployment {
         alert_bus: "arn:aws:events:us-east-1:123456789012:event-bus/iam-janitor-alerts".into(),
         missed_run_hours: "26".into(),
         report_bucket: "iam-janitor-reports-123456789012-us-east-1".into(),
+        report_kms_key_arn: String::new(),
         org_digest_schedule: String::new(),
     }
 }

@@ -5,12 +5,13 @@
 //! Here: the names, who deploys ([`Context`], [`check_caller`]) and the whole [`Plan`].
 //! [`params`] holds the desired state (parameters, templates), [`diff`] how a stack
 //! differs from it, [`stackset`] the StackSet's plan, [`destroy`] what `destroy` removes,
-//! [`render`] how the plans read.
+//! [`render`] how the plans read, [`report_key`] the checks on the report bucket's KMS key.
 
 mod destroy;
 mod diff;
 mod params;
 mod render;
+mod report_key;
 mod stackset;
 
 #[cfg(test)]
@@ -22,6 +23,7 @@ pub(super) use self::params::{
     Deployment, DesiredStack, code_key, complete_parameters, is_email_address, is_org_unit_id, is_schedule_expression,
     is_sns_topic_arn, member_parameters, member_tags, report_accounts, sha256_hex,
 };
+pub(super) use self::report_key::{KeyDescription, KeyPolicyCheck, check_key, check_key_policy, key_arn};
 use self::stackset::StackSetPlan;
 pub(super) use self::stackset::{
     AUTO_DEPLOYMENT, AutoDeploymentState, DeployedStackSet, DesiredStackSet, Instance, other_owner, plan_stack_set,

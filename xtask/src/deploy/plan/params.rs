@@ -122,6 +122,8 @@ pub(crate) struct Deployment {
     pub(crate) missed_run_hours: String,
     /// The organization's report bucket (the artifact stack's).
     pub(crate) report_bucket: String,
+    /// The KMS key the report bucket encrypts with (`--report-kms-key-arn`); empty: SSE-S3.
+    pub(crate) report_kms_key_arn: String,
     /// When the organization digest is posted: the management account's stack only
     /// (`--org-digest-schedule`); empty for the StackSet's.
     pub(crate) org_digest_schedule: String,
@@ -137,6 +139,7 @@ impl Deployment {
             (member::ALERT_BUS_ARN, &self.alert_bus),
             (member::MISSED_RUN_HOURS, &self.missed_run_hours),
             (member::REPORT_BUCKET, &self.report_bucket),
+            (member::REPORT_KMS_KEY_ARN, &self.report_kms_key_arn),
             (member::ORG_DIGEST_SCHEDULE, &self.org_digest_schedule),
         ]
         .into_iter()
