@@ -206,13 +206,24 @@ impl ReportArchive {
             ArchiveErrorKind::NoSuchBucket => {
                 "the bucket does not exist (deploy creates it in the management account's artifact stack)".to_string()
             }
-            ArchiveErrorKind::AccessDenied => format!(
-                "access denied writing {key}: the role needs s3:PutObject on its own reports/account=<id>/ prefix \
-                 (ReportWriterPolicy) and the bucket policy must allow the organization ({})",
-                e.as_service_error()
+            ArchiveErrorKind::AccessDenied => {
+                let said = e
+                    .as_service_error()
                     .and_then(ProvideErrorMetadata::message)
-                    .unwrap_or("no message")
-            ),
+                    .unwrap_or("no message");
+                if said.contains("kms:") {
+                    format!(
+                        "access denied writing {key}: the bucket encrypts with a KMS key, so the role needs \
+                         kms:GenerateDataKey on it (ReportEncryptPolicy) and the key policy must allow the \
+                         organization's tool roles (README, \"The report bucket's KMS key\") ({said})"
+                    )
+                } else {
+                    format!(
+                        "access denied writing {key}: the role needs s3:PutObject on its own reports/account=<id>/ \
+                         prefix (ReportWriterPolicy) and the bucket policy must allow the organization ({said})"
+                    )
+                }
+            }
             ArchiveErrorKind::OtherRegion(_) => {
                 "the bucket is in another Region than this function (deploy puts both in one Region)".to_string()
             }
@@ -341,7 +352,15 @@ impl ReportArchive {
             .set_expected_bucket_owner(bucket_owner(&self.bucket).map(str::to_string))
             .send()
             .await
-            .map_err(|e| Rejected::new(key, format!("cannot be read: {}", describe(&e))))?;
+            .map_err(|e| {
+                let said = describe(&e);
+                let hint = if said.contains("kms:") {
+                    " (the report is encrypted with the bucket's KMS key: the reader needs kms:Decrypt on it)"
+                } else {
+                    ""
+                };
+                Rejected::new(key, format!("cannot be read: {said}{hint}"))
+            })?;
         if object.content_length().is_some_and(|n| n > MAX_REPORT_BYTES) {
             return Err(Rejected::new(
                 key,

@@ -321,4 +321,20 @@ mod tests {
 
         assert!(matches!(check("not json"), KeyPolicyCheck::Warning(w) if w.contains("not JSON")));
     }
+
+    #[test]
+    fn the_readme_gives_the_statement_deploy_checks_for() {
+        let readme = include_str!("../../../../README.md");
+        let statement = report_key_policy_statement(
+            "aws",
+            "o-abcd123456",
+            "eu-west-1",
+            "iam-janitor-reports-111122223333-eu-west-1",
+        );
+        let block = format!("```json\n{}\n```", serde_json::to_string_pretty(&statement).unwrap());
+        assert!(
+            readme.contains(&block),
+            "README.md, \"The report bucket's KMS key\", should show:\n{block}"
+        );
+    }
 }
