@@ -327,7 +327,12 @@ mod tests {
             "- `dynamodb:DescribeTable`, `dynamodb:PutItem`, `dynamodb:Scan`: check the table's key, read it once a run, write one item per user checked\n"
         ));
         assert!(
-            summary.ends_with("- `organizations:ListAccounts`: name the accounts and find those that never reported\n")
+            summary.contains("- `organizations:ListAccounts`: name the accounts and find those that never reported\n")
         );
+        // The KMS grants, with the policy each is in.
+        assert!(summary.contains(
+            "- `kms:GenerateDataKey` on `ReportKmsKeyArn`, through S3 in its Region only (`ReportEncryptPolicy`"
+        ));
+        assert!(summary.ends_with("the bucket is encrypted with that key): read the encrypted reports\n"));
     }
 }
