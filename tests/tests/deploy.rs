@@ -1327,3 +1327,123 @@ async fn a_stack_set_another_deployment_owns_is_changed_only_when_taken_over() {
     run.assert_ok();
     assert_eq!(stack_set_parameters(&cfn).await["CodeBucket"], BUCKET);
 }
+
+#[tokio::test]
+async fn the_report_bucket_encrypts_with_a_kms_key_deploy_has_checked() {
+    let world = World::new("report-key").await;
+    let (zip, _) = zip_file(&world.dir, "a.zip", "#!/bin/sh\necho a\n");
+    let cfn = world.cfn().await;
+    let kms = aws_sdk_kms::Client::new(&world.emu.sdk_config().await);
+    let reports = format!("iam-janitor-reports-{MANAGEMENT_ACCOUNT}-{REGION}");
+
+    // Not a key's ARN (an alias): refused before any AWS call.
+    let mark = world.mark();
+    world
+        .deploy(
+            &zip,
+            &[
+                "--report-kms-key-arn",
+                "arn:aws:kms:us-east-1:123456789012:alias/reports",
+                "--yes",
+            ],
+        )
+        .await
+        .assert_failed("is not a KMS key ARN")
+        .assert_failed("alias/reports");
+    assert!(world.proxy.calls()[mark..].is_empty(), "{:?}", world.proxy.calls());
+
+    // A key that does not exist, a disabled one: refused, naming it, nothing changed.
+    let missing = format!("arn:aws:kms:{REGION}:{MANAGEMENT_ACCOUNT}:key/00000000-0000-0000-0000-000000000000");
+    let mark = world.mark();
+    world
+        .deploy(&zip, &["--report-kms-key-arn", &missing, "--yes"])
+        .await
+        .assert_failed(&format!(
+            "cannot describe --report-kms-key-arn {missing} (kms:DescribeKey)"
+        ));
+    assert_eq!(world.proxy.writes_since(mark), Vec::<String>::new());
+    let key = kms
+        .create_key()
+        .description("iam-janitor reports")
+        .send()
+        .await
+        .unwrap();
+    let arn = key.key_metadata().unwrap().arn().unwrap().to_string();
+    // (moto's DisableKey and EnableKey take a key ID only.)
+    let key_id = key.key_metadata().unwrap().key_id().to_string();
+    kms.disable_key().key_id(&key_id).send().await.unwrap();
+    let mark = world.mark();
+    world
+        .deploy(&zip, &["--report-kms-key-arn", &arn, "--yes"])
+        .await
+        .assert_failed(&format!("--report-kms-key-arn {arn} is Disabled"));
+    assert_eq!(world.proxy.writes_since(mark), Vec::<String>::new());
+    assert!(!stack_exists(&cfn, ARTIFACT_STACK).await);
+    kms.enable_key().key_id(&key_id).send().await.unwrap();
+
+    // An enabled key whose policy lacks the tool roles' statement: deployed, with a
+    // warning that gives the statement to add, filled in.
+    let run = world.deploy(&zip, &["--report-kms-key-arn", &arn, "--yes"]).await;
+    run.assert_ok();
+    let statement = serde_json::to_string_pretty(&iam_janitor_cfn::stacks::artifacts::report_key_policy_statement(
+        "aws",
+        &world.org.id,
+        REGION,
+        &reports,
+    ))
+    .unwrap();
+    assert!(
+        run.stderr.contains(&format!(
+            "warning: --report-kms-key-arn {arn}: the key policy has no statement IamJanitorRolesEncryptReports"
+        )) && run.stderr.contains(&statement),
+        "{}",
+        run.stderr
+    );
+    // Both stacks name the key; the bucket encrypts with it, with a Bucket Key.
+    assert_eq!(stack_parameters(&cfn, ARTIFACT_STACK).await["ReportKmsKeyArn"], arn);
+    assert_eq!(stack_set_parameters(&cfn).await["ReportKmsKeyArn"], arn);
+    assert_eq!(stack_parameters(&cfn, MANAGEMENT_STACK).await["ReportKmsKeyArn"], arn);
+    let encryption = world
+        .s3()
+        .await
+        .get_bucket_encryption()
+        .bucket(&reports)
+        .send()
+        .await
+        .unwrap();
+    let rule = &encryption.server_side_encryption_configuration().unwrap().rules()[0];
+    let default = rule.apply_server_side_encryption_by_default().unwrap();
+    assert_eq!(default.sse_algorithm().as_str(), "aws:kms");
+    assert_eq!(default.kms_master_key_id(), Some(arn.as_str()));
+
+    // With the statement in the key policy, no warning.
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+             "Principal": {"AWS": format!("arn:aws:iam::{MANAGEMENT_ACCOUNT}:root")},
+             "Action": "kms:*", "Resource": "*"},
+            serde_json::from_str::<serde_json::Value>(&statement).unwrap()
+        ]
+    });
+    kms.put_key_policy()
+        .key_id(&arn)
+        .policy_name("default")
+        .policy(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let run = world.deploy(&zip, &["--report-kms-key-arn", &arn, "--yes"]).await;
+    run.assert_ok();
+    assert!(!run.stderr.contains("IamJanitorRolesEncryptReports"), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("No changes: iam-janitor is up to date."),
+        "{}",
+        run.stdout
+    );
+
+    // Without the flag, back to SSE-S3 (the command line describes the whole deployment).
+    world.deploy(&zip, &["--yes"]).await.assert_ok();
+    assert_eq!(stack_parameters(&cfn, ARTIFACT_STACK).await["ReportKmsKeyArn"], "");
+    assert_eq!(stack_set_parameters(&cfn).await["ReportKmsKeyArn"], "");
+}
