@@ -39,8 +39,9 @@ middleware that adds what the tests need and moto lacks:
   KMS.DisabledException, KMS.KMSInvalidStateException). Denied as not modelled:
   multipart upload parts and copies involving SSE-KMS, DSSE-KMS, the AWS managed
   key aws/s3, keys named by alias, reads of objects whose key moto recorded by ID
-  rather than ARN; a key with grants is answered 500 when the
-  policies alone would deny;
+  rather than ARN; a key with grants is answered 500 when the policies alone
+  would deny. A CloudFormation bucket keeps its BucketKeyEnabled (moto 5.2.5
+  drops it);
 * ListUsers paging (MaxItems / Marker) like real IAM; moto returns all users;
 * service-specific credentials (CodeCommit Git credentials, Keyspaces, Bedrock
   API keys; moto has none): List (per user, or AllUsers per service, paged),
@@ -152,6 +153,7 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from moto.organizations.models import organizations_backends
+from moto.s3 import models as s3_models
 from moto.s3.models import FakeBucket, FakeKey, s3_backends
 from moto.s3.responses import S3Response
 from moto.s3.utils import bucket_name_from_url as host_bucket_name
@@ -669,6 +671,25 @@ def install_moto_patches() -> None:
     IamResponse.list_users = list_users_response  # type: ignore[method-assign]
     patch_login_profile_response("create_login_profile")
     patch_login_profile_response("get_login_profile")
+
+
+def install_s3_patches() -> None:
+    """A bucket's BucketEncryption from a CloudFormation template keeps its
+    BucketKeyEnabled: moto 5.2.5 (moto/s3/cloud_formation.py) drops it, so objects
+    written to such a bucket would not use the S3 Bucket Key, and SSE-KMS requests
+    would carry the object's ARN as encryption context instead of the bucket's. It
+    is recorded as the REST API records it ("true"/"false" text)."""
+    original = s3_models.cfn_to_api_encryption
+
+    def cfn_to_api_encryption(properties: dict[str, Any]) -> dict[str, Any]:
+        encryption = original(properties)
+        rules = properties.get("ServerSideEncryptionConfiguration") or [{}]
+        enabled = rules[0].get("BucketKeyEnabled")
+        if enabled is not None:
+            encryption["Rule"]["BucketKeyEnabled"] = "true" if _as_bool(enabled) else "false"
+        return encryption
+
+    s3_models.cfn_to_api_encryption = cfn_to_api_encryption  # type: ignore[assignment]
 
 
 # --------------------------------------------------------------------------
@@ -2203,6 +2224,7 @@ def main() -> None:
 
     install_moto_patches()
     install_stackset_patches()
+    install_s3_patches()
     app = JanitorMiddleware(DomainDispatcherApplication(create_backend_app))
     handler = MotoRequestHandler if args.verbose else QuietRequestHandler
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=handler)

@@ -714,3 +714,42 @@ async fn kms_a_missing_or_disabled_key_fails_the_write_and_sse_s3_needs_no_kms()
     w.kms.enable_key().key_id(&w.key_id).send().await.unwrap();
     put(&writer_a, &report_key(&w.a)).await.unwrap();
 }
+
+/// moto 5.2.5 drops a template's `BucketKeyEnabled`; the emulator keeps it, so a bucket
+/// deployed by CloudFormation uses its Bucket Key (and S3's encryption context is the
+/// bucket's ARN) as in AWS.
+#[tokio::test]
+async fn kms_a_cloudformation_bucket_keeps_its_bucket_key() {
+    let emu = Emulator::start().await.unwrap();
+    let config = emu.sdk_config().await;
+    let key = aws_sdk_kms::Client::new(&config).create_key().send().await.unwrap();
+    let key = key.key_metadata().and_then(|m| m.arn()).unwrap().to_string();
+    let bucket = "iam-janitor-kms-stack-bucket";
+    let template = json!({"Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {
+        "BucketName": bucket,
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [{
+            "ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
+            "BucketKeyEnabled": true}]}}}}});
+    aws_sdk_cloudformation::Client::new(&config)
+        .create_stack()
+        .stack_name("kms-bucket")
+        .template_body(template.to_string())
+        .send()
+        .await
+        .unwrap();
+    let s3 = client(&emu, None).await;
+    let encryption = s3.get_bucket_encryption().bucket(bucket).send().await.unwrap();
+    let rules = encryption.server_side_encryption_configuration().unwrap().rules();
+    assert_eq!(rules[0].bucket_key_enabled(), Some(true), "{rules:?}");
+    let body = ByteStream::from_static(b"{}");
+    s3.put_object()
+        .bucket(bucket)
+        .key("x.json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let head = s3.head_object().bucket(bucket).key("x.json").send().await.unwrap();
+    assert_eq!(head.bucket_key_enabled(), Some(true));
+    assert_eq!(head.ssekms_key_id(), Some(key.as_str()));
+}
