@@ -39,6 +39,13 @@ calling principal; combining them with identity-based policies and SCPs
 (explicit deny wins; same account: either allows; cross-account: both must) is
 the caller's job (`combine`).
 
+A KMS key policy is evaluated by `evaluate_key_policy` and combined by
+`kms_decision`, with KMS's own rules: the key policy is required, and a key
+policy statement naming an account (rather than the caller) only lets that
+account's identity-based policies grant, in the key's account as across
+accounts. `s3_kms_check` is the check S3 makes on a caller's behalf when it
+writes or reads an SSE-KMS object. Grants are not modelled.
+
 Anything this module does not model (an action without a rule, a condition
 operator, a variable with a multivalued key, NotPrincipal) raises Unsupported:
 the emulator answers 500 rather than guess an answer in either direction.
@@ -48,7 +55,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import unquote
 
 PARTITION = "aws"
@@ -331,40 +338,64 @@ class Principal:
     session_arn: str
 
 
-def _aws_principal_matches(value: str, principal: Principal) -> bool:
+# How a statement's Principal names the caller (`principal_kind`).
+NAMES_CALLER = "caller"
+NAMES_ACCOUNT = "account"
+
+
+def _aws_principal_kind(value: str, principal: Principal) -> str | None:
     if value == "*":
-        return True
+        return NAMES_CALLER
     if "*" in value or "?" in value:
         raise Unsupported(f"a wildcard in Principal other than \"*\" is not modelled: {value!r}")
     if ACCOUNT_ID_RE.match(value):
         # An account stands for every principal of that account (the account
         # then decides with its identity-based policies).
-        return value == principal.account
+        return NAMES_ACCOUNT if value == principal.account else None
     root = ROOT_ARN_RE.match(value)
     if root:
-        return root.group(1) == principal.account
+        return NAMES_ACCOUNT if root.group(1) == principal.account else None
     # A role's ARN matches the sessions of that role; a session's ARN that session;
     # a user's ARN that user.
-    return value in (principal.arn, principal.session_arn)
+    return NAMES_CALLER if value in (principal.arn, principal.session_arn) else None
+
+
+def _principal_kinds(value: Any, principal: Principal) -> Iterator[str | None]:
+    """How each entry of a statement's Principal names the caller, lazily (an entry
+    that cannot be evaluated raises Unsupported only when reached)."""
+    if value == "*":
+        yield NAMES_CALLER
+        return
+    if not isinstance(value, dict):
+        raise Unsupported(f"Principal must be \"*\" or an object, got {value!r}")
+    for kind, ids in value.items():
+        if kind == "AWS":
+            for v in as_list(ids):
+                yield _aws_principal_kind(str(v), principal)
+        elif kind in ("Service", "Federated"):
+            continue
+        else:
+            raise Unsupported(f"Principal of kind {kind!r} is not modelled")
 
 
 def principal_matches(value: Any, principal: Principal) -> bool:
     """Whether a statement's Principal names the caller: "*", {"AWS": "*"}, an
     account (12 digits or its root ARN), a role, session or user ARN. A service
     or federated principal never names a role session."""
-    if value == "*":
-        return True
-    if not isinstance(value, dict):
-        raise Unsupported(f"Principal must be \"*\" or an object, got {value!r}")
-    for kind, ids in value.items():
-        if kind == "AWS":
-            if any(_aws_principal_matches(str(v), principal) for v in as_list(ids)):
-                return True
-        elif kind in ("Service", "Federated"):
-            continue
-        else:
-            raise Unsupported(f"Principal of kind {kind!r} is not modelled")
-    return False
+    return any(kind is not None for kind in _principal_kinds(value, principal))
+
+
+def principal_kind(value: Any, principal: Principal) -> str | None:
+    """How a statement's Principal names the caller: NAMES_CALLER when it names the
+    caller itself ("*", {"AWS": "*"}, its role, session or user ARN), else
+    NAMES_ACCOUNT when it names the caller's account (12 digits or its root ARN),
+    else None. Every entry is read unless one names the caller."""
+    found = None
+    for kind in _principal_kinds(value, principal):
+        if kind == NAMES_CALLER:
+            return kind
+        found = kind or found
+    return found
 
 
 def evaluate_resource_policy(document: dict[str, Any], check: Check,
@@ -415,6 +446,76 @@ def combine(identity: Decision, resource: Decision | None, same_account: bool) -
     if not resource_allows:
         return Decision(False, "resource implicit deny", check)
     return Decision(True, "allow", check)
+
+
+# --------------------------------------------------------------------------
+# KMS key policies (AWS KMS Developer Guide, "Determining access to an AWS KMS
+# key" and "Allowing users in other accounts to use a KMS key")
+# --------------------------------------------------------------------------
+
+# A key policy's answer when only statements naming the caller's account allow:
+# the key policy lets that account's IAM policies grant, it grants nothing itself.
+ACCOUNT_ALLOW = "account allow"
+
+
+def evaluate_key_policy(document: dict[str, Any], check: Check,
+                        principal: Principal) -> Decision:
+    """A KMS key policy's answer for one check, alone: "explicit deny" (a Deny
+    statement applies to the caller, named or through its account), "allow" (an
+    Allow statement naming the caller itself, or "*", applies), ACCOUNT_ALLOW (only
+    Allow statements naming the caller's account apply) or "implicit deny"."""
+    variables = uses_variables(document)
+    answer = "implicit deny"
+    for statement in as_list(document.get("Statement", [])):
+        if not isinstance(statement, dict):
+            raise Unsupported(f"statement must be an object: {statement!r}")
+        if "NotPrincipal" in statement:
+            raise Unsupported("NotPrincipal is not modelled")
+        if "Principal" not in statement:
+            raise Unsupported(f"key policy statement without Principal: {statement!r}")
+        effect = statement.get("Effect")
+        if effect not in ("Allow", "Deny"):
+            raise Unsupported(f"Effect must be Allow or Deny, got {effect!r}")
+        named = principal_kind(statement["Principal"], principal)
+        if named is None or not statement_applies(statement, check, variables):
+            continue
+        if effect == "Deny":
+            return Decision(False, "explicit deny", check)
+        if named == NAMES_CALLER:
+            answer = "allow"
+        elif answer != "allow":
+            answer = ACCOUNT_ALLOW
+    return Decision(answer == "allow", answer, check)
+
+
+def kms_decision(identity: Decision, key_policy: Decision, same_account: bool,
+                 has_grants: bool = False) -> Decision:
+    """KMS's decision from the caller's identity-based policies (SCP denies already
+    applied) and the key policy (`evaluate_key_policy`). An explicit deny in either
+    wins. The key policy is required: in the key's account, a statement naming the
+    caller allows by itself, one naming only the account allows if an identity-based
+    policy does too; across accounts, the key policy must allow (the caller or its
+    account) and an identity-based policy too. Unlike `combine`, an account
+    principal in a same-account key policy allows nothing by itself.
+
+    Grants are not modelled: a key with grants (`has_grants`), which might allow
+    what the policies do not, raises Unsupported rather than deny implicitly."""
+    check = identity.check
+    if identity.reason in ("explicit deny", "scp deny"):
+        return identity
+    if key_policy.reason == "explicit deny":
+        return Decision(False, "resource explicit deny", check)
+    if key_policy.reason == "implicit deny":
+        decision = Decision(False, "resource implicit deny", check)
+    elif same_account and key_policy.reason == "allow":
+        decision = Decision(True, "allow", check)
+    elif not identity.allowed:
+        decision = Decision(False, "implicit deny", check)
+    else:
+        decision = Decision(True, "allow", check)
+    if not decision.allowed and has_grants:
+        raise Unsupported(f"{check.resource} has grants, which are not modelled")
+    return decision
 
 
 # --------------------------------------------------------------------------
@@ -480,6 +581,22 @@ def s3_checks(method: str, bucket: str, key: str,
             return [Check("s3:AbortMultipartUpload", object_arn)]
         return [Check("s3:DeleteObjectVersion" if versioned else "s3:DeleteObject", object_arn)]
     raise Unsupported(f"S3 {method} on an object with {sorted(subresources)} is not modelled")
+
+
+def s3_kms_check(action: str, key_arn: str, bucket_region: str, caller_account: str,
+                 bucket: str, key: str, bucket_key: bool) -> Check:
+    """The KMS check S3 makes on the caller's behalf (a forward access session) for
+    an SSE-KMS object: kms:GenerateDataKey to write it, kms:Decrypt to read it, on
+    `key_arn`. Its encryption context (aws:s3:arn) is the bucket's ARN when the
+    object uses an S3 Bucket Key, else the object's."""
+    bucket_arn = f"arn:{PARTITION}:s3:::{bucket}"
+    return Check(action, key_arn, {
+        "kms:viaservice": [f"s3.{bucket_region}.amazonaws.com"],
+        "kms:calleraccount": [caller_account],
+        "kms:encryptioncontext:aws:s3:arn": [bucket_arn if bucket_key else f"{bucket_arn}/{key}"],
+        "kms:encryptioncontextkeys": ["aws:s3:arn"],
+        "aws:viaawsservice": ["true"],
+    })
 
 
 # --------------------------------------------------------------------------

@@ -24,6 +24,24 @@ middleware that adds what the tests need and moto lacks:
   identity-based policies and the bucket's policy (policy variables included),
   same-account and cross-account rules apart; a session's other S3 requests are
   denied; S3 calls counted by operation;
+* SSE-KMS for those sessions, once S3 allows the request: a PutObject or
+  CreateMultipartUpload that encrypts with a KMS key (the request's
+  x-amz-server-side-encryption headers, else the bucket's default encryption)
+  needs kms:GenerateDataKey on it, a GetObject of an object moto recorded as
+  SSE-KMS kms:Decrypt (HeadObject decrypts nothing), authorized as KMS authorizes
+  S3's forward access session: kms:ViaService, kms:CallerAccount,
+  kms:EncryptionContext:aws:s3:arn (the bucket's ARN with an S3 Bucket Key, else
+  the object's), against the session's SCPs and identity-based policies and the
+  key policy, with KMS's rules (iam_authz.kms_decision), on every request (real S3
+  may reuse a Bucket Key without asking KMS again). The key must exist in the
+  bucket's Region (else 400 KMS.NotFoundException; a key ID that is not an ARN
+  names the requester's key, as in S3) and be enabled (400
+  KMS.DisabledException, KMS.KMSInvalidStateException). Denied as not modelled:
+  multipart upload parts and copies involving SSE-KMS, DSSE-KMS, the AWS managed
+  key aws/s3, keys named by alias, reads of objects whose key moto recorded by ID
+  rather than ARN; a key with grants is answered 500 when the policies alone
+  would deny. A CloudFormation bucket keeps its BucketKeyEnabled (moto 5.2.5
+  drops it);
 * ListUsers paging (MaxItems / Marker) like real IAM; moto returns all users;
 * service-specific credentials (CodeCommit Git credentials, Keyspaces, Bedrock
   API keys; moto has none): List (per user, or AllUsers per service, paged),
@@ -111,7 +129,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
 
 from werkzeug.serving import make_server
@@ -127,6 +145,7 @@ from moto.iam.models import (AccessKeyLastUsed, AWSManagedPolicy, IAMBackend, Si
                              SshPublicKey, User)
 from moto.iam.models import get_account_id_from, iam_backends
 from moto.iam.responses import IamResponse
+from moto.kms.models import kms_backends
 from moto.moto_api import _internal as moto_api_internal
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -134,7 +153,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from moto.organizations.models import organizations_backends
-from moto.s3.models import FakeBucket, s3_backends
+from moto.s3 import models as s3_models
+from moto.s3.models import FakeBucket, FakeKey, s3_backends
 from moto.s3.responses import S3Response
 from moto.s3.utils import bucket_name_from_url as host_bucket_name
 from moto.sts.models import sts_backends
@@ -651,6 +671,25 @@ def install_moto_patches() -> None:
     IamResponse.list_users = list_users_response  # type: ignore[method-assign]
     patch_login_profile_response("create_login_profile")
     patch_login_profile_response("get_login_profile")
+
+
+def install_s3_patches() -> None:
+    """A bucket's BucketEncryption from a CloudFormation template keeps its
+    BucketKeyEnabled: moto 5.2.5 (moto/s3/cloud_formation.py) drops it, so objects
+    written to such a bucket would not use the S3 Bucket Key, and SSE-KMS requests
+    would carry the object's ARN as encryption context instead of the bucket's. It
+    is recorded as the REST API records it ("true"/"false" text)."""
+    original = s3_models.cfn_to_api_encryption
+
+    def cfn_to_api_encryption(properties: dict[str, Any]) -> dict[str, Any]:
+        encryption = original(properties)
+        rules = properties.get("ServerSideEncryptionConfiguration") or [{}]
+        enabled = rules[0].get("BucketKeyEnabled")
+        if enabled is not None:
+            encryption["Rule"]["BucketKeyEnabled"] = "true" if _as_bool(enabled) else "false"
+        return encryption
+
+    s3_models.cfn_to_api_encryption = cfn_to_api_encryption  # type: ignore[assignment]
 
 
 # --------------------------------------------------------------------------
@@ -1428,9 +1467,9 @@ def organization_of(account: str) -> str | None:
     return management.org.id
 
 
-def bucket_of(name: str) -> tuple[str, dict[str, Any] | None] | None:
-    """(owner account, bucket policy document or None) of an existing S3 bucket;
-    None if there is no such bucket. Call under MOTO_LOCK."""
+def moto_bucket(name: str) -> tuple[str, FakeBucket] | None:
+    """(owner account, moto's bucket) of an existing S3 bucket; None if there is no
+    such bucket. Call under MOTO_LOCK."""
     entry = s3_backends.bucket_accounts.get(name)
     if entry is None:
         return None
@@ -1438,6 +1477,16 @@ def bucket_of(name: str) -> tuple[str, dict[str, Any] | None] | None:
     bucket = s3_backends[owner][partition].buckets.get(name)
     if bucket is None:
         return None
+    return owner, bucket
+
+
+def bucket_of(name: str) -> tuple[str, dict[str, Any] | None] | None:
+    """(owner account, bucket policy document or None) of an existing S3 bucket;
+    None if there is no such bucket. Call under MOTO_LOCK."""
+    found = moto_bucket(name)
+    if found is None:
+        return None
+    owner, bucket = found
     policy = json.loads(bucket.policy) if bucket.policy else None
     return owner, policy
 
@@ -1478,6 +1527,193 @@ def decide_s3(session: Session, check: iam_authz.Check) -> iam_authz.Decision:
                                         session_arn=session.arn)
         resource = iam_authz.evaluate_resource_policy(policy, check, principal)
     return iam_authz.combine(identity, resource, same_account=owner == session.account)
+
+
+# --------------------------------------------------------------------------
+# SSE-KMS: the KMS calls S3 makes on a session's behalf
+# --------------------------------------------------------------------------
+
+SSE_KMS = "aws:kms"
+KMS_KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/([^/]+)$")
+
+
+@dataclass
+class KmsUse:
+    """A KMS call S3 makes with the caller's identity for one request."""
+
+    # kms:GenerateDataKey (a write) or kms:Decrypt (a read).
+    action: str
+    # The key as the bucket's default encryption, the request or the object names it.
+    key_id: str
+    # The account a key ID that is not an ARN names a key of: the requester's (S3
+    # resolves it there, so across accounts only a key ARN names the bucket owner's).
+    requester: str
+    # The bucket's Region (the key must be there).
+    region: str
+    # Whether the object uses an S3 Bucket Key (encryption context: the bucket's ARN).
+    bucket_key: bool
+
+
+def _is_true(value: Any) -> bool:
+    """moto records BucketKeyEnabled as given: "true"/"false" text or a bool."""
+    return str(value).lower() == "true"
+
+
+def _stored_object(bucket: FakeBucket, name: str, version_id: str | None) -> FakeKey | None:
+    """An object (the current version, or `version_id`) as moto stores it; None for
+    no such object or a delete marker. Unlike moto's get_object it does not touch
+    the object. Call under MOTO_LOCK."""
+    if version_id is None:
+        found = bucket.keys.get(name)
+    else:
+        found = next((v for v in bucket.keys.getlist(name, default=[])
+                      if str(v.version_id) == version_id), None)
+    return found if isinstance(found, FakeKey) else None
+
+
+def _uses_kms(algorithm: str | None, what: str) -> bool:
+    if algorithm is not None and algorithm.startswith(SSE_KMS) and algorithm != SSE_KMS:
+        raise iam_authz.Unsupported(f"{what}: {algorithm} is not modelled")
+    return algorithm == SSE_KMS
+
+
+def _kms_key_id(key_id: str | None, what: str) -> str:
+    if not key_id:
+        raise iam_authz.Unsupported(f"{what}: SSE-KMS with the AWS managed key aws/s3 is not modelled")
+    if key_id.startswith("alias/") or ":alias/" in key_id:
+        raise iam_authz.Unsupported(f"{what}: a KMS key named by an alias ({key_id}) is not modelled")
+    return key_id
+
+
+def s3_kms_use(method: str, bucket_name: str, key: str, query: dict[str, str],
+               headers: dict[str, str], requester: str) -> KmsUse | None:
+    """The KMS call S3 makes for a request iam_authz.s3_checks allowed, None if it
+    makes none: kms:GenerateDataKey for PutObject and CreateMultipartUpload when the
+    request's x-amz-server-side-encryption headers, or else the bucket's default
+    encryption, say aws:kms; kms:Decrypt for GetObject of an object moto recorded as
+    SSE-KMS. The Bucket Key setting is the request's header, else the bucket's, as
+    moto records it (a bucket without BucketKeyEnabled uses none); a read uses the
+    object's. HeadObject decrypts nothing. Raises Unsupported for what is not
+    modelled: parts and completion of a multipart upload and copies that involve
+    SSE-KMS, DSSE-KMS, the AWS managed key aws/s3, keys named by alias, reading an
+    object whose key moto recorded by ID (real S3 records the ARN the ID resolved to
+    in the writer's account). `headers`: the lower-cased x-amz-* request headers;
+    `requester`: the caller's account. Call under MOTO_LOCK."""
+    if not bucket_name or not key or method in ("HEAD", "DELETE"):
+        return None
+    found = moto_bucket(bucket_name)
+    if found is None:
+        return None
+    bucket = found[1]
+    region = bucket.region_name
+    what = f"S3 {method} {bucket_name}/{key}"
+    if method == "GET":
+        stored = _stored_object(bucket, key, query.get("versionId"))
+        if stored is None or not _uses_kms(stored.encryption, what):
+            return None
+        key_id = _kms_key_id(stored.kms_key_id, what)
+        if not KMS_KEY_ARN_RE.match(key_id):
+            raise iam_authz.Unsupported(f"{what}: an object whose KMS key moto recorded by ID ({key_id})")
+        return KmsUse("kms:Decrypt", key_id, requester, region, _is_true(stored.bucket_key_enabled))
+
+    rule = (bucket.encryption or {}).get("Rule") or {}
+    if not isinstance(rule, dict):
+        raise iam_authz.Unsupported(f"{what}: a default encryption of several rules is not modelled")
+    default = rule.get("ApplyServerSideEncryptionByDefault") or {}
+    algorithm = headers.get("x-amz-server-side-encryption")
+    if algorithm:
+        key_id = headers.get("x-amz-server-side-encryption-aws-kms-key-id")
+    elif headers.get("x-amz-server-side-encryption-aws-kms-key-id"):
+        raise iam_authz.Unsupported(f"{what}: a KMS key ID without x-amz-server-side-encryption")
+    else:
+        algorithm, key_id = default.get("SSEAlgorithm"), default.get("KMSMasterKeyID")
+    bucket_key = headers.get("x-amz-server-side-encryption-bucket-key-enabled",
+                             rule.get("BucketKeyEnabled", False))
+    writes_kms = _uses_kms(algorithm, what)
+
+    upload_id = query.get("uploadId")
+    if upload_id is not None:
+        # UploadPart and CompleteMultipartUpload.
+        upload = bucket.multiparts.get(upload_id)
+        if writes_kms or (upload is not None and _uses_kms(upload.sse_encryption, what)):
+            raise iam_authz.Unsupported(f"{what}: multipart upload parts with SSE-KMS are not modelled")
+        return None
+    source = headers.get("x-amz-copy-source")
+    if source:
+        source_path, _, source_query = unquote(source).lstrip("/").partition("?")
+        source_bucket_name, _, source_key = source_path.partition("/")
+        source_bucket = moto_bucket(source_bucket_name)
+        version = parse_qs(source_query).get("versionId", [None])[0]
+        copied = _stored_object(source_bucket[1], source_key, version) if source_bucket else None
+        if writes_kms or (copied is not None and _uses_kms(copied.encryption, what)):
+            raise iam_authz.Unsupported(f"{what}: copying with SSE-KMS is not modelled")
+        return None
+    if not writes_kms:
+        return None
+    # PutObject, CreateMultipartUpload.
+    return KmsUse("kms:GenerateDataKey", _kms_key_id(key_id, what), requester, region,
+                  _is_true(bucket_key))
+
+
+@dataclass
+class KmsKey:
+    """A KMS key as KMS authorizes its use."""
+
+    arn: str
+    account: str
+    policy: dict[str, Any]
+    # moto's KeyState: Enabled, Disabled, PendingDeletion, ...
+    state: str
+    has_grants: bool
+
+
+def find_kms_key(use: KmsUse) -> tuple[str, KmsKey | None]:
+    """(the key's ARN, the key) of the key a KmsUse names; None for the key if it
+    does not exist in the bucket's Region (a key ARN names its account and Region, a
+    key ID the requester's key there). Call under MOTO_LOCK."""
+    named = KMS_KEY_ARN_RE.match(use.key_id)
+    region, account, key_id = named.groups() if named else (use.region, use.requester, use.key_id)
+    arn = f"arn:{PARTITION}:kms:{region}:{account}:key/{key_id}"
+    if region != use.region:
+        return arn, None
+    key = kms_backends[account][region].keys.get(key_id)
+    if key is None:
+        return arn, None
+    if key.key_spec != "SYMMETRIC_DEFAULT":
+        raise iam_authz.Unsupported(f"S3 with the asymmetric KMS key {key.arn} is not modelled")
+    return key.arn, KmsKey(arn=key.arn, account=key.account_id, policy=json.loads(key.policy),
+                           state=key.key_state, has_grants=bool(key.grants))
+
+
+def authorize_s3_kms(session: Session, use: KmsUse, bucket: str,
+                     key: str) -> tuple[int, str, str] | None:
+    """S3's answer (status, code, message) when the KMS call it makes for a session
+    fails, None when it succeeds: the key must exist in the bucket's Region
+    (KMS.NotFoundException); KMS must authorize the session (SCPs, identity-based
+    policies and the key policy, iam_authz.kms_decision; AccessDenied with KMS's
+    message); the key must be enabled (KMS.DisabledException,
+    KMS.KMSInvalidStateException)."""
+    with MOTO_LOCK:
+        arn, found = find_kms_key(use)
+    if found is None:
+        return 400, "KMS.NotFoundException", f"Key '{arn}' does not exist"
+    check = iam_authz.s3_kms_check(use.action, found.arn, use.region, session.account,
+                                   bucket, key, use.bucket_key)
+    identity = decide(session, check)
+    principal = iam_authz.Principal(account=session.account, arn=session.role_arn,
+                                    session_arn=session.arn)
+    key_policy = iam_authz.evaluate_key_policy(found.policy, check, principal)
+    decision = iam_authz.kms_decision(identity, key_policy, same_account=found.account == session.account,
+                                      has_grants=found.has_grants)
+    if not decision.allowed:
+        return 403, "AccessDenied", iam_authz.denial_message(session.arn, decision)
+    if found.state == "Disabled":
+        return 400, "KMS.DisabledException", f"{found.arn} is disabled."
+    if found.state == "PendingDeletion":
+        return 400, "KMS.KMSInvalidStateException", f"{found.arn} is pending deletion."
+    if found.state != "Enabled":
+        return 400, "KMS.KMSInvalidStateException", f"{found.arn} is {found.state}."
+    return None
 
 
 def s3_request_target(environ: dict[str, Any]) -> tuple[str, str]:
@@ -1530,7 +1766,7 @@ def s3_error(start_response: Callable[..., Any], method: str, status: int, code:
         f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
         f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
     ).encode("utf-8")
-    reason = {403: "Forbidden", 500: "Internal Server Error"}.get(status, "Error")
+    reason = {400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error"}.get(status, "Error")
     start_response(f"{status} {reason}", [
         ("Content-Type", "application/xml"),
         ("Content-Length", str(len(body))),
@@ -1819,7 +2055,8 @@ class JanitorMiddleware:
             secure = STATE.s3_secure_transport
         if session is None:
             return self.app(environ, start_response)
-        headers = {"x-amz-copy-source": environ.get("HTTP_X_AMZ_COPY_SOURCE", "")}
+        headers = {name[len("HTTP_"):].lower().replace("_", "-"): value
+                   for name, value in environ.items() if name.startswith("HTTP_X_AMZ_")}
         try:
             checks = iam_authz.s3_checks(method, bucket, key, query, headers)
         except iam_authz.Unsupported as e:
@@ -1836,6 +2073,21 @@ class JanitorMiddleware:
             if not decision.allowed:
                 return s3_error(start_response, method, 403, "AccessDenied",
                                 iam_authz.denial_message(session.arn, decision))
+        # S3 allows it; an SSE-KMS write or read also needs KMS to allow the session.
+        try:
+            with MOTO_LOCK:
+                use = s3_kms_use(method, bucket, key, query, headers, session.account)
+        except iam_authz.Unsupported as e:
+            return s3_error(start_response, method, 403, "AccessDenied",
+                            f"User: {session.arn} is not authorized to perform {operation}: "
+                            f"the emulator authorizes no such S3 request from a session ({e})")
+        if use is not None:
+            try:
+                failure = authorize_s3_kms(session, use, bucket, key)
+            except iam_authz.Unsupported as e:
+                return s3_error(start_response, method, 500, "EmulatorUnsupported", str(e))
+            if failure is not None:
+                return s3_error(start_response, method, *failure)
         return self.app(environ, start_response)
 
     def control(self, environ: dict[str, Any], start_response: Callable[..., Any],
@@ -1972,6 +2224,7 @@ def main() -> None:
 
     install_moto_patches()
     install_stackset_patches()
+    install_s3_patches()
     app = JanitorMiddleware(DomainDispatcherApplication(create_backend_app))
     handler = MotoRequestHandler if args.verbose else QuietRequestHandler
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=handler)

@@ -360,3 +360,396 @@ async fn the_bucket_owners_principals_need_only_their_identity_policy() {
     let got = admin.get_object().bucket(BUCKET).key(report_key(&a)).send().await;
     assert_denied(outcome(got), BUCKET_DENIES);
 }
+
+// =======================================================================================
+// SSE-KMS: the bucket's default encryption with a customer managed key of the bucket's
+// (management) account, with an S3 Bucket Key or without. S3 asks KMS with the caller's
+// identity (kms:GenerateDataKey to write, kms:Decrypt to read), so KMS must allow the
+// session as well as S3: an explicit deny anywhere wins; the key policy is required; a key
+// policy statement naming an account only lets that account's IAM policies grant; across
+// accounts the caller's identity policy must allow as well. The encryption context S3
+// sends (`kms:EncryptionContext:aws:s3:arn`) is the bucket's ARN with a Bucket Key, the
+// object's without.
+// =======================================================================================
+
+use aws_sdk_s3::types::{
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+};
+
+const VIA_S3: &str = "s3.us-east-1.amazonaws.com";
+const KEY_POLICY_ALLOWS_NOT: &str = "because no resource-based policy allows the kms:GenerateDataKey action";
+const KEY_POLICY_DENIES: &str = "with an explicit deny in a resource-based policy";
+const IDENTITY_ALLOWS_NOT_KMS: &str = "because no identity-based policy allows the kms:GenerateDataKey action";
+
+/// An identity-based policy granting `actions` on the KMS key `key` when S3 in `via`
+/// asks for them.
+fn uses_key_via(actions: &[&str], key: &str, via: &str) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": key,
+        "Condition": {"StringEquals": {"kms:ViaService": via}}}]})
+}
+
+fn uses_key(actions: &[&str], key: &str) -> Value {
+    uses_key_via(actions, key, VIA_S3)
+}
+
+/// The key policy statement letting `account`'s IAM policies grant the key (the default
+/// key policy's).
+fn delegates_to(account: &str) -> Value {
+    json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+        "Action": "kms:*", "Resource": "*"})
+}
+
+/// The key policy statement for the report writers: the organization's `/iam-janitor/`
+/// roles, through S3, when the encryption context `aws:s3:arn` is like `context`.
+fn org_writers(org_id: &str, context: &str) -> Value {
+    json!({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:GenerateDataKey", "Resource": "*",
+        "Condition": {
+            "StringEquals": {"aws:PrincipalOrgID": org_id, "kms:ViaService": VIA_S3},
+            "ArnLike": {"aws:PrincipalArn": format!("arn:aws:iam::*:role{ROLE_PATH}*")},
+            "StringLike": {"kms:EncryptionContext:aws:s3:arn": context}}})
+}
+
+fn bucket_arn() -> String {
+    format!("arn:aws:s3:::{BUCKET}")
+}
+
+/// [`world`] with a KMS key in the bucket's account (the default key policy until
+/// [`KmsWorld::key_policy`]).
+struct KmsWorld {
+    emu: Emulator,
+    a: String,
+    b: String,
+    org_id: String,
+    kms: aws_sdk_kms::Client,
+    /// The key's ARN.
+    key: String,
+    key_id: String,
+}
+
+async fn kms_world() -> KmsWorld {
+    let World { emu, a, b } = world().await;
+    let config = emu.sdk_config().await;
+    let described = aws_sdk_organizations::Client::new(&config)
+        .describe_organization()
+        .send()
+        .await
+        .unwrap();
+    let org_id = described.organization().and_then(|o| o.id()).unwrap().to_string();
+    let kms = aws_sdk_kms::Client::new(&config);
+    let created = kms.create_key().send().await.unwrap();
+    let metadata = created.key_metadata().unwrap();
+    let (key, key_id) = (metadata.arn().unwrap().to_string(), metadata.key_id().to_string());
+    KmsWorld {
+        emu,
+        a,
+        b,
+        org_id,
+        kms,
+        key,
+        key_id,
+    }
+}
+
+impl KmsWorld {
+    fn owner(&self) -> String {
+        self.emu.account_id().to_string()
+    }
+
+    async fn key_policy(&self, statements: &[Value]) {
+        let policy = json!({"Version": "2012-10-17", "Statement": statements});
+        self.kms
+            .put_key_policy()
+            .key_id(&self.key)
+            .policy_name("default")
+            .policy(policy.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The bucket's default encryption: `algorithm` with `key`, an S3 Bucket Key or not.
+    async fn encrypt_bucket(&self, algorithm: ServerSideEncryption, key: Option<&str>, bucket_key: bool) {
+        let by_default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(algorithm)
+            .set_kms_master_key_id(key.map(str::to_string))
+            .build()
+            .unwrap();
+        let rule = ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(by_default)
+            .bucket_key_enabled(bucket_key)
+            .build();
+        let configuration = ServerSideEncryptionConfiguration::builder()
+            .rules(rule)
+            .build()
+            .unwrap();
+        client(&self.emu, None)
+            .await
+            .put_bucket_encryption()
+            .bucket(BUCKET)
+            .server_side_encryption_configuration(configuration)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// How the object `key` is encrypted: (algorithm, KMS key, Bucket Key), as the
+    /// bucket owner's root sees it.
+    async fn encryption_of(&self, key: &str) -> (Option<ServerSideEncryption>, Option<String>, Option<bool>) {
+        let head = client(&self.emu, None)
+            .await
+            .head_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        (
+            head.server_side_encryption().cloned(),
+            head.ssekms_key_id().map(str::to_string),
+            head.bucket_key_enabled(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn kms_member_writers_need_the_key_policy_and_their_own_policy() {
+    let w = kms_world().await;
+    let owner = w.owner();
+    let writers = org_writers(&w.org_id, &bucket_arn());
+    w.key_policy(&[delegates_to(&owner), writers.clone()]).await;
+    w.encrypt_bucket(ServerSideEncryption::AwsKms, Some(&w.key), true).await;
+    let writer_policy = |account: &str| [writes_own_prefix(account), uses_key(&["kms:GenerateDataKey"], &w.key)];
+
+    // The key policy allows the organization's writers, and the role's own policy grants
+    // the key: the report is written, encrypted with the key and the bucket's Bucket Key.
+    let writer_a = role_in(&w.emu, &w.a, ROLE, ROLE_PATH, &writer_policy(&w.a)).await;
+    put(&writer_a, &report_key(&w.a)).await.unwrap();
+    assert_eq!(
+        w.encryption_of(&report_key(&w.a)).await,
+        (Some(ServerSideEncryption::AwsKms), Some(w.key.clone()), Some(true))
+    );
+
+    // Across accounts the key policy is not enough: without kms:GenerateDataKey in its own
+    // policy (or with one for another Region's S3), the writer is refused.
+    let s3_only = role_in(&w.emu, &w.a, ROLE, ROLE_PATH, &[writes_own_prefix(&w.a)]).await;
+    assert_denied(
+        put(&s3_only, &report_key(&w.a)).await,
+        &format!("kms:GenerateDataKey on resource: {} {IDENTITY_ALLOWS_NOT_KMS}", w.key),
+    );
+    let elsewhere = uses_key_via(&["kms:GenerateDataKey"], &w.key, "s3.eu-west-1.amazonaws.com");
+    let misgranted = role_in(&w.emu, &w.a, ROLE, ROLE_PATH, &[writes_own_prefix(&w.a), elsewhere]).await;
+    assert_denied(put(&misgranted, &report_key(&w.a)).await, IDENTITY_ALLOWS_NOT_KMS);
+
+    // An explicit deny in the key policy wins over both allows.
+    let deny_b = json!({"Effect": "Deny", "Principal": {"AWS": format!("arn:aws:iam::{}:root", w.b)},
+        "Action": "kms:*", "Resource": "*"});
+    w.key_policy(&[delegates_to(&owner), writers.clone(), deny_b]).await;
+    let writer_b = role_in(&w.emu, &w.b, ROLE, ROLE_PATH, &writer_policy(&w.b)).await;
+    assert_denied(put(&writer_b, &report_key(&w.b)).await, KEY_POLICY_DENIES);
+    put(&writer_a, &report_key(&w.a)).await.unwrap();
+
+    // A key policy naming only the key's own account grants nothing to other accounts,
+    // whatever their own policies say.
+    w.key_policy(&[delegates_to(&owner)]).await;
+    assert_denied(put(&writer_a, &report_key(&w.a)).await, KEY_POLICY_ALLOWS_NOT);
+
+    // Without a Bucket Key the encryption context is the object's ARN: a statement naming
+    // the bucket's no longer applies, one naming the writer's own prefix does.
+    w.key_policy(&[delegates_to(&owner), writers]).await;
+    w.encrypt_bucket(ServerSideEncryption::AwsKms, Some(&w.key), false)
+        .await;
+    assert_denied(put(&writer_a, &report_key(&w.a)).await, KEY_POLICY_ALLOWS_NOT);
+    let own_prefix = format!("{}/reports/account=${{aws:PrincipalAccount}}/*", bucket_arn());
+    w.key_policy(&[delegates_to(&owner), org_writers(&w.org_id, &own_prefix)])
+        .await;
+    put(&writer_a, &report_key(&w.a)).await.unwrap();
+    assert_eq!(w.encryption_of(&report_key(&w.a)).await.2, Some(false));
+}
+
+#[tokio::test]
+async fn kms_the_key_accounts_roles_need_delegation_or_to_be_named() {
+    let w = kms_world().await;
+    let owner = w.owner();
+    w.encrypt_bucket(ServerSideEncryption::AwsKms, Some(&w.key), true).await;
+    let s3_policy = allow(&["s3:PutObject"], "*");
+    let granted = role_in(
+        &w.emu,
+        &owner,
+        "reports-admin",
+        "/",
+        &[s3_policy.clone(), uses_key(&["kms:GenerateDataKey"], &w.key)],
+    )
+    .await;
+    let not_granted = role_in(&w.emu, &owner, "reports-admin", "/", &[s3_policy]).await;
+
+    // A key policy naming the account root delegates to IAM: the role's own grant
+    // suffices, and is needed.
+    w.key_policy(&[delegates_to(&owner)]).await;
+    put(&granted, "summaries/1.json").await.unwrap();
+    assert_denied(put(&not_granted, "summaries/2.json").await, IDENTITY_ALLOWS_NOT_KMS);
+
+    // Without that statement the identity grant allows nothing, even in the key's account
+    // (unlike a bucket policy, where the owner's IAM policies suffice).
+    w.key_policy(&[org_writers(&w.org_id, &bucket_arn())]).await;
+    assert_denied(put(&granted, "summaries/3.json").await, KEY_POLICY_ALLOWS_NOT);
+
+    // A statement naming the role allows it by itself, without an identity grant.
+    let names_role = json!({"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{owner}:role/reports-admin")},
+        "Action": "kms:GenerateDataKey", "Resource": "*"});
+    w.key_policy(&[names_role]).await;
+    put(&not_granted, "summaries/4.json").await.unwrap();
+}
+
+#[tokio::test]
+async fn kms_reading_a_report_needs_decrypt() {
+    let w = kms_world().await;
+    let owner = w.owner();
+    w.key_policy(&[delegates_to(&owner), org_writers(&w.org_id, &bucket_arn())])
+        .await;
+    w.encrypt_bucket(ServerSideEncryption::AwsKms, Some(&w.key), true).await;
+    let writer_a = role_in(
+        &w.emu,
+        &w.a,
+        ROLE,
+        ROLE_PATH,
+        &[writes_own_prefix(&w.a), uses_key(&["kms:GenerateDataKey"], &w.key)],
+    )
+    .await;
+    put(&writer_a, &report_key(&w.a)).await.unwrap();
+    // The object's key decides, not the bucket's default of the moment.
+    w.encrypt_bucket(ServerSideEncryption::Aes256, None, false).await;
+
+    let report = report_key(&w.a);
+    let get = |s3: Client, key: String| async move { outcome(s3.get_object().bucket(BUCKET).key(key).send().await) };
+    let reader = role_in(&w.emu, &owner, "reports-reader", "/", &[allow(&["s3:GetObject"], "*")]).await;
+    assert_denied(
+        get(reader.clone(), report.clone()).await,
+        &format!(
+            "kms:Decrypt on resource: {} because no identity-based policy allows the kms:Decrypt action",
+            w.key
+        ),
+    );
+    // HeadObject decrypts nothing.
+    let head = reader.head_object().bucket(BUCKET).key(&report).send().await;
+    outcome(head).unwrap();
+    // kms:GenerateDataKey is not kms:Decrypt.
+    let writes_only = uses_key(&["kms:GenerateDataKey"], &w.key);
+    let writer_only = role_in(
+        &w.emu,
+        &owner,
+        "reports-reader",
+        "/",
+        &[allow(&["s3:GetObject"], "*"), writes_only],
+    )
+    .await;
+    assert_denied(get(writer_only, report.clone()).await, "kms:Decrypt");
+
+    let decrypts = role_in(
+        &w.emu,
+        &owner,
+        "reports-reader",
+        "/",
+        &[allow(&["s3:GetObject"], "*"), uses_key(&["kms:Decrypt"], &w.key)],
+    )
+    .await;
+    let body = decrypts
+        .get_object()
+        .bucket(BUCKET)
+        .key(&report)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(&body[..], b"{\"schema_version\":1}");
+}
+
+#[tokio::test]
+async fn kms_a_missing_or_disabled_key_fails_the_write_and_sse_s3_needs_no_kms() {
+    let w = kms_world().await;
+    let owner = w.owner();
+    w.key_policy(&[delegates_to(&owner), org_writers(&w.org_id, &bucket_arn())])
+        .await;
+    let writer_a = role_in(
+        &w.emu,
+        &w.a,
+        ROLE,
+        ROLE_PATH,
+        &[writes_own_prefix(&w.a), uses_key(&["kms:GenerateDataKey"], &w.key)],
+    )
+    .await;
+    let code_of = |result: Result<(), (String, String)>| result.expect_err("expected a KMS error").0;
+
+    // SSE-S3: S3's own keys, no KMS permission needed.
+    w.encrypt_bucket(ServerSideEncryption::Aes256, None, false).await;
+    let s3_only = role_in(&w.emu, &w.a, ROLE, ROLE_PATH, &[writes_own_prefix(&w.a)]).await;
+    put(&s3_only, &report_key(&w.a)).await.unwrap();
+    assert_eq!(
+        w.encryption_of(&report_key(&w.a)).await.0,
+        Some(ServerSideEncryption::Aes256)
+    );
+
+    // A key that does not exist, or not in the bucket's Region, or named by its ID alone:
+    // S3 looks for that in the writer's account (across accounts only the ARN names it).
+    let missing = format!("arn:aws:kms:us-east-1:{owner}:key/00000000-0000-0000-0000-000000000000");
+    for key in [missing, w.key.replace(":us-east-1:", ":eu-west-1:"), w.key_id.clone()] {
+        w.encrypt_bucket(ServerSideEncryption::AwsKms, Some(&key), true).await;
+        assert_eq!(
+            code_of(put(&writer_a, &report_key(&w.a)).await),
+            "KMS.NotFoundException"
+        );
+    }
+
+    // A disabled key.
+    w.encrypt_bucket(ServerSideEncryption::AwsKms, Some(&w.key), true).await;
+    w.kms.disable_key().key_id(&w.key_id).send().await.unwrap();
+    assert_eq!(
+        code_of(put(&writer_a, &report_key(&w.a)).await),
+        "KMS.DisabledException"
+    );
+    w.kms.enable_key().key_id(&w.key_id).send().await.unwrap();
+    put(&writer_a, &report_key(&w.a)).await.unwrap();
+}
+
+/// moto 5.2.5 drops a template's `BucketKeyEnabled`; the emulator keeps it, so a bucket
+/// deployed by CloudFormation uses its Bucket Key (and S3's encryption context is the
+/// bucket's ARN) as in AWS.
+#[tokio::test]
+async fn kms_a_cloudformation_bucket_keeps_its_bucket_key() {
+    let emu = Emulator::start().await.unwrap();
+    let config = emu.sdk_config().await;
+    let key = aws_sdk_kms::Client::new(&config).create_key().send().await.unwrap();
+    let key = key.key_metadata().and_then(|m| m.arn()).unwrap().to_string();
+    let bucket = "iam-janitor-kms-stack-bucket";
+    let template = json!({"Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {
+        "BucketName": bucket,
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [{
+            "ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
+            "BucketKeyEnabled": true}]}}}}});
+    aws_sdk_cloudformation::Client::new(&config)
+        .create_stack()
+        .stack_name("kms-bucket")
+        .template_body(template.to_string())
+        .send()
+        .await
+        .unwrap();
+    let s3 = client(&emu, None).await;
+    let encryption = s3.get_bucket_encryption().bucket(bucket).send().await.unwrap();
+    let rules = encryption.server_side_encryption_configuration().unwrap().rules();
+    assert_eq!(rules[0].bucket_key_enabled(), Some(true), "{rules:?}");
+    let body = ByteStream::from_static(b"{}");
+    s3.put_object()
+        .bucket(bucket)
+        .key("x.json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let head = s3.head_object().bucket(bucket).key("x.json").send().await.unwrap();
+    assert_eq!(head.bucket_key_enabled(), Some(true));
+    assert_eq!(head.ssekms_key_id(), Some(key.as_str()));
+}
