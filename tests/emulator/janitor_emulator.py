@@ -41,7 +41,7 @@ middleware that adds what the tests need and moto lacks:
   key aws/s3, keys named by alias, reads of objects whose key moto recorded by ID
   rather than ARN; a key with grants is answered 500 when the policies alone
   would deny. A CloudFormation bucket keeps its BucketKeyEnabled (moto 5.2.5
-  drops it);
+  drops it), and a key made without KeyUsage is ENCRYPT_DECRYPT (moto records none);
 * ListUsers paging (MaxItems / Marker) like real IAM; moto returns all users;
 * service-specific credentials (CodeCommit Git credentials, Keyspaces, Bedrock
   API keys; moto has none): List (per user, or AllUsers per service, paged),
@@ -145,7 +145,7 @@ from moto.iam.models import (AccessKeyLastUsed, AWSManagedPolicy, IAMBackend, Si
                              SshPublicKey, User)
 from moto.iam.models import get_account_id_from, iam_backends
 from moto.iam.responses import IamResponse
-from moto.kms.models import kms_backends
+from moto.kms.models import KmsBackend, kms_backends
 from moto.moto_api import _internal as moto_api_internal
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -690,6 +690,17 @@ def install_s3_patches() -> None:
         return encryption
 
     s3_models.cfn_to_api_encryption = cfn_to_api_encryption  # type: ignore[assignment]
+
+
+def install_kms_patches() -> None:
+    """CreateKey without KeyUsage makes an ENCRYPT_DECRYPT key, as KMS does (and
+    DescribeKey says so); moto 5.2.5 records no usage at all."""
+    original = KmsBackend.create_key
+
+    def create_key(self: KmsBackend, policy: Any, key_usage: Any, *args: Any, **kwargs: Any) -> Any:
+        return original(self, policy, key_usage or "ENCRYPT_DECRYPT", *args, **kwargs)
+
+    KmsBackend.create_key = create_key  # type: ignore[method-assign]
 
 
 # --------------------------------------------------------------------------
@@ -2225,6 +2236,7 @@ def main() -> None:
     install_moto_patches()
     install_stackset_patches()
     install_s3_patches()
+    install_kms_patches()
     app = JanitorMiddleware(DomainDispatcherApplication(create_backend_app))
     handler = MotoRequestHandler if args.verbose else QuietRequestHandler
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=handler)

@@ -753,3 +753,204 @@ async fn kms_a_cloudformation_bucket_keeps_its_bucket_key() {
     assert_eq!(head.bucket_key_enabled(), Some(true));
     assert_eq!(head.ssekms_key_id(), Some(key.as_str()));
 }
+
+// =======================================================================================
+// The product with a KMS key: the bucket encrypted as the artifact stack encrypts it with
+// `ReportKmsKeyArn`, the key policy with the statement the README gives (and deploy
+// checks for), the member role's `ReportWriterPolicy` and `ReportEncryptPolicy`, the
+// management role's `OrgDigestReaderPolicy` and `OrgDigestDecryptPolicy`, all resolved
+// as CloudFormation would, and the engine's own writer and reader.
+// =======================================================================================
+
+/// `value` with every `Fn::If` on `condition` taken as true (`AWS::NoValue` drops its key).
+fn if_true(value: &Value, condition: &str) -> Value {
+    match value {
+        Value::Object(map) if map.len() == 1 && map.contains_key("Fn::If") => {
+            let branches = map["Fn::If"].as_array().unwrap();
+            assert_eq!(branches[0], condition);
+            if_true(&branches[1], condition)
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, v)| **v != json!({"Ref": "AWS::NoValue"}))
+                .map(|(k, v)| (k.clone(), if_true(v, condition)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| if_true(v, condition)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A member policy of the template (`document`) for `account`, with the key `key`.
+fn member_policy(
+    document: iam_janitor_cfn::policy::PolicyDocument<iam_janitor_cfn::expr::Expr>,
+    account: &str,
+    key: &str,
+) -> Value {
+    resolve(
+        &serde_json::to_value(document).unwrap(),
+        &[
+            ("AWS::Partition", "aws".to_string()),
+            ("AWS::AccountId", account.to_string()),
+            ("AWS::Region", "us-east-1".to_string()),
+            ("ReportBucket", BUCKET.to_string()),
+            ("ReportKmsKeyArn", key.to_string()),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn with_the_templates_and_the_readmes_key_statement_each_account_stores_and_the_digest_reads() {
+    let w = kms_world().await;
+    let owner = w.owner();
+    // The key policy: its default statement (the management account's IAM policies) and
+    // the README's.
+    let statement = serde_json::to_value(artifacts::report_key_policy_statement(
+        "aws",
+        &w.org_id,
+        "us-east-1",
+        BUCKET,
+    ))
+    .unwrap();
+    w.key_policy(&[delegates_to(&owner), statement]).await;
+    // The bucket's encryption as the artifact stack sets it with a key.
+    let template = artifacts::artifact_stack().to_value().unwrap();
+    let rule = resolve(
+        &if_true(
+            &template["Resources"]["ReportBucket"]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                [0],
+            "HasReportKmsKey",
+        ),
+        &[("ReportKmsKeyArn", w.key.clone())],
+    );
+    assert_eq!(
+        rule,
+        json!({"BucketKeyEnabled": true,
+               "ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": w.key}})
+    );
+    w.encrypt_bucket(ServerSideEncryption::AwsKms, Some(&w.key), true).await;
+
+    // Member A's Lambda, with its two report policies: stores its run, encrypted with the key.
+    let writer = |account: &str| {
+        vec![
+            writes_own_prefix(account),
+            member_policy(member::report_encrypt_policy(), account, &w.key),
+        ]
+    };
+    let archive_as = |credentials: Credentials| {
+        let emu = &w.emu;
+        async move { ReportArchive::new(&emu.sdk_config_as(credentials).await, BUCKET) }
+    };
+    let lambda_a = archive_as(
+        w.emu
+            .session_in(&w.a, ROLE, ROLE_PATH, &writer(&w.a), &[])
+            .await
+            .unwrap(),
+    )
+    .await;
+    let stored = lambda_a
+        .store(&minimal_report(&w.a), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        w.encryption_of(&stored).await,
+        (Some(ServerSideEncryption::AwsKms), Some(w.key.clone()), Some(true))
+    );
+    // The management account's own Lambda too (the key's account: the README's statement
+    // names its role as it names every account's).
+    let lambda_owner = archive_as(
+        w.emu
+            .session_in(&owner, ROLE, ROLE_PATH, &writer(&owner), &[])
+            .await
+            .unwrap(),
+    )
+    .await;
+    lambda_owner
+        .store(&minimal_report(&owner), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+
+    // Without ReportEncryptPolicy (a stack deployed before the key): not stored, and the
+    // error says what is missing.
+    let without = archive_as(
+        w.emu
+            .session_in(&w.b, ROLE, ROLE_PATH, &[writes_own_prefix(&w.b)], &[])
+            .await
+            .unwrap(),
+    )
+    .await;
+    let refused = without
+        .store(&minimal_report(&w.b), OffsetDateTime::now_utc())
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message.contains("kms:GenerateDataKey") && refused.message.contains("ReportEncryptPolicy"),
+        "{refused}"
+    );
+    // A role of the organization not under /iam-janitor/, with every grant of its own:
+    // the key's statement does not name it (the bucket policy does not either).
+    let other = archive_as(
+        w.emu
+            .session_in(
+                &w.b,
+                "ci-deployer",
+                "/",
+                &[allow(&["s3:PutObject", "kms:GenerateDataKey"], "*")],
+                &[],
+            )
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        other
+            .store(&minimal_report(&w.b), OffsetDateTime::now_utc())
+            .await
+            .is_err()
+    );
+
+    // The organization digest's role in the management account reads both reports with
+    // OrgDigestDecryptPolicy; without it, each is rejected saying why.
+    let reader = |decrypt: bool| {
+        let mut policies = vec![member_policy(member::org_digest_reader_policy(), &owner, &w.key)];
+        if decrypt {
+            policies.push(member_policy(member::org_digest_decrypt_policy(), &owner, &w.key));
+        }
+        policies
+    };
+    let listing_keys = {
+        let digest = archive_as(
+            w.emu
+                .session_in(&owner, ROLE, ROLE_PATH, &reader(true), &[])
+                .await
+                .unwrap(),
+        )
+        .await;
+        let listing = digest
+            .list_reports(time::macros::date!(2020 - 01 - 01), &iam_janitor::archive::Quiet)
+            .await
+            .unwrap();
+        let (runs, rejected) = digest.read_reports(&listing.keys, &iam_janitor::archive::Quiet).await;
+        assert_eq!(runs.len(), 2, "{rejected:?}");
+        assert!(rejected.is_empty(), "{rejected:?}");
+        listing.keys
+    };
+    assert_eq!(listing_keys.len(), 2, "{listing_keys:?}");
+    assert!(listing_keys.contains(&stored), "{listing_keys:?}");
+    let digest = archive_as(
+        w.emu
+            .session_in(&owner, ROLE, ROLE_PATH, &reader(false), &[])
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (runs, rejected) = digest.read_reports(&listing_keys, &iam_janitor::archive::Quiet).await;
+    assert!(runs.is_empty(), "{runs:?}");
+    assert_eq!(rejected.len(), 2);
+    for r in &rejected {
+        assert!(
+            r.reason.contains("kms:Decrypt") && r.reason.contains("the reader needs kms:Decrypt on it"),
+            "{r:?}"
+        );
+    }
+}

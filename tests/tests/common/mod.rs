@@ -299,10 +299,16 @@ pub fn role_policy(account: &str) -> Value {
     let policy = &template["Resources"]["RolePolicy"];
     assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy");
     let role = &template["Resources"]["Role"]["Properties"];
-    // Besides RolePolicy, only the conditional report policies (storing its own reports;
-    // in the management account, reading them for the organization digest), which grant
-    // no IAM action: the role's IAM permissions are RolePolicy's alone.
-    let others = ["ReportWriterPolicy", "OrgDigestReaderPolicy"];
+    // Besides RolePolicy, only the conditional report policies (storing its own reports,
+    // encrypted with the bucket's KMS key if it has one; in the management account,
+    // reading them for the organization digest), which grant no IAM action: the role's
+    // IAM permissions are RolePolicy's alone.
+    let others = [
+        "ReportWriterPolicy",
+        "OrgDigestReaderPolicy",
+        "ReportEncryptPolicy",
+        "OrgDigestDecryptPolicy",
+    ];
     let conditional = |name: &str| {
         let condition = template["Resources"][name]["Condition"].clone();
         json!({"Fn::If": [condition, {"Ref": name}, {"Ref": "AWS::NoValue"}]})

@@ -120,12 +120,17 @@ pub(crate) fn check_key_policy(
     region: &str,
     bucket: &str,
 ) -> KeyPolicyCheck {
-    let expected = report_key_policy_statement(&arn.partition, organization_id, region, bucket);
-    let expected = match serde_json::to_value(&expected) {
-        Ok(value) => value,
-        Err(e) => return KeyPolicyCheck::Warning(format!("cannot render the expected key policy statement: {e}")),
+    let statement = report_key_policy_statement(&arn.partition, organization_id, region, bucket);
+    // As the README shows it (Sid first), not in a JSON value's sorted order.
+    let (expected, pretty) = match (
+        serde_json::to_value(&statement),
+        serde_json::to_string_pretty(&statement),
+    ) {
+        (Ok(value), Ok(pretty)) => (value, pretty),
+        (Err(e), _) | (_, Err(e)) => {
+            return KeyPolicyCheck::Warning(format!("cannot render the expected key policy statement: {e}"));
+        }
     };
-    let pretty = serde_json::to_string_pretty(&expected).unwrap_or_default();
     let found = serde_json::from_str::<Value>(policy).ok().and_then(|document| {
         let statements = match document.get("Statement")? {
             Value::Array(statements) => statements.clone(),
@@ -309,8 +314,12 @@ mod tests {
             "{missing}"
         );
         // The statement to add, ready to paste.
-        let pasted: Value = serde_json::from_str(missing.split_once("Add:\n").unwrap().1).unwrap();
-        assert_eq!(pasted, statement);
+        let pasted = missing.split_once("Add:\n").unwrap().1;
+        assert_eq!(serde_json::from_str::<Value>(pasted).unwrap(), statement);
+        assert!(
+            pasted.starts_with("{\n  \"Sid\": \"IamJanitorRolesEncryptReports\","),
+            "{pasted}"
+        );
 
         let mut other_org = statement.clone();
         other_org["Condition"]["StringEquals"]["aws:PrincipalOrgID"] = json!("o-zzzz999999");
