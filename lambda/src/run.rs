@@ -174,6 +174,7 @@ pub async fn run(
             ..Summary::default()
         },
     };
+    report.summary.users_with_deny_policy = lp::users_with_deny_policy(&inventory, &report.findings);
     report.recount();
     Ok(report)
 }

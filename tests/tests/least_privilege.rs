@@ -101,11 +101,14 @@ async fn first_attach_rerun_new_service_sticky_keep_tag_and_rollover() {
     assert_eq!(f[0]["status"], "planned");
     assert_eq!(f[0]["services"], serde_json::json!(["ec2", "rds"]));
     assert_eq!(writes(&emu.calls().await.unwrap().calls), 0);
+    // A state, not a plan: nobody has a deny policy yet.
+    assert_eq!(report["summary"]["users_with_deny_policy"], 0, "{report:#}");
 
     // First attach.
     let (code, report) = audit_json(&emu, &["--enforce"]).await;
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(lp_findings(&report, "alice")[0]["status"], "applied");
+    assert_eq!(report["summary"]["users_with_deny_policy"], 1, "{report:#}");
     let (doc, versions) = policy_state(&emu, "alice").await;
     assert_eq!(denied(&doc), ["ec2:*", "rds:*"]);
     assert_eq!(doc.statement[0].resource.0, ["*"]);
@@ -147,6 +150,8 @@ async fn first_attach_rerun_new_service_sticky_keep_tag_and_rollover() {
     let (code, report) = audit_json(&emu, &["--enforce"]).await;
     assert_eq!(code, 0);
     assert!(lp_findings(&report, "alice").is_empty(), "{report:#}");
+    // The policy is still in place though the run reports nothing about it.
+    assert_eq!(report["summary"]["users_with_deny_policy"], 1, "{report:#}");
     let calls = emu.calls().await.unwrap().calls;
     assert_eq!(writes(&calls), 0, "{calls:?}");
     // Five services in pages of two: three pages after the IN_PROGRESS poll.

@@ -148,7 +148,7 @@ pub const RUN_COLUMNS: &[(&str, &str)] = &[
         "summary",
         "struct<users_evaluated:bigint,credentials_evaluated:bigint,users_checked_for_unused_services:bigint,\
          users_without_credentials:bigint,users_left_for_next_run:bigint,oldest_check_days:bigint,\
-         users_checked_for_ssh_keys:bigint,warnings:bigint,planned:bigint,applied:bigint,skipped:bigint,\
+         users_checked_for_ssh_keys:bigint,users_with_deny_policy:bigint,warnings:bigint,planned:bigint,applied:bigint,skipped:bigint,\
          failed:bigint,rejected_rows:bigint,suspicious_tags:bigint,\
          circuit_breaker:struct<planned_changes:bigint,max_actions:bigint,tripped:boolean,applied_before:bigint>>",
     ),

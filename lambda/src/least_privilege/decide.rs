@@ -422,6 +422,37 @@ pub fn legacy_policy_name(user: &str) -> String {
     format!("{POLICY_NAME_PREFIX}{truncated}-{hash:016x}")
 }
 
+/// How many users have one of the engine's deny policies (under [`POLICY_PATH`], named
+/// `iam-janitor-deny-…`) attached once `findings` are done: those the inventory shows
+/// with one, plus those an applied `attach_deny_policy` gave one, minus those an applied
+/// `detach_deny_policy` left without. Planned and failed findings change nothing.
+pub fn users_with_deny_policy<'a>(inventory: &Inventory, findings: impl IntoIterator<Item = &'a Finding>) -> usize {
+    let deny_policy = |arn: &String| {
+        arn.rsplit('/')
+            .next()
+            .and_then(|name| inventory.policies.get(name))
+            .is_some_and(|p| &p.arn == arn && p.name.starts_with(POLICY_NAME_PREFIX))
+    };
+    let mut denied: HashSet<&str> = inventory
+        .details
+        .values()
+        .filter(|u| u.attached_policy_arns.iter().any(deny_policy))
+        .map(|u| u.name.as_str())
+        .collect();
+    for f in findings.into_iter().filter(|f| f.status == Status::Applied) {
+        match f.action {
+            Action::AttachDenyPolicy => {
+                denied.insert(f.user.as_str());
+            }
+            Action::DetachDenyPolicy => {
+                denied.remove(f.user.as_str());
+            }
+            _ => {}
+        }
+    }
+    denied.len()
+}
+
 /// The ARN of a policy under [`POLICY_PATH`] in the account of a user ARN.
 pub fn policy_arn_in(user_arn: &str, name: &str) -> String {
     let mut parts = user_arn.split(':');

@@ -1112,3 +1112,79 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn users_with_a_deny_policy_are_counted_as_the_run_leaves_them() {
+    use crate::model::report::Kind;
+    let arn = |name: &str| format!("arn:aws:iam::111122223333:policy/iam-janitor/{name}");
+    let policy = |name: &str| JanitorPolicy {
+        name: name.to_string(),
+        arn: arn(name),
+        attachments: 1,
+        versions: Vec::new(),
+    };
+    let named = |name: &str, attached: &[String]| {
+        let mut u = user(400, &[], 0);
+        u.name = name.into();
+        u.id = format!("AIDA{}", name.to_uppercase());
+        u.attached_policy_arns = attached.to_vec();
+        u
+    };
+    let report =
+        crate::model::credential_report::parse(include_bytes!("../../tests/fixtures/credential-report-aws.csv"))
+            .unwrap();
+    let inventory = Inventory::new(
+        report,
+        None,
+        vec![
+            named("alice", &[arn("iam-janitor-deny-alice")]),
+            named("bob", &[arn(&part_name("AIDABOB", 1)), arn(&part_name("AIDABOB", 2))]),
+            // Not deny policies: another of the engine's names, another path, AWS's.
+            named(
+                "carol",
+                &[
+                    arn("iam-janitor-other-thing"),
+                    "arn:aws:iam::111122223333:policy/elsewhere/iam-janitor-deny-carol".into(),
+                    "arn:aws:iam::aws:policy/ReadOnlyAccess".into(),
+                ],
+            ),
+            named("dave", &[]),
+            named("erin", &[]),
+        ],
+        vec![
+            policy("iam-janitor-deny-alice"),
+            policy(&part_name("AIDABOB", 1)),
+            policy(&part_name("AIDABOB", 2)),
+            policy("iam-janitor-other-thing"),
+        ],
+    );
+    assert_eq!(users_with_deny_policy(&inventory, []), 2, "alice and bob, bob once");
+
+    let f = |user: &str, action, status| Finding {
+        user: user.into(),
+        arn: String::new(),
+        kind: Kind::UnusedServices,
+        access_key_id: None,
+        access_key_slot: None,
+        credential_id: None,
+        credential_slot: None,
+        last_used: None,
+        idle_days: None,
+        action,
+        status,
+        reason: String::new(),
+        reason_code: ReasonCode::UnusedServices,
+        services: None,
+    };
+    // Applied: dave gains one, alice loses hers, bob's update changes nothing. Planned
+    // (report mode), failed and skipped findings change nothing.
+    let findings = [
+        f("dave", Action::AttachDenyPolicy, Status::Applied),
+        f("alice", Action::DetachDenyPolicy, Status::Applied),
+        f("bob", Action::AttachDenyPolicy, Status::Applied),
+        f("erin", Action::AttachDenyPolicy, Status::Planned),
+        f("carol", Action::AttachDenyPolicy, Status::Failed),
+        f("bob", Action::DetachDenyPolicy, Status::Skipped),
+    ];
+    assert_eq!(users_with_deny_policy(&inventory, &findings), 2, "bob and dave");
+}

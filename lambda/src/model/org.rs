@@ -34,6 +34,8 @@
 //!   status `skipped` with reason `already_done` (live data shows it in place). The engine
 //!   reports no finding for a deny policy that is already current, so this counts the
 //!   deny policies a run wrote or would write, not those standing;
+//! - **users denied**: `summary.users_with_deny_policy`, the users with a deny policy in
+//!   place once the run's changes were made (a state; absent from older reports);
 //! - **breaker tripped**: `summary.circuit_breaker.tripped` (an enforce run the breaker
 //!   stopped; a report run's "would trip" is not counted).
 //!
@@ -204,6 +206,9 @@ pub struct StoredFinding {
 #[derive(Debug, Clone, Deserialize)]
 pub struct StoredSummary {
     pub users_evaluated: usize,
+    /// Absent from reports stored before it was added (same schema version).
+    #[serde(default)]
+    pub users_with_deny_policy: Option<usize>,
     pub warnings: usize,
     pub failed: usize,
     pub circuit_breaker: Option<StoredBreaker>,
@@ -226,6 +231,9 @@ pub struct RunCounts {
     /// Entries of the report's `not_checked`: what the run could not check.
     pub not_checked: usize,
     pub deny_policies: usize,
+    /// Users with a deny policy in place after the run (`None`: a report from before
+    /// the count; a sum counts the runs that have it).
+    pub users_denied: Option<usize>,
     pub breaker_tripped: bool,
 }
 
@@ -234,6 +242,7 @@ impl RunCounts {
     pub fn of(report: &StoredReport) -> RunCounts {
         let mut counts = RunCounts {
             users_evaluated: report.summary.users_evaluated,
+            users_denied: report.summary.users_with_deny_policy,
             warned: report.summary.warnings,
             failed: report.summary.failed,
             not_checked: report.not_checked.len(),
@@ -268,6 +277,10 @@ impl RunCounts {
         self.failed += other.failed;
         self.not_checked += other.not_checked;
         self.deny_policies += other.deny_policies;
+        self.users_denied = match (self.users_denied, other.users_denied) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
     }
 
     /// Whether the run failed somewhere: a failed change or something not checked.

@@ -192,6 +192,7 @@ fn a_real_report_is_counted_by_the_definitions() {
         tripped: true,
         applied_before: 0,
     });
+    r.summary.users_with_deny_policy = 4;
     let run = stored(A, datetime!(2026-03-10 06:00 UTC), &r);
     assert_eq!(
         run.counts,
@@ -204,9 +205,20 @@ fn a_real_report_is_counted_by_the_definitions() {
             failed: 1,
             not_checked: 1,
             deny_policies: 3,
+            users_denied: Some(4),
             breaker_tripped: true,
         }
     );
+    // A report stored before the count: unknown, not 0.
+    let mut older = serde_json::to_value(&r).unwrap();
+    older["summary"]
+        .as_object_mut()
+        .unwrap()
+        .remove("users_with_deny_policy");
+    let started = datetime!(2026-03-10 06:00 UTC);
+    let older = StoredRun::parse(&key(A, started), &serde_json::to_vec(&older).unwrap()).unwrap();
+    assert_eq!(older.counts.users_denied, None);
+    assert_eq!(older.counts.deny_policies, 3);
     assert_eq!(run.mode, Mode::Enforce);
     assert_eq!(run.account_id, A);
 

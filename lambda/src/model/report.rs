@@ -323,6 +323,9 @@ pub struct Summary {
     pub oldest_check_days: Option<i64>,
     /// Users whose SSH public keys were listed this run (a share of them each run).
     pub users_checked_for_ssh_keys: usize,
+    /// Users with one of the engine's deny policies attached once this run's changes are
+    /// made: a state (in report mode, what is in place; planned policies are not).
+    pub users_with_deny_policy: usize,
     pub warnings: usize,
     pub planned: usize,
     pub applied: usize,

@@ -92,9 +92,13 @@ pub fn org_digest(view: &OrgView, unknown_why: Option<&str>) -> Value {
     let hours = view.stale_after_hours;
     let title = format!("iam-janitor · organization · {}", view.last_day);
 
+    // Reports from before the count have none: then it is left out.
+    let denied = c
+        .users_denied
+        .map(|n| format!(", *{}* with a deny policy", plural(n, "user", "users")))
+        .unwrap_or_default();
     let mut intro = format!(
-        "*{}* (each one's latest run): *{}* evaluated, *{}* found, *{}*, *{}* skipped, *{}*, *{}*, *{}* \
-         written or planned.",
+        "*{}* (each one's latest run): *{}* evaluated, *{}* found, *{}*, *{}* skipped, *{}*, *{}*{denied}.",
         plural(t.accounts_reporting, "account reporting", "accounts reporting"),
         plural(c.users_evaluated, "user", "users"),
         plural(c.dormant_found, "dormant credential", "dormant credentials"),
@@ -102,7 +106,6 @@ pub fn org_digest(view: &OrgView, unknown_why: Option<&str>) -> Value {
         c.skipped,
         plural(c.failed, "failure", "failures"),
         plural(c.warned, "warning", "warnings"),
-        plural(c.deny_policies, "deny policy", "deny policies"),
     );
     match (
         t.organization_accounts,
@@ -264,6 +267,7 @@ mod tests {
             failed,
             warned,
             deny_policies: deny,
+            users_denied: Some(deny + 4),
             ..RunCounts::default()
         };
         let runs = vec![
@@ -296,7 +300,7 @@ mod tests {
         assert!(
             intro.starts_with(
                 "*4 accounts reporting* (each one's latest run): *62 users* evaluated, *6 dormant credentials* found, \
-                 *3 changes*, *2* skipped, *1 failure*, *3 warnings*, *1 deny policy* written or planned."
+                 *3 changes*, *2* skipped, *1 failure*, *3 warnings*, *17 users* with a deny policy."
             ),
             "{intro}"
         );

@@ -40,10 +40,27 @@ fn view() -> OrgView {
         failed,
         ..RunCounts::default()
     };
+    let denied = |n, counts: RunCounts| RunCounts {
+        users_denied: n,
+        ..counts
+    };
     let runs = vec![
-        run("111111111111", datetime!(2026-03-10 06:00 UTC), counts(4, 3, 0)),
-        run("111111111111", datetime!(2026-03-09 06:00 UTC), counts(5, 1, 0)),
-        run("222222222222", datetime!(2026-03-10 06:00 UTC), counts(2, 0, 1)),
+        run(
+            "111111111111",
+            datetime!(2026-03-10 06:00 UTC),
+            denied(Some(5), counts(4, 3, 0)),
+        ),
+        run(
+            "111111111111",
+            datetime!(2026-03-09 06:00 UTC),
+            denied(Some(9), counts(5, 1, 0)),
+        ),
+        run(
+            "222222222222",
+            datetime!(2026-03-10 06:00 UTC),
+            denied(Some(2), counts(2, 0, 1)),
+        ),
+        // Stored before the count of users denied.
         run("333333333333", datetime!(2026-03-07 06:00 UTC), counts(1, 0, 0)),
     ];
     let rejected = vec![Rejected::new(
@@ -298,7 +315,15 @@ fn the_table_lists_flags_then_accounts_needing_attention_first() {
         "{text}"
     );
     assert!(text.contains("rejected objects (not counted): 1"), "{text}");
+    // Users denied: each account's latest run, summed where known.
+    assert!(lines[1].contains(" · 7 users with a deny policy · "), "{text}");
     let header = lines.iter().position(|l| l.starts_with("ACCOUNT")).unwrap();
+    assert!(lines[header].contains(" DENIED "), "{text}");
+    let cells = |line: &str| line.split_whitespace().rev().nth(1).map(str::to_string);
+    // The row's last two cells: users denied, then runs.
+    assert_eq!(cells(lines[header + 1]).as_deref(), Some("2"), "{text}");
+    assert_eq!(cells(lines[header + 2]).as_deref(), Some("-"), "{text}");
+    assert_eq!(cells(lines[header + 4]).as_deref(), Some("5"), "{text}");
     let order: Vec<&str> = lines[header + 1..].iter().map(|l| &l[..12]).collect();
     assert_eq!(order, ["222222222222", "333333333333", "444444444444", "111111111111"]);
     assert!(lines[header + 1].contains("failed"));
