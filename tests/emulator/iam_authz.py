@@ -398,6 +398,23 @@ def principal_kind(value: Any, principal: Principal) -> str | None:
     return found
 
 
+def _principal_statements(document: dict[str, Any], what: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """The statements of a policy with a Principal (a resource-based or key policy), each
+    with its Effect; anything not modelled (NotPrincipal, no Principal, another Effect)
+    raises Unsupported. `what` names the policy's kind in messages."""
+    for statement in as_list(document.get("Statement", [])):
+        if not isinstance(statement, dict):
+            raise Unsupported(f"statement must be an object: {statement!r}")
+        if "NotPrincipal" in statement:
+            raise Unsupported("NotPrincipal is not modelled")
+        if "Principal" not in statement:
+            raise Unsupported(f"{what} statement without Principal: {statement!r}")
+        effect = statement.get("Effect")
+        if effect not in ("Allow", "Deny"):
+            raise Unsupported(f"Effect must be Allow or Deny, got {effect!r}")
+        yield statement, effect
+
+
 def evaluate_resource_policy(document: dict[str, Any], check: Check,
                              principal: Principal) -> Decision:
     """A resource-based policy's answer for one check, alone: "explicit deny",
@@ -406,16 +423,7 @@ def evaluate_resource_policy(document: dict[str, Any], check: Check,
     policy."""
     variables = uses_variables(document)
     allowed = False
-    for statement in as_list(document.get("Statement", [])):
-        if not isinstance(statement, dict):
-            raise Unsupported(f"statement must be an object: {statement!r}")
-        if "NotPrincipal" in statement:
-            raise Unsupported("NotPrincipal is not modelled")
-        if "Principal" not in statement:
-            raise Unsupported(f"resource-based statement without Principal: {statement!r}")
-        effect = statement.get("Effect")
-        if effect not in ("Allow", "Deny"):
-            raise Unsupported(f"Effect must be Allow or Deny, got {effect!r}")
+    for statement, effect in _principal_statements(document, "resource-based"):
         if not principal_matches(statement["Principal"], principal):
             continue
         if not statement_applies(statement, check, variables):
@@ -466,16 +474,7 @@ def evaluate_key_policy(document: dict[str, Any], check: Check,
     Allow statements naming the caller's account apply) or "implicit deny"."""
     variables = uses_variables(document)
     answer = "implicit deny"
-    for statement in as_list(document.get("Statement", [])):
-        if not isinstance(statement, dict):
-            raise Unsupported(f"statement must be an object: {statement!r}")
-        if "NotPrincipal" in statement:
-            raise Unsupported("NotPrincipal is not modelled")
-        if "Principal" not in statement:
-            raise Unsupported(f"key policy statement without Principal: {statement!r}")
-        effect = statement.get("Effect")
-        if effect not in ("Allow", "Deny"):
-            raise Unsupported(f"Effect must be Allow or Deny, got {effect!r}")
+    for statement, effect in _principal_statements(document, "key policy"):
         named = principal_kind(statement["Principal"], principal)
         if named is None or not statement_applies(statement, check, variables):
             continue

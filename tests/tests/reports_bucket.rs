@@ -131,6 +131,12 @@ async fn role_in(emu: &Emulator, account: &str, role: &str, path: &str, policies
     .await
 }
 
+/// The object `key`'s bytes, read with `s3` (which must be allowed to).
+async fn read(s3: &Client, key: &str) -> Vec<u8> {
+    let object = s3.get_object().bucket(BUCKET).key(key).send().await.unwrap();
+    object.body.collect().await.unwrap().into_bytes().to_vec()
+}
+
 /// `Ok(())`, or the error's code and message.
 fn outcome<T, E: ProvideErrorMetadata, R>(result: Result<T, SdkError<E, R>>) -> Result<(), (String, String)> {
     match result {
@@ -224,20 +230,10 @@ async fn each_account_writes_only_its_own_prefix() {
     put(&greedy, &report_key(&a)).await.unwrap();
 
     // B's report is still B's.
-    let body = client(&emu, None)
-        .await
-        .get_object()
-        .bucket(BUCKET)
-        .key(report_key(&b))
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
-    assert_eq!(&body[..], b"{\"schema_version\":1}");
+    assert_eq!(
+        read(&client(&emu, None).await, &report_key(&b)).await,
+        b"{\"schema_version\":1}"
+    );
 
     // Every write was seen, the refused ones included (an AccessDenied is not retried).
     let counts = emu.calls().await.unwrap();
@@ -653,19 +649,7 @@ async fn kms_reading_a_report_needs_decrypt() {
         &[allow(&["s3:GetObject"], "*"), uses_key(&["kms:Decrypt"], &w.key)],
     )
     .await;
-    let body = decrypts
-        .get_object()
-        .bucket(BUCKET)
-        .key(&report)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
-    assert_eq!(&body[..], b"{\"schema_version\":1}");
+    assert_eq!(read(&decrypts, &report).await, b"{\"schema_version\":1}");
 }
 
 #[tokio::test]
