@@ -746,6 +746,18 @@ async fn kms_a_cloudformation_bucket_keeps_its_bucket_key() {
 // as CloudFormation would, and the engine's own writer and reader.
 // =======================================================================================
 
+/// The engine's report archive as a session of `role` under `path` in `account`,
+/// carrying exactly `policies`.
+async fn archive_as(emu: &Emulator, account: &str, role: &str, path: &str, policies: &[Value]) -> ReportArchive {
+    let credentials = emu.session_in(account, role, path, policies, &[]).await.unwrap();
+    ReportArchive::new(&emu.sdk_config_as(credentials).await, BUCKET)
+}
+
+/// Stores a run of `account` that found nothing, now.
+async fn store_run(archive: &ReportArchive, account: &str) -> Result<String, iam_janitor::archive::ArchiveError> {
+    archive.store(&minimal_report(account), OffsetDateTime::now_utc()).await
+}
+
 /// `value` with every `Fn::If` on `condition` taken as true (`AWS::NoValue` drops its key).
 fn if_true(value: &Value, condition: &str) -> Value {
     match value {
@@ -821,77 +833,30 @@ async fn with_the_templates_and_the_readmes_key_statement_each_account_stores_an
             member_policy(member::report_encrypt_policy(), account, &w.key),
         ]
     };
-    let archive_as = |credentials: Credentials| {
-        let emu = &w.emu;
-        async move { ReportArchive::new(&emu.sdk_config_as(credentials).await, BUCKET) }
-    };
-    let lambda_a = archive_as(
-        w.emu
-            .session_in(&w.a, ROLE, ROLE_PATH, &writer(&w.a), &[])
-            .await
-            .unwrap(),
-    )
-    .await;
-    let stored = lambda_a
-        .store(&minimal_report(&w.a), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let lambda_a = archive_as(&w.emu, &w.a, ROLE, ROLE_PATH, &writer(&w.a)).await;
+    let stored = store_run(&lambda_a, &w.a).await.unwrap();
     assert_eq!(
         w.encryption_of(&stored).await,
         (Some(ServerSideEncryption::AwsKms), Some(w.key.clone()), Some(true))
     );
     // The management account's own Lambda too (the key's account: the README's statement
     // names its role as it names every account's).
-    let lambda_owner = archive_as(
-        w.emu
-            .session_in(&owner, ROLE, ROLE_PATH, &writer(&owner), &[])
-            .await
-            .unwrap(),
-    )
-    .await;
-    lambda_owner
-        .store(&minimal_report(&owner), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let lambda_owner = archive_as(&w.emu, &owner, ROLE, ROLE_PATH, &writer(&owner)).await;
+    store_run(&lambda_owner, &owner).await.unwrap();
 
     // Without ReportEncryptPolicy (a stack deployed before the key): not stored, and the
     // error says what is missing.
-    let without = archive_as(
-        w.emu
-            .session_in(&w.b, ROLE, ROLE_PATH, &[writes_own_prefix(&w.b)], &[])
-            .await
-            .unwrap(),
-    )
-    .await;
-    let refused = without
-        .store(&minimal_report(&w.b), OffsetDateTime::now_utc())
-        .await
-        .unwrap_err();
+    let without = archive_as(&w.emu, &w.b, ROLE, ROLE_PATH, &[writes_own_prefix(&w.b)]).await;
+    let refused = store_run(&without, &w.b).await.unwrap_err();
     assert!(
         refused.message.contains("kms:GenerateDataKey") && refused.message.contains("ReportEncryptPolicy"),
         "{refused}"
     );
     // A role of the organization not under /iam-janitor/, with every grant of its own:
     // the key's statement does not name it (the bucket policy does not either).
-    let other = archive_as(
-        w.emu
-            .session_in(
-                &w.b,
-                "ci-deployer",
-                "/",
-                &[allow(&["s3:PutObject", "kms:GenerateDataKey"], "*")],
-                &[],
-            )
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert!(
-        other
-            .store(&minimal_report(&w.b), OffsetDateTime::now_utc())
-            .await
-            .is_err()
-    );
+    let grants = [allow(&["s3:PutObject", "kms:GenerateDataKey"], "*")];
+    let other = archive_as(&w.emu, &w.b, "ci-deployer", "/", &grants).await;
+    assert!(store_run(&other, &w.b).await.is_err());
 
     // The organization digest's role in the management account reads both reports with
     // OrgDigestDecryptPolicy; without it, each is rejected saying why.
@@ -903,13 +868,7 @@ async fn with_the_templates_and_the_readmes_key_statement_each_account_stores_an
         policies
     };
     let listing_keys = {
-        let digest = archive_as(
-            w.emu
-                .session_in(&owner, ROLE, ROLE_PATH, &reader(true), &[])
-                .await
-                .unwrap(),
-        )
-        .await;
+        let digest = archive_as(&w.emu, &owner, ROLE, ROLE_PATH, &reader(true)).await;
         let listing = digest
             .list_reports(time::macros::date!(2020 - 01 - 01), &iam_janitor::archive::Quiet)
             .await
@@ -921,13 +880,7 @@ async fn with_the_templates_and_the_readmes_key_statement_each_account_stores_an
     };
     assert_eq!(listing_keys.len(), 2, "{listing_keys:?}");
     assert!(listing_keys.contains(&stored), "{listing_keys:?}");
-    let digest = archive_as(
-        w.emu
-            .session_in(&owner, ROLE, ROLE_PATH, &reader(false), &[])
-            .await
-            .unwrap(),
-    )
-    .await;
+    let digest = archive_as(&w.emu, &owner, ROLE, ROLE_PATH, &reader(false)).await;
     let (runs, rejected) = digest.read_reports(&listing_keys, &iam_janitor::archive::Quiet).await;
     assert!(runs.is_empty(), "{runs:?}");
     assert_eq!(rejected.len(), 2);
