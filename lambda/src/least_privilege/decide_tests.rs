@@ -48,6 +48,26 @@ fn user(age_days: i64, tags: &[(&str, &str)], policies: usize) -> UserDetails {
     }
 }
 
+/// A finding of `kind` on `user`: `action`, with `status`.
+fn finding_of(user: &str, kind: crate::model::report::Kind, action: Action, status: Status) -> Finding {
+    Finding {
+        user: user.into(),
+        arn: String::new(),
+        kind,
+        access_key_id: None,
+        access_key_slot: None,
+        credential_id: None,
+        credential_slot: None,
+        last_used: None,
+        idle_days: None,
+        action,
+        status,
+        reason: String::new(),
+        reason_code: ReasonCode::Dormant,
+        services: None,
+    }
+}
+
 fn none() -> BTreeSet<String> {
     BTreeSet::new()
 }
@@ -564,22 +584,7 @@ fn users_with_credentials_after_this_runs_changes() {
         .expect("the fixture has a password-only user")
         .user
         .clone();
-    let f = |status| Finding {
-        user: holder.clone(),
-        arn: String::new(),
-        kind: Kind::ConsolePassword,
-        access_key_id: None,
-        access_key_slot: None,
-        credential_id: None,
-        credential_slot: None,
-        last_used: None,
-        idle_days: None,
-        action: Action::DeleteLoginProfile,
-        status,
-        reason: String::new(),
-        reason_code: ReasonCode::Dormant,
-        services: None,
-    };
+    let f = |status| finding_of(&holder, Kind::ConsolePassword, Action::DeleteLoginProfile, status);
     for (status, has) in [
         (Status::Applied, false),
         (Status::Planned, false),
@@ -1160,22 +1165,7 @@ fn users_with_a_deny_policy_are_counted_as_the_run_leaves_them() {
     );
     assert_eq!(users_with_deny_policy(&inventory, []), 2, "alice and bob, bob once");
 
-    let f = |user: &str, action, status| Finding {
-        user: user.into(),
-        arn: String::new(),
-        kind: Kind::UnusedServices,
-        access_key_id: None,
-        access_key_slot: None,
-        credential_id: None,
-        credential_slot: None,
-        last_used: None,
-        idle_days: None,
-        action,
-        status,
-        reason: String::new(),
-        reason_code: ReasonCode::UnusedServices,
-        services: None,
-    };
+    let f = |user: &str, action, status| finding_of(user, Kind::UnusedServices, action, status);
     // Applied: dave gains one, alice loses hers, bob's update changes nothing. Planned
     // (report mode), failed and skipped findings change nothing.
     let findings = [
