@@ -1362,6 +1362,21 @@ async fn the_report_bucket_encrypts_with_a_kms_key_deploy_has_checked() {
             "cannot describe --report-kms-key-arn {missing} (kms:DescribeKey)"
         ));
     assert_eq!(world.proxy.writes_since(mark), Vec::<String>::new());
+    // A key of another Region: refused from its ARN, before KMS is asked (which would not
+    // find it in this Region).
+    let elsewhere = format!("arn:aws:kms:eu-west-1:{MANAGEMENT_ACCOUNT}:key/00000000-0000-0000-0000-000000000000");
+    let mark = world.mark();
+    world
+        .deploy(&zip, &["--report-kms-key-arn", &elsewhere, "--yes"])
+        .await
+        .assert_failed(&format!(
+            "--report-kms-key-arn {elsewhere} is in eu-west-1, but the report bucket is in {REGION}"
+        ));
+    assert!(
+        !world.proxy.calls()[mark..].iter().any(|c| c.name == "DescribeKey"),
+        "{:?}",
+        world.proxy.calls()
+    );
     let key = kms
         .create_key()
         .description("iam-janitor reports")

@@ -46,9 +46,9 @@ use self::aws::{Aws, ChangeSetOutcome, InstanceChange, operation_preferences};
 use self::plan::{
     ARTIFACT_STACK, BUCKET_OUTPUT, Context, DEFAULT_ORG_DIGEST_SCHEDULE, DEFAULT_SCHEDULE, Deployment, DesiredStack,
     DesiredStackSet, KeyPolicyCheck, MANAGEMENT_STACK, Plan, STACK_SET, StackAction, UploadPlan, check_key,
-    check_key_policy, code_key, complete_parameters, is_email_address, is_org_unit_id, is_schedule_expression,
-    is_sns_topic_arn, key_arn, member_parameters, member_tags, other_owner, plan_stack, plan_stack_set,
-    report_accounts, sha256_hex,
+    check_key_arn, check_key_policy, code_key, complete_parameters, is_email_address, is_org_unit_id,
+    is_schedule_expression, is_sns_topic_arn, key_arn, member_parameters, member_tags, other_owner, plan_stack,
+    plan_stack_set, report_accounts, sha256_hex,
 };
 use self::progress::{Progress, approve};
 
@@ -399,11 +399,9 @@ async fn organization_accounts(aws: &Aws) -> Vec<String> {
 /// (it exists, is enabled, symmetric and customer managed); a warning if its policy
 /// lacks the statement the organization's tool roles need.
 async fn check_report_key(aws: &Aws, arn: &str, context: &Context, bucket: &str) -> anyhow::Result<()> {
+    let parts = check_key_arn(arn, &context.region).map_err(anyhow::Error::msg)?;
     let description = aws.describe_key(arn).await?;
     check_key(arn, &context.region, &description).map_err(anyhow::Error::msg)?;
-    let Some(parts) = key_arn(arn) else {
-        bail!("--report-kms-key-arn {arn:?} is not a KMS key ARN");
-    };
     match aws.key_policy(arn).await {
         Ok(policy) => {
             if let KeyPolicyCheck::Warning(warning) =

@@ -23,7 +23,9 @@ pub(super) use self::params::{
     Deployment, DesiredStack, code_key, complete_parameters, is_email_address, is_org_unit_id, is_schedule_expression,
     is_sns_topic_arn, member_parameters, member_tags, report_accounts, sha256_hex,
 };
-pub(super) use self::report_key::{KeyDescription, KeyPolicyCheck, check_key, check_key_policy, key_arn};
+pub(super) use self::report_key::{
+    KeyDescription, KeyPolicyCheck, check_key, check_key_arn, check_key_policy, key_arn,
+};
 use self::stackset::StackSetPlan;
 pub(super) use self::stackset::{
     AUTO_DEPLOYMENT, AutoDeploymentState, DeployedStackSet, DesiredStackSet, Instance, other_owner, plan_stack_set,

@@ -62,24 +62,28 @@ pub(crate) struct KeyDescription {
     pub(crate) manager: String,
 }
 
+/// The parts of the key ARN `arn`, if it names a key of `region` (the report bucket's:
+/// S3 encrypts only with a key of the bucket's Region); why not otherwise. Needs no call,
+/// so deploy checks it before asking KMS (which would not find a key of another Region).
+pub(crate) fn check_key_arn(arn: &str, region: &str) -> Result<KeyArn, String> {
+    let flag = format!("--report-kms-key-arn {arn}");
+    match key_arn(arn) {
+        None => Err(format!(
+            "{flag} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"
+        )),
+        Some(parts) if parts.region != region => Err(format!(
+            "{flag} is in {}, but the report bucket is in {region}: S3 encrypts only with a key of the bucket's \
+             Region",
+            parts.region
+        )),
+        Some(parts) => Ok(parts),
+    }
+}
+
 /// Why the key `arn`, deployed in `region`, cannot encrypt the reports; Ok if it can.
 pub(crate) fn check_key(arn: &str, region: &str, key: &KeyDescription) -> Result<(), String> {
     let flag = format!("--report-kms-key-arn {arn}");
-    match key_arn(arn) {
-        None => {
-            return Err(format!(
-                "{flag} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"
-            ));
-        }
-        Some(parts) if parts.region != region => {
-            return Err(format!(
-                "{flag} is in {}, but the report bucket is in {region}: S3 encrypts only with a key of the bucket's \
-                 Region",
-                parts.region
-            ));
-        }
-        Some(_) => {}
-    }
+    check_key_arn(arn, region)?;
     if key.manager != "CUSTOMER" {
         return Err(format!(
             "{flag} is an AWS managed key: its key policy cannot let the organization's accounts use it. Create a \
